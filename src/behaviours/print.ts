@@ -1,0 +1,94 @@
+/**
+ * print: write what is received to an output stream, as it is (raw), as a hex dump, or as one JSON
+ * event per line. Returning a promise while the output is full makes the server stop reading
+ * from that client until the output drains: nothing is dropped, nothing piles up.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import type { Writable } from 'node:stream';
+import { writeOrWait } from '../core/backpressure.js';
+import { hexdump } from '../format/hexdump.js';
+import { sanitizeForTerminal } from '../format/terminal.js';
+import type { Behaviour, CloseInfo, Connection, Message } from './behaviour.js';
+
+export type PrintFormat = 'raw' | 'hex' | 'json';
+
+export interface PrintOptions {
+  readonly out: Writable;
+  readonly format?: PrintFormat;
+  /**
+   * The output is a terminal: show control characters and invalid UTF-8 as visible marks
+   * instead of sending them to the terminal (`--hex` shows the exact bytes).
+   */
+  readonly terminal?: boolean;
+  /** Written after each message in raw format (`\n` when messages are lines). */
+  readonly separator?: string;
+  /** Clock for JSON timestamps (tests inject one). */
+  readonly now?: () => Date;
+}
+
+/** A received message as a JSON-ready object: text if it is valid UTF-8, base64 otherwise. */
+export function messageJson(msg: Message): Record<string, unknown> {
+  const text = msg.data.toString('utf8');
+  const exact = Buffer.byteLength(text) === msg.data.length && !text.includes('\ufffd');
+  return {
+    transport: msg.transport,
+    peer: msg.peer,
+    n: msg.n,
+    bytes: msg.data.length,
+    ...(exact ? { text } : { base64: msg.data.toString('base64') }),
+  };
+}
+
+export function print(options: PrintOptions): Behaviour {
+  const { out, format = 'raw', terminal = false, separator = '' } = options;
+  const now = options.now ?? (() => new Date());
+  // Terminal text is decoded per sender so a character split across two reads stays whole.
+  const decoders = new Map<string, StringDecoder>();
+
+  const write = (text: string | Buffer) => writeOrWait(out, text);
+  const event = (name: string, fields: Record<string, unknown>) =>
+    write(JSON.stringify({ event: name, time: now().toISOString(), ...fields }) + '\n');
+
+  return {
+    name: 'print',
+    onConnection(conn: Connection) {
+      if (format === 'json') return event('open', { transport: 'tcp', peer: conn.peer, id: conn.id });
+    },
+    onMessage(msg: Message) {
+      switch (format) {
+        case 'json':
+          return event('message', messageJson(msg));
+        case 'hex':
+          return write(`${msg.transport}://${msg.peer} #${msg.n}, ${msg.data.length} bytes\n${hexdump(msg.data)}`);
+        case 'raw': {
+          if (!terminal) return separator === '' ? write(msg.data) : write(Buffer.concat([msg.data, Buffer.from(separator)]));
+          let decoder = decoders.get(msg.peer);
+          if (!decoder) decoders.set(msg.peer, (decoder = new StringDecoder('utf8')));
+          const text = decoder.write(msg.data);
+          // A datagram or a line is whole: flush any incomplete character.
+          const tail = msg.transport === 'udp' || separator !== '' ? decoder.end() : '';
+          return write(sanitizeForTerminal(Buffer.from(text + tail)) + separator);
+        }
+      }
+    },
+    onClose(conn: Connection, info: CloseInfo) {
+      const decoder = decoders.get(conn.peer);
+      decoders.delete(conn.peer);
+      if (decoder && format === 'raw') {
+        const tail = decoder.end();
+        if (tail) void write(sanitizeForTerminal(Buffer.from(tail)));
+      }
+      if (format === 'json') {
+        void event('close', {
+          transport: 'tcp',
+          peer: conn.peer,
+          id: conn.id,
+          bytes_received: info.bytesReceived,
+          bytes_sent: info.bytesSent,
+          messages: info.messages,
+          ...(info.error ? { error: info.error.message } : {}),
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Turning argv into typed options: node:util's parseArgs (strict) with socklab's one-line errors.
+ * Every mistake becomes a SOCKLAB_ERR_USAGE, which the entry point maps to exit 2 and a pointer
+ * to `--help`.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SocklabError } from '../errors.js';
+
+export type OptionTable = NonNullable<ParseArgsConfig['options']>;
+
+export function usageError(message: string): SocklabError {
+  return new SocklabError('SOCKLAB_ERR_USAGE', message);
+}
+
+/** parseArgs in strict mode; its TypeErrors become usage errors that name the flag. */
+export function parseCommandLine<T extends OptionTable>(argv: readonly string[], options: T) {
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    // "Unknown option '--foo'. To specify a positional argument starting with a '-', …" → first sentence.
+    throw usageError(message.split('. ')[0]!.replace(/\.$/, ''));
+  }
+}
+
+export interface NumberRule {
+  readonly min?: number;
+  readonly max?: number;
+  readonly integer?: boolean;
+}
+
+/** A number from a flag's text, within bounds, or a usage error naming the flag. */
+export function parseNumber(flag: string, text: string, rule: NumberRule = {}): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw usageError(`${flag}: '${text}' is not a number`);
+  if (rule.integer && !Number.isInteger(value)) throw usageError(`${flag}: '${text}' is not a whole number`);
+  if (rule.min !== undefined && value < rule.min) throw usageError(`${flag}: ${text} is below the minimum of ${rule.min}`);
+  if (rule.max !== undefined && value > rule.max) throw usageError(`${flag}: ${text} is above the maximum of ${rule.max}`);
+  return value;
+}
+
+/** Like parseNumber, for an optional flag. */
+export function optionalNumber(flag: string, text: string | undefined, rule: NumberRule = {}): number | undefined {
+  return text === undefined ? undefined : parseNumber(flag, text, rule);
+}
+
+/** `--flag` values that exclude each other: at most one may be set. */
+export function atMostOne(values: Record<string, unknown>): void {
+  const set = Object.entries(values).filter(([, v]) => v !== undefined && v !== false);
+  if (set.length > 1) throw usageError(`${set.map(([k]) => k).join(' and ')} cannot be used together`);
+}

@@ -1,0 +1,286 @@
+/** `socklab listen ADDRESS... [options]`: a TCP and/or UDP server with pluggable behaviours. */
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
+import type { Behaviour } from '../../behaviours/behaviour.js';
+import { chat } from '../../behaviours/chat.js';
+import { echo } from '../../behaviours/echo.js';
+import { exitWord } from '../../behaviours/exit-word.js';
+import { print, type PrintFormat } from '../../behaviours/print.js';
+import { parseTemplate, reply, unescape } from '../../behaviours/reply.js';
+import { save } from '../../behaviours/save.js';
+import { welcome } from '../../behaviours/welcome.js';
+import { describeSystemError, SocklabError } from '../../errors.js';
+import { codecs } from '../../core/framing.js';
+import { listenTcp, type TcpServer } from '../../core/tcp.js';
+import { listenUdp, type UdpServer } from '../../core/udp.js';
+import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
+import type { Io } from '../io.js';
+
+export const help = `Usage: socklab listen ADDRESS... [options]
+
+Run a server on one or more addresses, TCP and/or UDP, with the same behaviour on each.
+By default it prints what it receives to stdout, raw, and serves until Ctrl-C.
+
+ADDRESS is [tcp|udp://]HOST:PORT. A bare PORT binds 127.0.0.1 (nothing is exposed to the
+network by accident); :PORT binds every interface, IPv4 and IPv6; [::1]:PORT is IPv6; port 0
+picks a free port. The real address is printed to stderr: "listening on tcp://127.0.0.1:PORT".
+
+What to do with each message (one of):
+      --echo              send it back
+      --reply TEMPLATE    answer with TEMPLATE: {msg} the message, {peer} the sender,
+                          {n} the message's number on that connection; \\n \\r\\n \\t \\xHH escapes;
+                          {{ and }} for braces. A message ending in a newline gets a reply
+                          ending in the same newline.
+      --chat              relay each TCP client's messages to all the others (like ncat --chat)
+Conversation (TCP):
+      --welcome TEXT      send TEXT to each new client (escapes as in --reply)
+      --exit-word WORD    close a client's connection when it sends WORD (trailing CR/LF ignored)
+      --delay MS          wait MS milliseconds before each reply
+Messages and limits:
+      --lines             each line is a message (default: each chunk read, or each datagram)
+      --max-message BYTES longest message: a longer line closes that client, a longer datagram
+                          is dropped (default 1048576 for lines)
+      --max-conns N       refuse TCP connections beyond N at once
+      --idle-timeout SEC  close a TCP client silent for SEC seconds
+      --once              serve one TCP client (or one UDP datagram), then exit
+Output:
+  -q, --quiet             print nothing of what is received (with -o, or for benchmarks)
+      --hex               print a hex dump of each message (for binary data: raw bytes sent to
+                          a terminal are shown with control characters replaced, never as-is)
+      --json              one JSON event per line on stdout (open, message, close)
+  -o, --output FILE       also write the received bytes to FILE
+  -v, --verbose           connection events on stderr
+  -u, --udp               addresses without a scheme are UDP
+  -h, --help              this help
+
+Examples:
+  socklab listen 9000                                  print what TCP clients send
+  socklab listen 9000 --echo -v                        an echo server, with connection events
+  socklab listen tcp://:9000 udp://:9000 --echo        TCP and UDP on one port number, all interfaces
+  socklab listen -u 9090 --reply "Hello, {msg}!"       answer each datagram at its sender's address
+  socklab listen 8081 --welcome "Welcome!" --reply "Hello, {msg}!" --exit-word exit
+  socklab listen 0 --once -q -o received.bin           receive one upload into a file, then exit
+  socklab listen 9000 --lines --json                   one JSON event per line received
+
+Exit status: 0 done (--once) · 1 cannot listen, cannot write -o · 2 bad usage · 130 Ctrl-C.
+`;
+
+const OPTIONS = {
+  udp: { type: 'boolean', short: 'u' },
+  echo: { type: 'boolean' },
+  reply: { type: 'string' },
+  chat: { type: 'boolean' },
+  welcome: { type: 'string' },
+  'exit-word': { type: 'string' },
+  delay: { type: 'string' },
+  lines: { type: 'boolean' },
+  'max-message': { type: 'string' },
+  'max-conns': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  once: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  hex: { type: 'boolean' },
+  json: { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
+  verbose: { type: 'boolean', short: 'v' },
+} as const;
+
+export interface ListenOptions {
+  readonly endpoints: readonly Endpoint[];
+  readonly response?: { kind: 'echo' } | { kind: 'reply'; template: string } | { kind: 'chat' };
+  readonly welcome?: Buffer;
+  readonly exitWord?: string;
+  readonly delayMs?: number;
+  readonly lines: boolean;
+  readonly maxMessageBytes?: number;
+  readonly maxConnections?: number;
+  readonly idleTimeoutMs?: number;
+  readonly once: boolean;
+  readonly output: 'quiet' | PrintFormat;
+  readonly outputFile?: string;
+  readonly verbose: boolean;
+}
+
+export function parse(argv: readonly string[]): ListenOptions {
+  const { values: v, positionals } = parseCommandLine(argv, OPTIONS);
+  if (positionals.length === 0) throw usageError('needs at least one ADDRESS to listen on, e.g. 9000');
+  const endpoints = positionals.map((text) =>
+    parseAddress(text, { role: 'listen', defaultTransport: v.udp ? 'udp' : 'tcp' }),
+  );
+  atMostOne({ '--echo': v.echo, '--reply': v.reply, '--chat': v.chat });
+  atMostOne({ '--quiet': v.quiet, '--hex': v.hex, '--json': v.json });
+  const hasTcp = endpoints.some((e) => e.transport === 'tcp');
+  for (const [flag, set] of [
+    ['--chat', v.chat],
+    ['--welcome', v.welcome !== undefined],
+    ['--max-conns', v['max-conns'] !== undefined],
+    ['--idle-timeout', v['idle-timeout'] !== undefined],
+  ] as const) {
+    if (set && !hasTcp) throw usageError(`${flag} needs a TCP address (UDP has no connections)`);
+  }
+  if (v.reply !== undefined) parseTemplate(v.reply); // fail now, with exit 2, on a bad template
+  const idleTimeoutSec = optionalNumber('--idle-timeout', v['idle-timeout'], { min: 0 });
+  const maxMessageBytes = optionalNumber('--max-message', v['max-message'], { min: 1, integer: true });
+  const maxConnections = optionalNumber('--max-conns', v['max-conns'], { min: 1, integer: true });
+  const delayMs = optionalNumber('--delay', v.delay, { min: 0, max: 3_600_000 });
+  return {
+    endpoints,
+    ...(v.echo ? { response: { kind: 'echo' as const } } : {}),
+    ...(v.reply !== undefined ? { response: { kind: 'reply' as const, template: v.reply } } : {}),
+    ...(v.chat ? { response: { kind: 'chat' as const } } : {}),
+    ...(v.welcome !== undefined ? { welcome: unescape(v.welcome) } : {}),
+    ...(v['exit-word'] !== undefined ? { exitWord: v['exit-word'] } : {}),
+    ...(delayMs !== undefined ? { delayMs } : {}),
+    lines: v.lines ?? false,
+    ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
+    ...(maxConnections !== undefined ? { maxConnections } : {}),
+    ...(idleTimeoutSec !== undefined ? { idleTimeoutMs: idleTimeoutSec * 1000 } : {}),
+    once: v.once ?? false,
+    output: v.quiet ? 'quiet' : v.hex ? 'hex' : v.json ? 'json' : 'raw',
+    ...(v.output !== undefined ? { outputFile: v.output } : {}),
+    verbose: v.verbose ?? false,
+  };
+}
+
+async function openOutputFile(path: string): Promise<WriteStream> {
+  try {
+    const handle = await open(path, 'w');
+    return createWriteStream('', { fd: handle.fd, highWaterMark: 1024 * 1024 });
+  } catch (err) {
+    throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${path}: ${describeSystemError(err)}`, { cause: err });
+  }
+}
+
+/** `localhost:0` binds every address localhost has (127.0.0.1 and ::1), on one port. */
+async function expandHosts(endpoint: Endpoint): Promise<string[]> {
+  if (isIP(endpoint.host) !== 0) return [endpoint.host];
+  try {
+    const all = await lookup(endpoint.host, { all: true });
+    return [...new Set(all.map((a) => a.address))];
+  } catch (err) {
+    throw new SocklabError(
+      'SOCKLAB_ERR_DNS',
+      `cannot listen on ${formatAddress(endpoint)}: ${describeSystemError(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+type Server = { kind: 'tcp'; server: TcpServer } | { kind: 'udp'; server: UdpServer };
+
+export async function run(options: ListenOptions, io: Io): Promise<number> {
+  const servers: Server[] = [];
+  let finishOnce: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finishOnce = resolve));
+  const file = options.outputFile !== undefined ? await openOutputFile(options.outputFile) : undefined;
+  let fileError: unknown;
+  file?.on('error', (err) => {
+    fileError ??= err;
+    finishOnce();
+  });
+  const separator = options.lines ? '\n' : '';
+  const behaviours: Behaviour[] = [];
+  if (options.output !== 'quiet') {
+    behaviours.push(
+      print({ out: io.stdout, format: options.output, terminal: io.stdout.isTTY === true, separator }),
+    );
+  }
+  if (file) behaviours.push(save(file, { separator }));
+  if (options.welcome) behaviours.push(welcome(options.welcome));
+  if (options.exitWord !== undefined) behaviours.push(exitWord(options.exitWord));
+  const response = options.response;
+  if (response?.kind === 'echo') behaviours.push(echo());
+  if (response?.kind === 'reply') behaviours.push(reply(response.template));
+  if (response?.kind === 'chat') behaviours.push(chat());
+
+  const log = (line: string) => {
+    if (options.verbose) io.stderr.write(`${line}\n`);
+  };
+  let onceTaken = false;
+
+  const closeAll = async (force: boolean) => {
+    await Promise.all(servers.map((s) => (s.kind === 'tcp' ? s.server.close({ force }) : s.server.close())));
+  };
+
+  try {
+    for (const endpoint of options.endpoints) {
+      let port = endpoint.port;
+      for (const host of await expandHosts(endpoint)) {
+        if (endpoint.transport === 'tcp') {
+          const server = await listenTcp({
+            host,
+            port,
+            behaviours,
+            framing: options.lines ? codecs.lines : codecs.raw,
+            ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
+            ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+            ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+            ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+          });
+          servers.push({ kind: 'tcp', server });
+          server.on('connection', (conn) => {
+            log(`connection from ${conn.peer} (#${conn.id})`);
+            if (options.once && !onceTaken) {
+              onceTaken = true;
+              for (const s of servers) {
+                if (s.kind === 'tcp') s.server.stopAccepting();
+                else void s.server.close();
+              }
+            }
+          });
+          server.on('close', (conn, info) => {
+            const why = info.error ? `: ${info.error.message}` : '';
+            log(`closed ${conn.peer} (#${conn.id}): ${info.bytesReceived} bytes in, ${info.bytesSent} out${why}`);
+            if (options.once && server.connections === 0) finishOnce();
+          });
+          server.on('drop', (peer) => log(`refused ${peer}: --max-conns ${options.maxConnections} reached`));
+          port = server.address().port;
+        } else {
+          const server = await listenUdp({
+            host,
+            port,
+            behaviours,
+            ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
+            ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+          });
+          servers.push({ kind: 'udp', server });
+          server.on('message', (msg) => log(`datagram from ${msg.peer}: ${msg.data.length} bytes`));
+          server.on('drop', (peer, why) => log(`dropped a datagram from ${peer}: ${why}`));
+          server.on('sendError', (peer, err) => log(`could not reply to ${peer}: ${describeSystemError(err)}`));
+          server.on('handled', () => {
+            if (options.once && !onceTaken) {
+              onceTaken = true;
+              void closeAll(false).then(finishOnce);
+            }
+          });
+          port = server.address().port;
+        }
+        const bound = servers[servers.length - 1]!.server.address();
+        io.stderr.write(`listening on ${formatAddress(bound)}\n`);
+      }
+    }
+
+    const aborted = new Promise<void>((resolve) => {
+      if (io.signal.aborted) resolve();
+      else io.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await Promise.race([done, aborted]);
+    await closeAll(io.signal.aborted);
+  } finally {
+    await closeAll(true);
+    if (file && !file.destroyed) {
+      file.end();
+      await once(file, 'close').catch(() => undefined);
+    }
+  }
+  if (fileError !== undefined) {
+    throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${options.outputFile}: ${describeSystemError(fileError)}`, {
+      cause: fileError,
+    });
+  }
+  return 0;
+}

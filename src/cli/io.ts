@@ -1,0 +1,13 @@
+/** What a command may touch of the outside world: injected, so tests can run commands in-process. */
+import type { Readable, Writable } from 'node:stream';
+
+export interface Io {
+  readonly stdin: Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
+  readonly stdout: Writable & { isTTY?: boolean; columns?: number };
+  readonly stderr: Writable & { isTTY?: boolean };
+  /** Aborted on Ctrl-C (SIGINT) or SIGTERM: the command closes cleanly and returns. */
+  readonly signal: AbortSignal;
+}
+
+/** A command returns its exit status (0 on success); errors are thrown as SocklabError. */
+export type CommandResult = Promise<number>;

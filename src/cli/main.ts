@@ -1,0 +1,122 @@
+/**
+ * The CLI entry point: argv → command → exit status. The only place that touches
+ * process.exitCode, signals and the process's own streams (bin.ts just calls runProcess).
+ *
+ * Exit status: 0 success, 1 network or runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
+ */
+import { readFileSync } from 'node:fs';
+import { SocklabError, isSocklabError } from '../errors.js';
+import { COMMANDS } from './commands/index.js';
+import type { Io } from './io.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_INTERRUPTED = 130;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function globalHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const list = Object.entries(COMMANDS)
+    .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+    .join('\n');
+  return `socklab — TCP and UDP toolkit
+
+Usage: socklab COMMAND [ARGS...] [OPTIONS]
+
+Commands:
+${list}
+
+Addresses are [tcp|udp://]HOST:PORT; a bare PORT or :PORT listens (127.0.0.1, or every
+interface with ':'); -u makes udp the default scheme.
+
+Examples:
+  socklab demo                                   see TCP and UDP side by side in seconds
+  socklab listen 9000 --reply "Hello, {msg}!"     a TCP server on 127.0.0.1:9000
+  socklab connect 127.0.0.1:9000 Tracy -W         send, wait for the reply, exit
+  socklab get http://example.com/ -i             HTTP by hand over a raw socket
+
+Run 'socklab COMMAND --help' for a command's options and examples.
+Exit status: 0 ok, 1 network/runtime failure, 2 usage error, 130 interrupted.
+`;
+}
+
+/** Runs the CLI with the given argv and streams; returns the exit status. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr.write(globalHelp());
+    return EXIT_USAGE;
+  }
+  if (name === '-h' || name === '--help' || name === 'help') {
+    io.stdout.write(globalHelp());
+    return EXIT_OK;
+  }
+  if (name === '-V' || name === '--version') {
+    io.stdout.write(`socklab ${version()}\n`);
+    return EXIT_OK;
+  }
+  const entry = COMMANDS[name];
+  try {
+    if (!entry) {
+      throw new SocklabError('SOCKLAB_ERR_USAGE', `unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    }
+    const command = await entry.load();
+    if (rest.includes('-h') || rest.includes('--help')) {
+      io.stdout.write(command.help);
+      return EXIT_OK;
+    }
+    const options = command.parse(rest);
+    return await command.run(options as never, io);
+  } catch (err) {
+    return report(err, entry ? name : undefined, io);
+  }
+}
+
+function report(err: unknown, command: string | undefined, io: Io): number {
+  const prefix = command ? `socklab ${command}` : 'socklab';
+  if (isSocklabError(err)) {
+    if (err.isUsage) {
+      const help = command ? `socklab ${command} --help` : 'socklab --help';
+      io.stderr.write(`${prefix}: ${err.message} (see '${help}')\n`);
+      return EXIT_USAGE;
+    }
+    if (err.code === 'SOCKLAB_ERR_ABORTED' && io.signal.aborted) return EXIT_INTERRUPTED;
+    io.stderr.write(`${prefix}: ${err.message}\n`);
+    return EXIT_FAILURE;
+  }
+  // Anything else is a bug in socklab: show everything.
+  io.stderr.write(`${prefix}: internal error (please report it):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT_FAILURE;
+}
+
+/** The bin itself: real process streams and signals. */
+export async function runProcess(): Promise<void> {
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(signal === 'SIGINT' ? EXIT_INTERRUPTED : 143); // second Ctrl-C: now
+    interrupted = true;
+    controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', `interrupted (${signal})`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // A reader that goes away (`socklab listen | head -1`) ends the command, quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', 'stdout closed'));
+  });
+  const code = await main(process.argv.slice(2), {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: controller.signal,
+  });
+  process.exitCode = interrupted && code === EXIT_OK ? EXIT_INTERRUPTED : code;
+  // Everything the command opened is closed by now; if a stray handle still holds the event loop,
+  // do not hang on it.
+  setTimeout(() => process.exit(), 1000).unref();
+}

@@ -1,0 +1,582 @@
+/**
+ * TCP transport: a server that runs behaviours on each connection, and a client.
+ *
+ * No policy lives here beyond what a server must own: accepting, counting, limits, framing,
+ * backpressure and closing. What to do with a message is the behaviours' job.
+ */
+import { EventEmitter, once } from 'node:events';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ANY_HOST, formatAddress, formatHostPort, type Endpoint } from '../address.js';
+import { describeSystemError, SocklabError, systemCode, type SocklabErrorCode } from '../errors.js';
+import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
+import { raw, type Codec } from './framing.js';
+
+const RESOLVED = Promise.resolve();
+
+/** The kernel caps this at net.core.somaxconn; Node's default of 511 drops connections in a burst. */
+export const DEFAULT_BACKLOG = 4096;
+
+export interface ListenTcpOptions {
+  /** IP literal or host name; `'::'` is every interface. Default `127.0.0.1`. */
+  readonly host?: string;
+  /** 0 (the default) picks a free port. */
+  readonly port?: number;
+  readonly behaviours: readonly Behaviour[];
+  /** How the stream is cut into messages. Default `raw` (each chunk is a message). */
+  readonly framing?: Codec;
+  /** Longest message accepted; a client that sends a longer one is disconnected. */
+  readonly maxMessageBytes?: number;
+  /** Connections beyond this are closed on accept. */
+  readonly maxConnections?: number;
+  /** A client silent (no reads, no writes) for this long is disconnected. */
+  readonly idleTimeoutMs?: number;
+  /** Wait this long before each reply. */
+  readonly delayMs?: number;
+  readonly backlog?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface TcpServerEvents {
+  connection: [conn: Connection];
+  close: [conn: Connection, info: CloseInfo];
+  /** A connection refused because of `maxConnections`. */
+  drop: [peer: string];
+}
+
+export class TcpServer extends EventEmitter<TcpServerEvents> {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  #closing: Promise<void> | undefined;
+
+  /** @internal use listenTcp() */
+  constructor(server: net.Server) {
+    super();
+    this.#server = server;
+  }
+
+  /** @internal */
+  track(socket: net.Socket): void {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+  }
+
+  /** Where the server really listens (the real port when asked for 0). */
+  address(): Endpoint {
+    const a = this.#server.address();
+    if (a === null || typeof a === 'string') throw new SocklabError('SOCKLAB_ERR_SOCKET', 'server is not listening');
+    return { transport: 'tcp', host: a.address, port: a.port };
+  }
+
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /** Stop accepting; existing connections go on. */
+  stopAccepting(): void {
+    if (this.#server.listening) this.#server.close();
+  }
+
+  /**
+   * Stop accepting and close every connection: gracefully (FIN after pending writes, waiting for
+   * them to finish) by default, or at once with `{ force: true }`. Resolves on the server's 'close'.
+   */
+  close(options: { force?: boolean } = {}): Promise<void> {
+    for (const socket of this.#sockets) {
+      if (options.force) socket.destroy();
+      else socket.end();
+    }
+    this.#closing ??= new Promise<void>((resolve) => {
+      if (!this.#server.listening && this.#sockets.size === 0) return resolve();
+      this.#server.close(() => resolve());
+      // close() on a server that already stopped accepting still waits for its connections.
+    });
+    return this.#closing;
+  }
+}
+
+function listenError(endpoint: Endpoint, err: unknown): SocklabError {
+  return new SocklabError(
+    'SOCKLAB_ERR_BIND',
+    `cannot listen on ${formatAddress(endpoint)}: ${describeSystemError(err)}`,
+    { cause: err },
+  );
+}
+
+/** Bind `server` to host:port; '::' falls back to '0.0.0.0' where IPv6 is off. */
+async function bind(server: net.Server, host: string, port: number, backlog: number): Promise<void> {
+  const attempt = (h: string) =>
+    new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.listen({ host: h, port, backlog }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+  try {
+    await attempt(host);
+  } catch (err) {
+    const code = systemCode(err);
+    if (host === ANY_HOST && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) return attempt('0.0.0.0');
+    throw err;
+  }
+}
+
+export async function listenTcp(options: ListenTcpOptions): Promise<TcpServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 0;
+  const netServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true });
+  if (options.maxConnections !== undefined) netServer.maxConnections = options.maxConnections;
+  const server = new TcpServer(netServer);
+  let nextId = 1;
+
+  netServer.on('connection', (socket) => {
+    server.track(socket);
+    serveConnection(server, socket, nextId++, options);
+  });
+  netServer.on('drop', (data) => {
+    server.emit('drop', data ? formatHostPort(data.remoteAddress ?? '?', data.remotePort ?? 0) : '?');
+  });
+
+  try {
+    await bind(netServer, host, port, options.backlog ?? DEFAULT_BACKLOG);
+  } catch (err) {
+    throw listenError({ transport: 'tcp', host, port }, err);
+  }
+  if (options.signal) {
+    const signal = options.signal;
+    if (signal.aborted) await server.close({ force: true });
+    else signal.addEventListener('abort', () => void server.close({ force: true }), { once: true });
+  }
+  return server;
+}
+
+/** Runs one accepted connection: framing, behaviours in order, backpressure, limits, close. */
+function serveConnection(server: TcpServer, socket: net.Socket, id: number, options: ListenTcpOptions): void {
+  const behaviours = options.behaviours;
+  const codec = options.framing ?? raw;
+  const decoder = codec.createDecoder(
+    options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {},
+  );
+  const peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+  let bytesReceived = 0;
+  let bytesSent = 0;
+  let messages = 0;
+  let failure: Error | undefined;
+
+  const send = (data: Buffer): Promise<void> => {
+    if (socket.destroyed || !socket.writable) return RESOLVED;
+    bytesSent += data.length;
+    if (socket.write(data)) return RESOLVED;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  };
+
+  const conn: Connection = {
+    id,
+    peer,
+    transport: 'tcp',
+    send,
+    end: () => {
+      if (!socket.destroyed) socket.end();
+    },
+    destroy: () => socket.destroy(),
+  };
+
+  const delayMs = options.delayMs ?? 0;
+  const reply: Reply = async (data) => {
+    if (delayMs > 0) await sleep(delayMs, undefined, { ref: true });
+    await send(codec.encode(data));
+  };
+
+  // Messages are handled one at a time, in order. While a behaviour is busy (a delay, a full
+  // output, a slow client), reading from this socket is paused: the kernel's buffers push back
+  // on this client only.
+  const queue: Buffer[] = [];
+  let running = false;
+  let ended = false;
+
+  const handle = (data: Buffer): Promise<void> | void => {
+    messages += 1;
+    const msg: Message = { data, peer, n: messages, transport: 'tcp', connection: conn };
+    for (let i = 0; i < behaviours.length; i++) {
+      const result = behaviours[i]?.onMessage?.(msg, reply);
+      if (result === 'stop') return;
+      if (result instanceof Promise) return continueAsync(result, msg, i + 1);
+    }
+  };
+  const continueAsync = async (pending: Promise<unknown>, msg: Message, from: number): Promise<void> => {
+    if ((await pending) === 'stop') return;
+    for (let i = from; i < behaviours.length; i++) {
+      if ((await behaviours[i]?.onMessage?.(msg, reply)) === 'stop') return;
+    }
+  };
+
+  const drain = async (): Promise<void> => {
+    running = true;
+    try {
+      while (queue.length > 0 && !socket.destroyed) {
+        const result = handle(queue.shift()!);
+        if (result instanceof Promise) {
+          socket.pause();
+          await result;
+        }
+      }
+    } catch (err) {
+      fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    } finally {
+      running = false;
+    }
+    if (ended) finish();
+    else if (!socket.destroyed) socket.resume();
+  };
+
+  const fail = (err: Error) => {
+    failure ??= err;
+    socket.destroy();
+  };
+
+  // After the client's FIN and the last message handled, close our side too.
+  const finish = () => {
+    if (!socket.destroyed && socket.writable) socket.end();
+  };
+
+  socket.setNoDelay(true);
+  if (options.idleTimeoutMs !== undefined && options.idleTimeoutMs > 0) {
+    socket.setTimeout(options.idleTimeoutMs, () => {
+      fail(
+        new SocklabError('SOCKLAB_ERR_TIMEOUT', `idle for ${options.idleTimeoutMs} ms (--idle-timeout)`),
+      );
+    });
+  }
+
+  socket.on('data', (chunk: Buffer) => {
+    bytesReceived += chunk.length;
+    let parts: Buffer[];
+    try {
+      parts = decoder.push(chunk);
+    } catch (err) {
+      fail(err as Error);
+      return;
+    }
+    if (parts.length === 0) return;
+    if (!running && queue.length === 0 && parts.length === 1) {
+      // Fast path: nothing queued, one message.
+      let result: Promise<void> | void;
+      try {
+        result = handle(parts[0]!);
+      } catch (err) {
+        fail(err as Error);
+        return;
+      }
+      if (result instanceof Promise) {
+        running = true;
+        socket.pause();
+        result.then(
+          () => {
+            running = false;
+            if (queue.length > 0) void drain();
+            else if (ended) finish();
+            else if (!socket.destroyed) socket.resume();
+          },
+          (err: unknown) => {
+            running = false;
+            fail(err instanceof Error ? err : new Error(String(err)));
+          },
+        );
+      }
+      return;
+    }
+    queue.push(...parts);
+    if (!running) void drain();
+  });
+
+  socket.on('end', () => {
+    ended = true;
+    let tail: Buffer[];
+    try {
+      tail = decoder.end();
+    } catch (err) {
+      fail(err as Error);
+      return;
+    }
+    queue.push(...tail);
+    if (!running) {
+      if (queue.length > 0) void drain();
+      else finish();
+    }
+  });
+
+  socket.on('error', (err) => {
+    failure ??= err;
+  });
+
+  socket.on('close', () => {
+    const info: CloseInfo = failure
+      ? { bytesReceived, bytesSent, messages, error: failure }
+      : { bytesReceived, bytesSent, messages };
+    for (const b of behaviours) b.onClose?.(conn, info);
+    server.emit('close', conn, info);
+  });
+
+  server.emit('connection', conn);
+  // Welcome messages and the like run before the first message is handled.
+  const opening = behaviours.filter((b) => b.onConnection).map((b) => b.onConnection!(conn));
+  if (opening.some((r) => r instanceof Promise)) {
+    running = true;
+    socket.pause();
+    Promise.all(opening).then(
+      () => {
+        running = false;
+        if (queue.length > 0 || ended) void drain();
+        else if (!socket.destroyed) socket.resume();
+      },
+      (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+export interface ConnectTcpOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Give up connecting after this long. Default 10 s. */
+  readonly connectTimeoutMs?: number;
+  /** Stop reading from the socket while this many received bytes wait to be read. Default 1 MiB. */
+  readonly highWaterMarkBytes?: number;
+  readonly signal?: AbortSignal;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_CLIENT_HIGH_WATER_MARK = 1024 * 1024;
+
+export function connectError(endpoint: Endpoint, err: unknown): SocklabError {
+  // Node tries every address of a name (happy eyeballs) and may fail with an AggregateError.
+  const first = err instanceof AggregateError && err.errors.length > 0 ? (err.errors[0] as unknown) : err;
+  const code = systemCode(first);
+  const kind: SocklabErrorCode =
+    code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NODATA' ? 'SOCKLAB_ERR_DNS' : 'SOCKLAB_ERR_CONNECT';
+  return new SocklabError(kind, `cannot connect to ${formatAddress(endpoint)}: ${describeSystemError(first)}`, {
+    cause: err,
+  });
+}
+
+/**
+ * A TCP client with a pull-style reader: `read()` the next chunk (or `null` at the end), `send()`
+ * with backpressure, `end()` to half-close. Received data waits in a bounded queue.
+ */
+export class TcpClient {
+  readonly socket: net.Socket;
+  readonly remote: Endpoint;
+  readonly #queue: Buffer[] = [];
+  #queuedBytes = 0;
+  #eof = false;
+  #error: Error | undefined;
+  #waiter: (() => void) | undefined;
+  readonly #highWaterMark: number;
+  readonly closed: Promise<void>;
+
+  /** @internal use connectTcp() */
+  constructor(socket: net.Socket, remote: Endpoint, highWaterMark: number) {
+    this.socket = socket;
+    this.remote = remote;
+    this.#highWaterMark = highWaterMark;
+    this.closed = once(socket, 'close').then(() => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      this.#queue.push(chunk);
+      this.#queuedBytes += chunk.length;
+      if (this.#queuedBytes >= this.#highWaterMark) socket.pause();
+      this.#wake();
+    });
+    socket.on('end', () => {
+      this.#eof = true;
+      this.#wake();
+    });
+    socket.on('error', (err) => {
+      this.#error ??= err;
+      this.#wake();
+    });
+    socket.on('close', () => {
+      this.#eof = true;
+      this.#wake();
+    });
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+
+  /** Our local address. */
+  localAddress(): Endpoint {
+    return { transport: 'tcp', host: this.socket.localAddress ?? '?', port: this.socket.localPort ?? 0 };
+  }
+
+  /** Bytes received and not yet read. */
+  get pendingBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** The next chunk, or `null` when the server has closed its side. Rejects after `timeoutMs`. */
+  async read(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Buffer | null> {
+    for (;;) {
+      const chunk = this.#queue.shift();
+      if (chunk !== undefined) {
+        this.#queuedBytes -= chunk.length;
+        if (this.#queuedBytes < this.#highWaterMark && this.socket.isPaused()) this.socket.resume();
+        return chunk;
+      }
+      if (this.#error && systemCode(this.#error) !== 'ECONNRESET') {
+        throw new SocklabError(
+          'SOCKLAB_ERR_SOCKET',
+          `connection to ${formatAddress(this.remote)} failed: ${describeSystemError(this.#error)}`,
+          { cause: this.#error },
+        );
+      }
+      if (this.#eof || this.#error) return null;
+      await this.#wait(options);
+    }
+  }
+
+  /** Everything already received, joined, without waiting (empty if nothing). */
+  readAvailable(): Buffer {
+    const all = Buffer.concat(this.#queue.splice(0));
+    this.#queuedBytes = 0;
+    if (this.socket.isPaused()) this.socket.resume();
+    return all;
+  }
+
+  #wait(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        this.#waiter = undefined;
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(new SocklabError('SOCKLAB_ERR_ABORTED', 'read aborted', { cause: options.signal?.reason }));
+      };
+      this.#waiter = () => {
+        cleanup();
+        resolve();
+      };
+      if (options.timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new SocklabError(
+              'SOCKLAB_ERR_TIMEOUT',
+              `no data from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
+            ),
+          );
+        }, options.timeoutMs);
+      }
+      if (options.signal?.aborted) onAbort();
+      else options.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Write, waiting for 'drain' when the socket's buffer is full. */
+  send(data: Buffer | string): Promise<void> {
+    if (this.socket.destroyed) {
+      return Promise.reject(
+        new SocklabError('SOCKLAB_ERR_SOCKET', `connection to ${formatAddress(this.remote)} is closed`),
+      );
+    }
+    if (this.socket.write(data)) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', closed);
+        resolve();
+      };
+      const closed = () => {
+        this.socket.off('drain', done);
+        reject(
+          new SocklabError(
+            'SOCKLAB_ERR_SOCKET',
+            `connection to ${formatAddress(this.remote)} closed while sending: ${describeSystemError(this.#error)}`,
+            { cause: this.#error },
+          ),
+        );
+      };
+      this.socket.on('drain', done);
+      this.socket.once('close', closed);
+    });
+  }
+
+  /** Send and wait for the next chunk (the reply), as UTF-8 text. */
+  async request(data: Buffer | string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string> {
+    await this.send(data);
+    const reply = await this.read(options);
+    return reply === null ? '' : reply.toString('utf8');
+  }
+
+  /** Half-close: no more writes from us (FIN); we can still read. Resolves once the FIN is sent. */
+  end(): Promise<void> {
+    if (this.socket.destroyed || this.socket.writableEnded) return RESOLVED;
+    return new Promise<void>((resolve) => this.socket.end(resolve));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export async function connectTcp(options: ConnectTcpOptions): Promise<TcpClient> {
+  const endpoint: Endpoint = { transport: 'tcp', host: options.host, port: options.port };
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const socket = net.connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new SocklabError(
+          'SOCKLAB_ERR_TIMEOUT',
+          `cannot connect to ${formatAddress(endpoint)}: no answer within ${timeoutMs} ms`,
+        );
+        socket.destroy();
+        reject(err);
+      }, timeoutMs);
+      const onAbort = () => {
+        socket.destroy();
+        reject(new SocklabError('SOCKLAB_ERR_ABORTED', `connect to ${formatAddress(endpoint)} aborted`));
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      socket.once('connect', () => {
+        cleanup();
+        socket.removeListener('error', onError);
+        resolve();
+      });
+      const onError = (err: Error) => {
+        cleanup();
+        reject(connectError(endpoint, err));
+      };
+      socket.once('error', onError);
+      if (options.signal?.aborted) onAbort();
+    });
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  const client = new TcpClient(socket, endpoint, options.highWaterMarkBytes ?? DEFAULT_CLIENT_HIGH_WATER_MARK);
+  options.signal?.addEventListener('abort', () => client.destroy(), { once: true });
+  return client;
+}

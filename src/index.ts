@@ -1,0 +1,34 @@
+/** socklab's public API: everything a user may import. */
+export { SocklabError, isSocklabError, type SocklabErrorCode } from './errors.js';
+export {
+  parseAddress,
+  formatAddress,
+  formatHostPort,
+  ANY_HOST,
+  DEFAULT_LISTEN_HOST,
+  type Endpoint,
+  type Transport,
+  type ParseAddressOptions,
+} from './address.js';
+export { listenTcp, connectTcp, TcpServer, TcpClient, DEFAULT_BACKLOG, type ListenTcpOptions, type ConnectTcpOptions } from './core/tcp.js';
+export {
+  listenUdp,
+  openUdp,
+  UdpServer,
+  UdpClient,
+  MAX_UDP_PAYLOAD,
+  type ListenUdpOptions,
+  type OpenUdpOptions,
+  type Datagram,
+  type UdpServerStats,
+} from './core/udp.js';
+export { codecs, raw, lines, lengthPrefixed, DEFAULT_MAX_MESSAGE_BYTES, type Codec, type Decoder, type FramingName } from './core/framing.js';
+export type { Behaviour, Connection, Message, Reply, CloseInfo, MessageResult } from './behaviours/behaviour.js';
+export { print, messageJson, type PrintOptions, type PrintFormat } from './behaviours/print.js';
+export { echo } from './behaviours/echo.js';
+export { reply, parseTemplate, unescape, type Template } from './behaviours/reply.js';
+export { chat } from './behaviours/chat.js';
+export { welcome } from './behaviours/welcome.js';
+export { exitWord } from './behaviours/exit-word.js';
+export { save } from './behaviours/save.js';
+export { hexdump } from './format/hexdump.js';
