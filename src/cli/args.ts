@@ -12,10 +12,25 @@ export function usageError(message: string): SocklabError {
   return new SocklabError('SOCKLAB_ERR_USAGE', message);
 }
 
+/** The values parseArgs returns for an option table: booleans, strings, or arrays with `multiple`. */
+export type ParsedValues<T extends OptionTable> = {
+  [K in keyof T]?: T[K] extends { multiple: true }
+    ? T[K] extends { type: 'boolean' }
+      ? boolean[]
+      : string[]
+    : T[K] extends { type: 'boolean' }
+      ? boolean
+      : string;
+};
+
 /** parseArgs in strict mode; its TypeErrors become usage errors that name the flag. */
-export function parseCommandLine<T extends OptionTable>(argv: readonly string[], options: T) {
+export function parseCommandLine<T extends OptionTable>(
+  argv: readonly string[],
+  options: T,
+): { values: ParsedValues<T>; positionals: string[] } {
   try {
-    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    return { values: parsed.values as ParsedValues<T>, positionals: parsed.positionals };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // "Unknown option '--foo'. To specify a positional argument starting with a '-', …" → first sentence.
