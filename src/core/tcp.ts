@@ -4,7 +4,7 @@
  * No policy lives here beyond what a server must own: accepting, counting, limits, framing,
  * backpressure and closing. What to do with a message is the behaviours' job.
  */
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ANY_HOST, formatAddress, formatHostPort, type Endpoint } from '../address.js';
@@ -392,7 +392,8 @@ export class TcpClient {
     this.socket = socket;
     this.remote = remote;
     this.#highWaterMark = highWaterMark;
-    this.closed = once(socket, 'close').then(() => undefined);
+    // Not events.once(): that rejects on 'error', and a reset is reported through read()/send().
+    this.closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => {
       this.#queue.push(chunk);
       this.#queuedBytes += chunk.length;

@@ -59,6 +59,7 @@ export interface RunningCli {
   readonly ports: number[];
   /** Everything printed so far. */
   stdout(): string;
+  stdoutBytes(): Buffer;
   stderr(): string;
   /** Resolves when stdout (or stderr) contains `text`; rejects after timeoutMs. */
   waitFor(text: string | RegExp, stream?: 'stdout' | 'stderr', timeoutMs?: number): Promise<void>;
@@ -151,6 +152,7 @@ export async function startCli(
     addresses,
     ports: addresses.map((a) => Number(/:(\d+)$/.exec(a)?.[1])),
     stdout: () => text('stdout'),
+    stdoutBytes: () => Buffer.concat(out),
     stderr: () => text('stderr'),
     waitFor,
     exited: exitedWithin,

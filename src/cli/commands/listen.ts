@@ -1,6 +1,6 @@
 /** `socklab listen ADDRESS... [options]`: a TCP and/or UDP server with pluggable behaviours. */
 import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import type { WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -148,8 +148,9 @@ export function parse(argv: readonly string[]): ListenOptions {
 
 async function openOutputFile(path: string): Promise<WriteStream> {
   try {
+    // The stream owns the handle and closes it at the end (a bare fd would be closed by the GC).
     const handle = await open(path, 'w');
-    return createWriteStream('', { fd: handle.fd, highWaterMark: 1024 * 1024 });
+    return handle.createWriteStream({ highWaterMark: 1024 * 1024 });
   } catch (err) {
     throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${path}: ${describeSystemError(err)}`, { cause: err });
   }
