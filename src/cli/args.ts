@@ -34,7 +34,13 @@ export function parseCommandLine<T extends OptionTable>(
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // "Unknown option '--foo'. To specify a positional argument starting with a '-', …" → first sentence.
-    throw usageError(message.split('. ')[0]!.replace(/\.$/, ''));
+    const first = message.split(/\.[ \n]/)[0]!.replace(/\.$/, '');
+    const ambiguous = /^Option '(-[^ ']+)/.exec(first);
+    throw usageError(
+      ambiguous && first.includes('ambiguous')
+        ? `${first} (for a value starting with '-', write ${ambiguous[1]}=VALUE)`
+        : first,
+    );
   }
 }
 
