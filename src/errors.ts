@@ -52,7 +52,7 @@ export function isSocklabError(err: unknown, code?: SocklabErrorCode): err is So
 /** A Node system error (`ENOENT`, `ECONNREFUSED`, …) has a string `code`. */
 export function systemCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err as { code: unknown }).code;
+    const code = err.code;
     if (typeof code === 'string') return code;
   }
   return undefined;

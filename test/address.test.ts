@@ -26,7 +26,11 @@ test('-u makes udp the default scheme; an explicit scheme wins', () => {
 });
 
 test('connect needs a host and a real port', () => {
-  assert.deepEqual(parseAddress('example.com:80', connect), { transport: 'tcp', host: 'example.com', port: 80 });
+  assert.deepEqual(parseAddress('example.com:80', connect), {
+    transport: 'tcp',
+    host: 'example.com',
+    port: 80,
+  });
   for (const bad of ['8080', ':8080', '127.0.0.1:0']) {
     assert.throws(() => parseAddress(bad, connect), { code: 'SOCKLAB_ERR_ADDRESS' }, bad);
   }

@@ -59,9 +59,14 @@ export function print(options: PrintOptions): Behaviour {
         case 'json':
           return event('message', messageJson(msg));
         case 'hex':
-          return write(`${msg.transport}://${msg.peer} #${msg.n}, ${msg.data.length} bytes\n${hexdump(msg.data)}`);
+          return write(
+            `${msg.transport}://${msg.peer} #${msg.n}, ${msg.data.length} bytes\n${hexdump(msg.data)}`,
+          );
         case 'raw': {
-          if (!terminal) return separator === '' ? write(msg.data) : write(Buffer.concat([msg.data, Buffer.from(separator)]));
+          if (!terminal)
+            return separator === ''
+              ? write(msg.data)
+              : write(Buffer.concat([msg.data, Buffer.from(separator)]));
           let decoder = decoders.get(msg.peer);
           if (!decoder) decoders.set(msg.peer, (decoder = new StringDecoder('utf8')));
           const text = decoder.write(msg.data);

@@ -85,7 +85,8 @@ export function parseTemplate(source: string): Template {
       const close = source.indexOf('}', i);
       if (close < 0) throw templateError(source, "'{' without '}' (write '{{' for a literal brace)");
       const name = source.slice(i + 1, close);
-      if (!FIELDS.has(name)) throw templateError(source, `unknown field '{${name}}' (use {msg}, {peer} or {n})`);
+      if (!FIELDS.has(name))
+        throw templateError(source, `unknown field '{${name}}' (use {msg}, {peer} or {n})`);
       flush();
       parts.push({ kind: 'field', name: name as 'msg' | 'peer' | 'n' });
       i = close;

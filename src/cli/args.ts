@@ -30,7 +30,7 @@ export function parseCommandLine<T extends OptionTable>(
 ): { values: ParsedValues<T>; positionals: string[] } {
   try {
     const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-    return { values: parsed.values as ParsedValues<T>, positionals: parsed.positionals };
+    return { values: parsed.values, positionals: parsed.positionals };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // "Unknown option '--foo'. To specify a positional argument starting with a '-', …" → first sentence.
@@ -55,13 +55,19 @@ export function parseNumber(flag: string, text: string, rule: NumberRule = {}): 
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value)) throw usageError(`${flag}: '${text}' is not a number`);
   if (rule.integer && !Number.isInteger(value)) throw usageError(`${flag}: '${text}' is not a whole number`);
-  if (rule.min !== undefined && value < rule.min) throw usageError(`${flag}: ${text} is below the minimum of ${rule.min}`);
-  if (rule.max !== undefined && value > rule.max) throw usageError(`${flag}: ${text} is above the maximum of ${rule.max}`);
+  if (rule.min !== undefined && value < rule.min)
+    throw usageError(`${flag}: ${text} is below the minimum of ${rule.min}`);
+  if (rule.max !== undefined && value > rule.max)
+    throw usageError(`${flag}: ${text} is above the maximum of ${rule.max}`);
   return value;
 }
 
 /** Like parseNumber, for an optional flag. */
-export function optionalNumber(flag: string, text: string | undefined, rule: NumberRule = {}): number | undefined {
+export function optionalNumber(
+  flag: string,
+  text: string | undefined,
+  rule: NumberRule = {},
+): number | undefined {
   return text === undefined ? undefined : parseNumber(flag, text, rule);
 }
 

@@ -15,7 +15,9 @@ export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -63,7 +65,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   const entry = COMMANDS[name];
   try {
     if (!entry) {
-      throw new SocklabError('SOCKLAB_ERR_USAGE', `unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
+      throw new SocklabError(
+        'SOCKLAB_ERR_USAGE',
+        `unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`,
+      );
     }
     const command = await entry.load();
     if (rest.includes('-h') || rest.includes('--help')) {
@@ -90,7 +95,9 @@ function report(err: unknown, command: string | undefined, io: Io): number {
     return EXIT_FAILURE;
   }
   // Anything else is a bug in socklab: show everything.
-  io.stderr.write(`${prefix}: internal error (please report it):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  io.stderr.write(
+    `${prefix}: internal error (please report it):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   return EXIT_FAILURE;
 }
 

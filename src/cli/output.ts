@@ -30,7 +30,7 @@ export class ClientOutput {
   /** A `-v` note on stderr (also a JSON event with --json). */
   note(text: string, event?: Record<string, unknown>): void {
     if (this.#verbose) this.#io.stderr.write(`${text}\n`);
-    if (event && this.#format === 'json') this.#json(event);
+    if (event && this.#format === 'json') void this.#json(event);
   }
 
   #json(fields: Record<string, unknown>): Promise<void> | void {
@@ -64,7 +64,8 @@ export class ClientOutput {
       case 'raw': {
         const newline = options.whole && data[data.length - 1] !== 0x0a ? '\n' : '';
         if (data.length > 0 || newline) this.#lastByte = newline ? 0x0a : data[data.length - 1];
-        if (!this.#terminal) return writeOrWait(this.#io.stdout, newline ? Buffer.concat([data, Buffer.from(newline)]) : data);
+        if (!this.#terminal)
+          return writeOrWait(this.#io.stdout, newline ? Buffer.concat([data, Buffer.from(newline)]) : data);
         const text = this.#decoder.write(data) + (options.whole ? this.#decoder.end() : '');
         return writeOrWait(this.#io.stdout, sanitizeForTerminal(Buffer.from(text)) + newline);
       }

@@ -74,7 +74,8 @@ export const lines: Codec = {
         const out: Buffer[] = [];
         let start = 0;
         for (let nl = chunk.indexOf(LF); nl >= 0; nl = chunk.indexOf(LF, start)) {
-          if (pendingBytes + nl - start > maxMessageBytes) throw tooLarge(pendingBytes + nl - start, maxMessageBytes);
+          if (pendingBytes + nl - start > maxMessageBytes)
+            throw tooLarge(pendingBytes + nl - start, maxMessageBytes);
           out.push(take(chunk.subarray(start, nl)));
           start = nl + 1;
         }

@@ -64,7 +64,8 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Where the server really listens (the real port when asked for 0). */
   address(): Endpoint {
     const a = this.#server.address();
-    if (a === null || typeof a === 'string') throw new SocklabError('SOCKLAB_ERR_SOCKET', 'server is not listening');
+    if (a === null || typeof a === 'string')
+      throw new SocklabError('SOCKLAB_ERR_SOCKET', 'server is not listening');
     return { transport: 'tcp', host: a.address, port: a.port };
   }
 
@@ -253,9 +254,7 @@ function serveConnection(server: TcpServer, socket: net.Socket, id: number, opti
   socket.setNoDelay(true);
   if (options.idleTimeoutMs !== undefined && options.idleTimeoutMs > 0) {
     socket.setTimeout(options.idleTimeoutMs, () => {
-      fail(
-        new SocklabError('SOCKLAB_ERR_TIMEOUT', `idle for ${options.idleTimeoutMs} ms (--idle-timeout)`),
-      );
+      fail(new SocklabError('SOCKLAB_ERR_TIMEOUT', `idle for ${options.idleTimeoutMs} ms (--idle-timeout)`));
     });
   }
 
@@ -330,8 +329,12 @@ function serveConnection(server: TcpServer, socket: net.Socket, id: number, opti
 
   server.emit('connection', conn);
   // Welcome messages and the like run before the first message is handled.
-  const opening = behaviours.filter((b) => b.onConnection).map((b) => b.onConnection!(conn));
-  if (opening.some((r) => r instanceof Promise)) {
+  const opening: Promise<void>[] = [];
+  for (const b of behaviours) {
+    const result = b.onConnection?.(conn);
+    if (result instanceof Promise) opening.push(result);
+  }
+  if (opening.length > 0) {
     running = true;
     socket.pause();
     Promise.all(opening).then(
@@ -366,10 +369,16 @@ export function connectError(endpoint: Endpoint, err: unknown): SocklabError {
   const first = err instanceof AggregateError && err.errors.length > 0 ? (err.errors[0] as unknown) : err;
   const code = systemCode(first);
   const kind: SocklabErrorCode =
-    code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NODATA' ? 'SOCKLAB_ERR_DNS' : 'SOCKLAB_ERR_CONNECT';
-  return new SocklabError(kind, `cannot connect to ${formatAddress(endpoint)}: ${describeSystemError(first)}`, {
-    cause: err,
-  });
+    code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NODATA'
+      ? 'SOCKLAB_ERR_DNS'
+      : 'SOCKLAB_ERR_CONNECT';
+  return new SocklabError(
+    kind,
+    `cannot connect to ${formatAddress(endpoint)}: ${describeSystemError(first)}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 /**
@@ -521,7 +530,10 @@ export class TcpClient {
   }
 
   /** Send and wait for the next chunk (the reply), as UTF-8 text. */
-  async request(data: Buffer | string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string> {
+  async request(
+    data: Buffer | string,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<string> {
     await this.send(data);
     const reply = await this.read(options);
     return reply === null ? '' : reply.toString('utf8');
@@ -577,7 +589,11 @@ export async function connectTcp(options: ConnectTcpOptions): Promise<TcpClient>
     socket.destroy();
     throw err;
   }
-  const client = new TcpClient(socket, endpoint, options.highWaterMarkBytes ?? DEFAULT_CLIENT_HIGH_WATER_MARK);
+  const client = new TcpClient(
+    socket,
+    endpoint,
+    options.highWaterMarkBytes ?? DEFAULT_CLIENT_HIGH_WATER_MARK,
+  );
   options.signal?.addEventListener('abort', () => client.destroy(), { once: true });
   return client;
 }

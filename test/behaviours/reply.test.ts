@@ -3,7 +3,12 @@ import { test } from 'node:test';
 import { parseTemplate, reply, unescape } from '../../src/behaviours/reply.js';
 import type { Message } from '../../src/behaviours/behaviour.js';
 
-const msg = (text: string, n = 1): Message => ({ data: Buffer.from(text), peer: '127.0.0.1:5000', n, transport: 'tcp' });
+const msg = (text: string, n = 1): Message => ({
+  data: Buffer.from(text),
+  peer: '127.0.0.1:5000',
+  n,
+  transport: 'tcp',
+});
 
 test('fields and escapes', () => {
   const t = parseTemplate('#{n} {peer} said {msg}\\r\\n{{ok}}\\t\\x41\\\\');

@@ -29,15 +29,26 @@ test('argv → options', () => {
     [['127.0.0.1:1', '--eol', 'cr'], /not one of lf, crlf, none/],
     [['127.0.0.1:1', '--retries', '2'], /--retries is for UDP/],
     [['127.0.0.1:1', '--timeout=-1'], /below the minimum/],
-    [['127.0.0.1:1', '--timeout', '-1'], /ambiguous \(for a value starting with '-', write --timeout=VALUE\)/],
+    [
+      ['127.0.0.1:1', '--timeout', '-1'],
+      /ambiguous \(for a value starting with '-', write --timeout=VALUE\)/,
+    ],
     [['-u', '127.0.0.1:1', 'x'.repeat(70_000)], /does not fit in one UDP datagram/],
   ] as const) {
-    assert.throws(() => parse(argv), (e: Error) => why.test(e.message), argv.join(' ').slice(0, 40));
+    assert.throws(
+      () => parse(argv),
+      (e: Error) => why.test(e.message),
+      argv.join(' ').slice(0, 40),
+    );
   }
 });
 
 test('-W: the greeting is shown as the greeting, each reply on its own line', async (t) => {
-  const server = await listenTcp({ port: 0, behaviours: [welcome('Welcome!'), exitWord('exit'), reply('Hello, {msg}!')], delayMs: 50 });
+  const server = await listenTcp({
+    port: 0,
+    behaviours: [welcome('Welcome!'), exitWord('exit'), reply('Hello, {msg}!')],
+    delayMs: 50,
+  });
   t.after(() => server.close({ force: true }));
   const r = await runCli(['connect', `127.0.0.1:${server.address().port}`, 'Michael', 'Tracy', 'exit', '-W']);
   assert.equal(r.code, 0, r.stderr);
@@ -66,13 +77,33 @@ test('pipe mode: stdin to the socket, half-close at EOF, the echo to stdout, byt
 test('no reply within --timeout: exit 1 with one line; the server closing while waiting is not an error', async (t) => {
   const silent = await listenTcp({ port: 0, behaviours: [] });
   t.after(() => silent.close({ force: true }));
-  const r = await runCli(['connect', `127.0.0.1:${silent.address().port}`, 'hello?', '-W', '--timeout', '200', '--greeting-wait', '0']);
+  const r = await runCli([
+    'connect',
+    `127.0.0.1:${silent.address().port}`,
+    'hello?',
+    '-W',
+    '--timeout',
+    '200',
+    '--greeting-wait',
+    '0',
+  ]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^socklab connect: no reply from tcp:\/\/127\.0\.0\.1:\d+ within 200 ms \(--timeout\)\n$/);
+  assert.match(
+    r.stderr,
+    /^socklab connect: no reply from tcp:\/\/127\.0\.0\.1:\d+ within 200 ms \(--timeout\)\n$/,
+  );
 
   const closer = await listenTcp({ port: 0, behaviours: [exitWord('a')] });
   t.after(() => closer.close({ force: true }));
-  const c = await runCli(['connect', `127.0.0.1:${closer.address().port}`, 'a', 'b', '-W', '--greeting-wait', '0']);
+  const c = await runCli([
+    'connect',
+    `127.0.0.1:${closer.address().port}`,
+    'a',
+    'b',
+    '-W',
+    '--greeting-wait',
+    '0',
+  ]);
   assert.equal(c.code, 0, c.stderr);
 });
 
@@ -84,10 +115,16 @@ test('network errors exit 1 with one line naming the address; usage errors exit 
   await once(probe, 'close');
   const refused = await runCli(['connect', `127.0.0.1:${port}`, 'x']);
   assert.equal(refused.code, 1);
-  assert.equal(refused.stderr, `socklab connect: cannot connect to tcp://127.0.0.1:${port}: connection refused (ECONNREFUSED)\n`);
+  assert.equal(
+    refused.stderr,
+    `socklab connect: cannot connect to tcp://127.0.0.1:${port}: connection refused (ECONNREFUSED)\n`,
+  );
   const unknown = await runCli(['connect', 'nosuch.invalid:80', 'x']);
   assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /^socklab connect: cannot connect to tcp:\/\/nosuch\.invalid:80: host not found/);
+  assert.match(
+    unknown.stderr,
+    /^socklab connect: cannot connect to tcp:\/\/nosuch\.invalid:80: host not found/,
+  );
   const udpRefused = await runCli(['connect', '-u', `127.0.0.1:${port}`, 'x', '-W', '--timeout', '2000']);
   assert.equal(udpRefused.code, 1);
   assert.match(udpRefused.stderr, /port unreachable/);
@@ -101,16 +138,38 @@ test('UDP: -W with --retries survives a lost datagram; replies after the last me
   const server = await listenUdp({ port: 0, behaviours: [loseFirst, reply('Hello, {msg}!')] });
   t.after(() => server.close());
   const port = server.address().port;
-  const r = await runCli(['connect', '-u', `127.0.0.1:${port}`, 'Michael', 'Tracy', '-W', '--timeout', '300', '--retries', '2']);
+  const r = await runCli([
+    'connect',
+    '-u',
+    `127.0.0.1:${port}`,
+    'Michael',
+    'Tracy',
+    '-W',
+    '--timeout',
+    '300',
+    '--retries',
+    '2',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'Hello, Michael!\nHello, Tracy!\n');
   const noRetry = await runCli(['connect', '-u', `127.0.0.1:${port}`, 'Sarah', '-W', '--timeout', '200']);
   assert.equal(noRetry.code, 1);
-  assert.match(noRetry.stderr, /no reply from udp:\/\/127\.0\.0\.1:\d+ within 200 ms \(1 try; UDP may lose datagrams: try --retries\)/);
+  assert.match(
+    noRetry.stderr,
+    /no reply from udp:\/\/127\.0\.0\.1:\d+ within 200 ms \(1 try; UDP may lose datagrams: try --retries\)/,
+  );
 
   const echoServer = await listenUdp({ port: 0, behaviours: [echo()] });
   t.after(() => echoServer.close());
-  const fire = await runCli(['connect', '-u', `127.0.0.1:${echoServer.address().port}`, 'a', 'b', '--idle-timeout', '0.3']);
+  const fire = await runCli([
+    'connect',
+    '-u',
+    `127.0.0.1:${echoServer.address().port}`,
+    'a',
+    'b',
+    '--idle-timeout',
+    '0.3',
+  ]);
   assert.equal(fire.code, 0, fire.stderr);
   assert.equal(fire.stdout, 'a\nb\n');
 });
@@ -118,9 +177,23 @@ test('UDP: -W with --retries survives a lost datagram; replies after the last me
 test('--json: one event per line', async (t) => {
   const server = await listenTcp({ port: 0, behaviours: [reply('Hi {msg}')] });
   t.after(() => server.close({ force: true }));
-  const r = await runCli(['connect', `127.0.0.1:${server.address().port}`, 'x', '-W', '--json', '--greeting-wait', '0']);
+  const r = await runCli([
+    'connect',
+    `127.0.0.1:${server.address().port}`,
+    'x',
+    '-W',
+    '--json',
+    '--greeting-wait',
+    '0',
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(events.map((e) => e.event), ['connected', 'message', 'half-close', 'closed']);
+  const events = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ['connected', 'message', 'half-close', 'closed'],
+  );
   assert.equal(events[1]?.text, 'Hi x');
 });

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { parse } from '../../src/cli/commands/listen.js';
 import { connectTcp } from '../../src/core/tcp.js';
 import { openUdp } from '../../src/core/udp.js';
-import { BIN, runCli, startCli } from '../helpers/cli.js';
+import { BIN, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { randomBytes } from '../helpers/random.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -23,7 +23,18 @@ async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise
 }
 
 test('argv → options', () => {
-  const o = parse(['9000', 'udp://:9000', '--reply', 'Hi {msg}', '--welcome', 'W\\n', '--exit-word', 'bye', '--lines', '-v']);
+  const o = parse([
+    '9000',
+    'udp://:9000',
+    '--reply',
+    'Hi {msg}',
+    '--welcome',
+    'W\\n',
+    '--exit-word',
+    'bye',
+    '--lines',
+    '-v',
+  ]);
   assert.deepEqual(o.endpoints, [
     { transport: 'tcp', host: '127.0.0.1', port: 9000 },
     { transport: 'udp', host: '::', port: 9000 },
@@ -46,7 +57,11 @@ test('argv → options', () => {
     [['0', '--reply', '{x}'], /unknown field/],
     [['0', '--frobnicate'], /Unknown option '--frobnicate'/],
   ] as const) {
-    assert.throws(() => parse(argv), (e: Error) => why.test(e.message), argv.join(' '));
+    assert.throws(
+      () => parse(argv),
+      (e: Error) => why.test(e.message),
+      argv.join(' '),
+    );
   }
 });
 
@@ -62,7 +77,10 @@ test('usage errors exit 2 with one line and a pointer to --help; network errors 
   const { port } = holder.address() as net.AddressInfo;
   const inUse = await runCli(['listen', String(port)]);
   assert.equal(inUse.code, 1);
-  assert.equal(inUse.stderr, `socklab listen: cannot listen on tcp://127.0.0.1:${port}: address already in use (EADDRINUSE)\n`);
+  assert.equal(
+    inUse.stderr,
+    `socklab listen: cannot listen on tcp://127.0.0.1:${port}: address already in use (EADDRINUSE)\n`,
+  );
 
   const range = await runCli(['listen', '70000']);
   assert.equal(range.code, 2);
@@ -79,7 +97,11 @@ test('--help has examples', async () => {
 test('--once serves one TCP client, prints what it sent, and exits 0', async (t) => {
   const server = await startCli(['listen', '0', '--once', '--reply', 'Hello from server!', '-v']);
   t.after(() => server.stop('SIGKILL'));
-  const client = await connectTcp({ host: '127.0.0.1', port: server.ports[0]!, signal: AbortSignal.timeout(10_000) });
+  const client = await connectTcp({
+    host: '127.0.0.1',
+    port: server.ports[0]!,
+    signal: AbortSignal.timeout(10_000),
+  });
   t.after(() => client.destroy());
   assert.equal(await client.request('Hello from client!', { timeoutMs: 5000 }), 'Hello from server!');
   await client.end();
@@ -95,7 +117,10 @@ test('--once on UDP answers one datagram and exits 0', async (t) => {
   t.after(() => server.stop('SIGKILL'));
   const client = await openUdp({ host: '127.0.0.1', port: server.ports[0]! });
   t.after(() => client.close());
-  assert.equal((await client.request('Hello from UDP client!', { timeoutMs: 5000 })).data.toString(), 'Hello from UDP server!');
+  assert.equal(
+    (await client.request('Hello from UDP client!', { timeoutMs: 5000 })).data.toString(),
+    'Hello from UDP server!',
+  );
   const result = await server.exited();
   assert.equal(result.code, 0);
   assert.equal(result.stdout, 'Hello from UDP client!');
@@ -103,22 +128,30 @@ test('--once on UDP answers one datagram and exits 0', async (t) => {
 
 test('TCP and UDP on one port number, in one process', async (t) => {
   // Find a port free for both: take one from the OS for TCP, then try UDP on it.
-  let server;
+  let server: RunningCli | undefined;
   for (let attempt = 0; attempt < 5 && !server; attempt++) {
     const probe = net.createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
     const { port } = probe.address() as net.AddressInfo;
     probe.close();
     await once(probe, 'close');
-    server = await startCli(['listen', `tcp://127.0.0.1:${port}`, `udp://127.0.0.1:${port}`, '--echo'], { listening: 2 }).catch(
-      () => undefined,
-    );
+    server = await startCli(['listen', `tcp://127.0.0.1:${port}`, `udp://127.0.0.1:${port}`, '--echo'], {
+      listening: 2,
+    }).catch(() => undefined);
   }
   assert.ok(server, 'found a port free for TCP and UDP');
-  t.after(() => server.stop('SIGKILL'));
+  const running = server;
+  t.after(() => running.stop('SIGKILL'));
   assert.equal(server.ports[0], server.ports[1]);
-  assert.deepEqual(server.addresses.map((a) => a.split(':')[0]), ['tcp', 'udp']);
-  const tcp = await connectTcp({ host: '127.0.0.1', port: server.ports[0]!, signal: AbortSignal.timeout(10_000) });
+  assert.deepEqual(
+    server.addresses.map((a) => a.split(':')[0]),
+    ['tcp', 'udp'],
+  );
+  const tcp = await connectTcp({
+    host: '127.0.0.1',
+    port: server.ports[0]!,
+    signal: AbortSignal.timeout(10_000),
+  });
   t.after(() => tcp.destroy());
   const udp = await openUdp({ host: '127.0.0.1', port: server.ports[0]! });
   t.after(() => udp.close());
@@ -130,11 +163,21 @@ test('localhost listens on every address it resolves to', async (t) => {
   const server = await startCli(['listen', 'localhost:0', '--echo']);
   t.after(() => server.stop('SIGKILL'));
   // Give the second bind (if localhost also resolves to ::1) its chance to be printed.
-  const both = server.addresses.length > 1 || (await server.waitFor(/listening on .*\n.*listening on/, 'stderr', 1000).then(() => true, () => false));
+  const both =
+    server.addresses.length > 1 ||
+    (await server.waitFor(/listening on .*\n.*listening on/, 'stderr', 1000).then(
+      () => true,
+      () => false,
+    ));
   const lines = server.stderr().match(/listening on \S+/g) ?? [];
   assert.ok(lines.length >= 1);
-  if (both) assert.equal(new Set(lines.map((l) => l.replace(/.*:/, ''))).size, 1, 'one port for all addresses');
-  const client = await connectTcp({ host: 'localhost', port: server.ports[0]!, signal: AbortSignal.timeout(10_000) });
+  if (both)
+    assert.equal(new Set(lines.map((l) => l.replace(/.*:/, ''))).size, 1, 'one port for all addresses');
+  const client = await connectTcp({
+    host: 'localhost',
+    port: server.ports[0]!,
+    signal: AbortSignal.timeout(10_000),
+  });
   t.after(() => client.destroy());
   assert.equal(await client.request('hi', { timeoutMs: 5000 }), 'hi');
 });
@@ -234,7 +277,11 @@ test('with --lines a client over --max-message is cut off and others are still s
   bad.on('error', () => undefined);
   bad.write('y'.repeat(1000));
   await server.waitFor(/exceeds the limit of 32 bytes/, 'stderr');
-  const good = await connectTcp({ host: '127.0.0.1', port: server.ports[0]!, signal: AbortSignal.timeout(10_000) });
+  const good = await connectTcp({
+    host: '127.0.0.1',
+    port: server.ports[0]!,
+    signal: AbortSignal.timeout(10_000),
+  });
   t.after(() => good.destroy());
   assert.equal(await good.request('ok\n', { timeoutMs: 5000 }), 'ok\n');
   const result = await server.stop();

@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { runCli } from '../helpers/cli.js';
 
 test('--version prints the package version', async () => {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   const r = await runCli(['--version']);
   assert.equal(r.code, 0);
   assert.equal(r.stdout, `socklab ${pkg.version}\n`);
@@ -16,13 +18,17 @@ test('no command: help on stderr, exit 2; --help: exit 0 and every command liste
   assert.match(none.stderr, /Usage: socklab COMMAND/);
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);
-  for (const name of ['listen', 'connect', 'get', 'demo']) assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
+  for (const name of ['listen', 'connect', 'get', 'demo'])
+    assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
 });
 
 test('an unknown command is a usage error', async () => {
   const r = await runCli(['frobnicate']);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, "socklab: unknown command 'frobnicate' (commands: listen, connect, get, demo) (see 'socklab --help')\n");
+  assert.equal(
+    r.stderr,
+    "socklab: unknown command 'frobnicate' (commands: listen, connect, get, demo) (see 'socklab --help')\n",
+  );
 });
 
 test('every command has --help with examples', async () => {

@@ -8,7 +8,7 @@ function decodeInPieces(codec: typeof lines, stream: Buffer, seed: number, max?:
   const random = mulberry32(seed);
   const decoder = codec.createDecoder(max !== undefined ? { maxMessageBytes: max } : {});
   const out: Buffer[] = [];
-  for (let at = 0; at < stream.length; ) {
+  for (let at = 0; at < stream.length;) {
     const size = 1 + Math.floor(random() * 7);
     out.push(...decoder.push(stream.subarray(at, at + size)));
     at += size;
@@ -36,10 +36,14 @@ test('lines: a line over the limit is an error, even before its newline arrives'
 test('length-prefixed frames survive any cut, and encode/decode round-trip', () => {
   const messages = ['', 'a', 'hello', 'x'.repeat(300)];
   const stream = Buffer.concat(messages.map((m) => lengthPrefixed.encode(Buffer.from(m))));
-  for (let seed = 1; seed <= 30; seed++) assert.deepEqual(decodeInPieces(lengthPrefixed, stream, seed), messages);
-  assert.throws(() => lengthPrefixed.createDecoder({ maxMessageBytes: 10 }).push(lengthPrefixed.encode(Buffer.alloc(11))), {
-    code: 'SOCKLAB_ERR_MESSAGE_TOO_LARGE',
-  });
+  for (let seed = 1; seed <= 30; seed++)
+    assert.deepEqual(decodeInPieces(lengthPrefixed, stream, seed), messages);
+  assert.throws(
+    () => lengthPrefixed.createDecoder({ maxMessageBytes: 10 }).push(lengthPrefixed.encode(Buffer.alloc(11))),
+    {
+      code: 'SOCKLAB_ERR_MESSAGE_TOO_LARGE',
+    },
+  );
   const cut = lengthPrefixed.createDecoder();
   cut.push(lengthPrefixed.encode(Buffer.from('hello')).subarray(0, 6));
   assert.throws(() => cut.end(), { code: 'SOCKLAB_ERR_PROTOCOL' });
@@ -47,6 +51,10 @@ test('length-prefixed frames survive any cut, and encode/decode round-trip', () 
 
 test('raw: a chunk is a message; --max-message splits it rather than failing', () => {
   assert.deepEqual(raw.createDecoder().push(Buffer.from('abc')).map(String), ['abc']);
-  assert.deepEqual(raw.createDecoder({ maxMessageBytes: 2 }).push(Buffer.from('abcde')).map(String), ['ab', 'cd', 'e']);
+  assert.deepEqual(raw.createDecoder({ maxMessageBytes: 2 }).push(Buffer.from('abcde')).map(String), [
+    'ab',
+    'cd',
+    'e',
+  ]);
   assert.deepEqual(raw.createDecoder().end(), []);
 });

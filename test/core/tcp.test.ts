@@ -47,7 +47,8 @@ test('a half-close from the client gets every reply, then the server closes too'
   await client.send('one\ntwo\nthree');
   await client.end();
   const got: Buffer[] = [];
-  for (let c = await client.read({ timeoutMs: 5000 }); c !== null; c = await client.read({ timeoutMs: 5000 })) got.push(c);
+  for (let c = await client.read({ timeoutMs: 5000 }); c !== null; c = await client.read({ timeoutMs: 5000 }))
+    got.push(c);
   assert.equal(Buffer.concat(got).toString(), 'one\ntwo\nthree\n');
 });
 
@@ -62,7 +63,11 @@ test('print writes messages in order per connection, and JSON events with peers'
   await client.end();
   await once(server, 'close');
   client.destroy();
-  const events = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const events = chunks
+    .join('')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(
     events.map((e) => e.event),
     ['open', 'message', 'message', 'message', 'close'],
@@ -178,7 +183,10 @@ test('bind and connect failures are SocklabErrors with stable codes', async (t) 
   });
   const port = server.address().port;
   await server.close();
-  await assert.rejects(connectTcp({ host: '127.0.0.1', port }), { code: 'SOCKLAB_ERR_CONNECT', message: /connection refused/ });
+  await assert.rejects(connectTcp({ host: '127.0.0.1', port }), {
+    code: 'SOCKLAB_ERR_CONNECT',
+    message: /connection refused/,
+  });
   await assert.rejects(connectTcp({ host: 'nosuch.invalid', port: 80 }), { code: 'SOCKLAB_ERR_DNS' });
 });
 

@@ -14,7 +14,10 @@ test('a UDP server answers each sender at its own address', async (t) => {
   t.after(() => a.close());
   t.after(() => b.close());
   for (const name of ['Michael', 'Tracy']) {
-    assert.equal((await a.request(`${name}`, { timeoutMs: 5000 })).data.toString(), `Hello, ${name}! (#${name === 'Michael' ? 1 : 2})`);
+    assert.equal(
+      (await a.request(`${name}`, { timeoutMs: 5000 })).data.toString(),
+      `Hello, ${name}! (#${name === 'Michael' ? 1 : 2})`,
+    );
   }
   assert.equal((await b.request('Sarah', { timeoutMs: 5000 })).data.toString(), 'Hello, Sarah! (#1)');
 });
@@ -24,12 +27,18 @@ test('datagrams of 0 and 65,507 bytes and binary data arrive whole', async (t) =
   t.after(() => server.close());
   const client = await openUdp(server.address());
   t.after(() => client.close());
-  for (const payload of [Buffer.alloc(0), randomBytes(MAX_UDP_PAYLOAD, 7), Buffer.from([0, 0xff, 0x1b, 0x0a])]) {
+  for (const payload of [
+    Buffer.alloc(0),
+    randomBytes(MAX_UDP_PAYLOAD, 7),
+    Buffer.from([0, 0xff, 0x1b, 0x0a]),
+  ]) {
     const back = await client.request(payload, { timeoutMs: 5000 });
     assert.equal(back.data.length, payload.length);
     assert.ok(back.data.equals(payload));
   }
-  await assert.rejects(client.send(Buffer.alloc(MAX_UDP_PAYLOAD + 1)), { code: 'SOCKLAB_ERR_MESSAGE_TOO_LARGE' });
+  await assert.rejects(client.send(Buffer.alloc(MAX_UDP_PAYLOAD + 1)), {
+    code: 'SOCKLAB_ERR_MESSAGE_TOO_LARGE',
+  });
 });
 
 test('a datagram over --max-message is dropped and counted; the next one is served', async (t) => {
@@ -65,7 +74,10 @@ test('nobody listening: the port-unreachable comes back as SOCKLAB_ERR_CONNECT',
   const client = await openUdp({ host: '127.0.0.1', port });
   t.after(() => client.close());
   await client.send('anyone?');
-  await assert.rejects(client.receive({ timeoutMs: 5000 }), { code: 'SOCKLAB_ERR_CONNECT', message: /port unreachable/ });
+  await assert.rejects(client.receive({ timeoutMs: 5000 }), {
+    code: 'SOCKLAB_ERR_CONNECT',
+    message: /port unreachable/,
+  });
 });
 
 test('UDP and TCP can share a port number', async (t) => {

@@ -36,7 +36,10 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
   return collect(child, options);
 }
 
-export async function collect(child: ChildProcessWithoutNullStreams, options: RunOptions = {}): Promise<CliResult> {
+export async function collect(
+  child: ChildProcessWithoutNullStreams,
+  options: RunOptions = {},
+): Promise<CliResult> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -48,7 +51,13 @@ export async function collect(child: ChildProcessWithoutNullStreams, options: Ru
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   const stdoutBytes = Buffer.concat(out);
-  return { code, signal, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes };
+  return {
+    code,
+    signal,
+    stdout: stdoutBytes.toString('utf8'),
+    stderr: Buffer.concat(err).toString('utf8'),
+    stdoutBytes,
+  };
 }
 
 export interface RunningCli {
@@ -104,19 +113,28 @@ export async function startCli(
   const text = (which: 'stdout' | 'stderr') => Buffer.concat(which === 'stdout' ? out : err).toString('utf8');
   const waitFor = (pattern: string | RegExp, stream: 'stdout' | 'stderr' = 'stdout', timeoutMs = 10_000) =>
     new Promise<void>((resolve, reject) => {
-      const test = () => (typeof pattern === 'string' ? text(stream).includes(pattern) : pattern.test(text(stream)));
+      const test = () =>
+        typeof pattern === 'string' ? text(stream).includes(pattern) : pattern.test(text(stream));
       const check = () => {
         if (test()) {
           done();
           resolve();
         } else if (exited) {
           done();
-          reject(new Error(`socklab exited before printing ${String(pattern)} on ${stream}; stderr: ${text('stderr')}`));
+          reject(
+            new Error(
+              `socklab exited before printing ${String(pattern)} on ${stream}; stderr: ${text('stderr')}`,
+            ),
+          );
         }
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out waiting for ${String(pattern)} on ${stream}; stdout: ${text('stdout')} stderr: ${text('stderr')}`));
+        reject(
+          new Error(
+            `timed out waiting for ${String(pattern)} on ${stream}; stdout: ${text('stdout')} stderr: ${text('stderr')}`,
+          ),
+        );
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);

@@ -21,7 +21,13 @@ export interface CommandEntry {
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   listen: { summary: 'run a TCP or UDP server: print, echo, reply, chat', load: () => import('./listen.js') },
-  connect: { summary: 'run a TCP or UDP client: send, wait for replies, pipe, type', load: () => import('./connect.js') },
+  connect: {
+    summary: 'run a TCP or UDP client: send, wait for replies, pipe, type',
+    load: () => import('./connect.js'),
+  },
   get: { summary: 'fetch a URL with HTTP/1.1 written by hand over a socket', load: () => import('./get.js') },
-  demo: { summary: "run the tutorials' conversations on loopback, narrated", load: () => import('./demo.js') },
+  demo: {
+    summary: "run the tutorials' conversations on loopback, narrated",
+    load: () => import('./demo.js'),
+  },
 };

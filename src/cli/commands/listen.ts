@@ -152,7 +152,9 @@ async function openOutputFile(path: string): Promise<WriteStream> {
     const handle = await open(path, 'w');
     return handle.createWriteStream({ highWaterMark: 1024 * 1024 });
   } catch (err) {
-    throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${path}: ${describeSystemError(err)}`, { cause: err });
+    throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${path}: ${describeSystemError(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -235,7 +237,9 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
           });
           server.on('close', (conn, info) => {
             const why = info.error ? `: ${info.error.message}` : '';
-            log(`closed ${conn.peer} (#${conn.id}): ${info.bytesReceived} bytes in, ${info.bytesSent} out${why}`);
+            log(
+              `closed ${conn.peer} (#${conn.id}): ${info.bytesReceived} bytes in, ${info.bytesSent} out${why}`,
+            );
             if (options.once && server.connections === 0) finishOnce();
           });
           server.on('drop', (peer) => log(`refused ${peer}: --max-conns ${options.maxConnections} reached`));
@@ -251,7 +255,9 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
           servers.push({ kind: 'udp', server });
           server.on('message', (msg) => log(`datagram from ${msg.peer}: ${msg.data.length} bytes`));
           server.on('drop', (peer, why) => log(`dropped a datagram from ${peer}: ${why}`));
-          server.on('sendError', (peer, err) => log(`could not reply to ${peer}: ${describeSystemError(err)}`));
+          server.on('sendError', (peer, err) =>
+            log(`could not reply to ${peer}: ${describeSystemError(err)}`),
+          );
           server.on('handled', () => {
             if (options.once && !onceTaken) {
               onceTaken = true;
@@ -279,9 +285,13 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
     }
   }
   if (fileError !== undefined) {
-    throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${options.outputFile}: ${describeSystemError(fileError)}`, {
-      cause: fileError,
-    });
+    throw new SocklabError(
+      'SOCKLAB_ERR_FILE',
+      `cannot write ${options.outputFile}: ${describeSystemError(fileError)}`,
+      {
+        cause: fileError,
+      },
+    );
   }
   return 0;
 }
