@@ -17,7 +17,8 @@ export interface PrintOptions {
   readonly format?: PrintFormat;
   /**
    * The output is a terminal: show control characters and invalid UTF-8 as visible marks
-   * instead of sending them to the terminal (`--hex` shows the exact bytes).
+   * instead of sending them to the terminal (`--hex` shows the exact bytes), and end each
+   * datagram with a newline.
    */
   readonly terminal?: boolean;
   /** Written after each message in raw format (`\n` when messages are lines). */
@@ -72,7 +73,10 @@ export function print(options: PrintOptions): Behaviour {
           const text = decoder.write(msg.data);
           // A datagram or a line is whole: flush any incomplete character.
           const tail = msg.transport === 'udp' || separator !== '' ? decoder.end() : '';
-          return write(sanitizeForTerminal(Buffer.from(text + tail)) + separator);
+          const shown = sanitizeForTerminal(Buffer.from(text + tail));
+          // On a terminal each datagram gets a line of its own, so two do not run together.
+          const end = separator || (msg.transport === 'udp' && !shown.endsWith('\n') ? '\n' : '');
+          return write(shown + end);
         }
       }
     },
