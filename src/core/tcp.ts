@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ANY_HOST, formatAddress, formatHostPort, type Endpoint } from '../address.js';
 import { describeSystemError, SocklabError, systemCode, type SocklabErrorCode } from '../errors.js';
 import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
+import { drained } from './backpressure.js';
 import { raw, type Codec } from './framing.js';
 
 const RESOLVED = Promise.resolve();
@@ -169,16 +170,7 @@ function serveConnection(server: TcpServer, socket: net.Socket, id: number, opti
   const send = (data: Buffer): Promise<void> => {
     if (socket.destroyed || !socket.writable) return RESOLVED;
     bytesSent += data.length;
-    if (socket.write(data)) return RESOLVED;
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        socket.off('drain', done);
-        socket.off('close', done);
-        resolve();
-      };
-      socket.on('drain', done);
-      socket.on('close', done);
-    });
+    return socket.write(data) ? RESOLVED : drained(socket);
   };
 
   const conn: Connection = {
