@@ -1,0 +1,470 @@
+/**
+ * One direction of a relayed connection or flow: stamp → stages → release queue → sink.
+ * Pure: no sockets. The stage contract is in stage.ts.
+ *
+ * Bounds, declared:
+ * - TCP: `push()` returns false once `maxBufferedBytes` are held (or the sink is full); the caller
+ *   stops reading until `onWritable`. Nothing is dropped: the sender feels TCP backpressure.
+ * - UDP: a datagram that would take the pipeline past `maxBufferedBytes` or `maxBufferedPackets`
+ *   is dropped and counted as `overflowed` (UDP has no backpressure).
+ */
+import type { Transport } from '../address.js';
+import type { Clock } from './clock.js';
+import type { Random } from './random.js';
+import {
+  createCounters,
+  type CounterName,
+  type Counters,
+  type Direction,
+  type EndAction,
+  type Packet,
+  type Stage,
+  type StageContext,
+} from './stage.js';
+
+/** Where a pipeline writes: a socket, or an array in a test. */
+export interface PipelineSink {
+  /** Write one packet's bytes; false means full: wait for `pipeline.sinkDrained()`. */
+  write(data: Buffer): boolean;
+  /** The stream ended, after everything before it was written. */
+  end(action: EndAction): void;
+  /** Reset the connection now. */
+  reset(): void;
+}
+
+export interface PipelineOptions {
+  readonly transport: Transport;
+  readonly direction: Direction;
+  readonly clock: Clock;
+  readonly sink: PipelineSink;
+  /** Shared by every pipeline of a relay's direction; a fresh set by default. */
+  readonly counters?: Counters;
+  readonly maxBufferedBytes: number;
+  /** UDP only: datagrams held at most. */
+  readonly maxBufferedPackets?: number;
+  /** TCP: the source may read again (after `push()` returned false). */
+  readonly onWritable?: () => void;
+}
+
+interface Slot {
+  readonly id: string;
+  readonly rank: number;
+  readonly order: number;
+  readonly stage: Stage;
+  readonly ctx: StageContext;
+  index: number;
+  removed: boolean;
+  ended: boolean;
+}
+
+interface Queued {
+  readonly packet: Packet;
+  readonly seq: number;
+}
+
+/** Holds packets until they are due; FIFO for a stream, earliest-due-first for datagrams. */
+class ReleaseQueue {
+  readonly #ordered: boolean;
+  readonly #items: Queued[] = [];
+  #head = 0;
+  #seq = 0;
+  bytes = 0;
+
+  constructor(ordered: boolean) {
+    this.#ordered = ordered;
+  }
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  peek(): Packet | undefined {
+    return this.#items[this.#head]?.packet;
+  }
+
+  add(packet: Packet): void {
+    this.bytes += packet.data.length;
+    const item = { packet, seq: this.#seq++ };
+    if (this.#ordered) {
+      this.#items.push(item);
+      return;
+    }
+    // A binary min-heap on (dueMs, seq), with #head always 0.
+    const heap = this.#items;
+    heap.push(item);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i]!, heap[parent]!)) break;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+  }
+
+  take(): Packet | undefined {
+    if (this.size === 0) return undefined;
+    let item: Queued;
+    if (this.#ordered) {
+      item = this.#items[this.#head]!;
+      this.#head++;
+      if (this.#head === this.#items.length) {
+        this.#items.length = 0;
+        this.#head = 0;
+      } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+        this.#items.splice(0, this.#head);
+        this.#head = 0;
+      }
+    } else {
+      const heap = this.#items;
+      item = heap[0]!;
+      const last = heap.pop()!;
+      if (heap.length > 0) {
+        heap[0] = last;
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
+          if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
+          if (m === i) break;
+          [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+          i = m;
+        }
+      }
+    }
+    this.bytes -= item.packet.data.length;
+    return item.packet;
+  }
+
+  clear(): void {
+    this.#items.length = 0;
+    this.#head = 0;
+    this.bytes = 0;
+  }
+}
+
+function before(a: Queued, b: Queued): boolean {
+  return a.packet.dueMs < b.packet.dueMs || (a.packet.dueMs === b.packet.dueMs && a.seq < b.seq);
+}
+
+export class Pipeline {
+  readonly transport: Transport;
+  readonly direction: Direction;
+  readonly counters: Counters;
+  readonly #clock: Clock;
+  readonly #sink: PipelineSink;
+  readonly #maxBytes: number;
+  readonly #maxPackets: number;
+  readonly #onWritable: (() => void) | undefined;
+  readonly #queue: ReleaseQueue;
+  #slots: Slot[] = [];
+  #order = 0;
+  #lastDueMs = -Infinity;
+  #sinkBlocked = false;
+  #sourceStopped = false;
+  #inputEnded = false;
+  #pendingEnd: EndAction | undefined;
+  #ended = false;
+  #closed = false;
+  #timerAt: number | undefined;
+  #cancelTimer: (() => void) | undefined;
+
+  constructor(options: PipelineOptions) {
+    this.transport = options.transport;
+    this.direction = options.direction;
+    this.counters = options.counters ?? createCounters();
+    this.#clock = options.clock;
+    this.#sink = options.sink;
+    this.#maxBytes = options.maxBufferedBytes;
+    this.#maxPackets = options.maxBufferedPackets ?? Number.POSITIVE_INFINITY;
+    this.#onWritable = options.onWritable;
+    this.#queue = new ReleaseQueue(options.transport === 'tcp');
+  }
+
+  /** Bytes held now: waiting in the release queue or held by a stage. */
+  get bufferedBytes(): number {
+    let held = this.#queue.bytes;
+    for (const slot of this.#slots) held += slot.stage.heldBytes ?? 0;
+    return held;
+  }
+
+  /** Packets waiting in the release queue. */
+  get queuedPackets(): number {
+    return this.#queue.size;
+  }
+
+  /** True once the end of the stream was written (or the pipeline was reset or closed). */
+  get finished(): boolean {
+    return this.#ended || this.#closed;
+  }
+
+  /** Nothing held, nothing waiting. */
+  get idle(): boolean {
+    return this.bufferedBytes === 0 && this.#queue.size === 0;
+  }
+
+  get stageIds(): string[] {
+    return this.#slots.map((s) => s.id);
+  }
+
+  /**
+   * A chunk or datagram arrives. TCP: returns false when the source should stop reading until
+   * `onWritable`. UDP: returns false when the datagram was dropped because the queue is full.
+   */
+  push(data: Buffer): boolean {
+    if (this.#closed || this.#inputEnded) {
+      this.#count('truncated', data.length);
+      return false;
+    }
+    if (this.transport === 'udp') {
+      if (this.#queue.size >= this.#maxPackets || this.bufferedBytes + data.length > this.#maxBytes) {
+        this.#count('overflowed', data.length);
+        return false;
+      }
+    }
+    const now = this.#clock.now();
+    this.#emitFrom(0, { data, arrivedMs: now, dueMs: now });
+    if (this.transport === 'udp') return true;
+    if (this.#sinkBlocked || this.bufferedBytes >= this.#maxBytes) {
+      this.#sourceStopped = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** The source ended (TCP FIN): the end follows the data through every stage. */
+  end(): void {
+    if (this.#closed || this.#inputEnded) return;
+    this.#inputEnded = true;
+    this.#endFrom(0, 'end');
+  }
+
+  /** The sink can take more (its 'drain'). */
+  sinkDrained(): void {
+    if (!this.#sinkBlocked) return;
+    this.#sinkBlocked = false;
+    this.#flush();
+  }
+
+  has(id: string): boolean {
+    return this.#slots.some((s) => s.id === id);
+  }
+
+  /** Insert a stage; stages run in `rank` order, then in the order added. */
+  add(id: string, rank: number, stage: Stage, random: Random): void {
+    if (this.#closed) {
+      stage.close?.();
+      return;
+    }
+    if (this.has(id)) throw new Error(`stage '${id}' is already in the pipeline`);
+    const slot = this.#makeSlot(id, rank, stage, random);
+    let at = this.#slots.findIndex((s) => s.rank > rank);
+    if (at < 0) at = this.#slots.length;
+    this.#slots.splice(at, 0, slot);
+    this.#renumber();
+  }
+
+  /**
+   * New parameters for a stage: `stage.update()` if it has one, otherwise `replacement()` takes
+   * its place and whatever the old one held moves on through it. Returns false if there is no such stage.
+   */
+  update(id: string, params: unknown, replacement: () => Stage, random: Random): boolean {
+    const slot = this.#slots.find((s) => s.id === id);
+    if (!slot) return false;
+    if (slot.stage.update) {
+      slot.stage.update(params, slot.ctx);
+    } else {
+      const fresh = this.#makeSlot(id, slot.rank, replacement(), random);
+      this.#slots.splice(slot.index + 1, 0, fresh);
+      this.#renumber();
+      this.#retire(slot);
+    }
+    this.#flush();
+    return true;
+  }
+
+  /** Take a stage out; what it held goes on, nothing is lost. */
+  remove(id: string): boolean {
+    const slot = this.#slots.find((s) => s.id === id);
+    if (!slot) return false;
+    this.#retire(slot);
+    this.#flush();
+    return true;
+  }
+
+  /** Discard everything and cancel timers (the connection is gone). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    for (const slot of this.#slots) {
+      slot.removed = true;
+      slot.stage.close?.();
+    }
+    this.#slots = [];
+    this.#queue.clear();
+  }
+
+  #makeSlot(id: string, rank: number, stage: Stage, random: Random): Slot {
+    const slot: Slot = {
+      id,
+      rank,
+      order: this.#order++,
+      stage,
+      index: -1,
+      removed: false,
+      ended: false,
+      ctx: {
+        clock: this.#clock,
+        random,
+        transport: this.transport,
+        direction: this.direction,
+        emit: (packet) => this.#emitFrom(this.#nextIndex(slot), packet),
+        end: (action = 'end') => {
+          if (slot.ended) return;
+          slot.ended = true;
+          this.#endFrom(this.#nextIndex(slot), action);
+        },
+        reset: () => this.#reset(),
+        count: (counter, packet) => this.#count(counter, packet.data.length),
+      },
+    };
+    return slot;
+  }
+
+  #retire(slot: Slot): void {
+    slot.stage.release?.(slot.ctx);
+    slot.stage.close?.();
+    slot.removed = true;
+    this.#slots.splice(slot.index, 1);
+    this.#renumber();
+  }
+
+  #renumber(): void {
+    this.#slots.forEach((s, i) => (s.index = i));
+  }
+
+  /** Where a stage's output goes: the next stage, even if the stage itself was just removed. */
+  #nextIndex(slot: Slot): number {
+    if (!slot.removed) return slot.index + 1;
+    const i = this.#slots.findIndex(
+      (s) => s.rank > slot.rank || (s.rank === slot.rank && s.order > slot.order),
+    );
+    return i < 0 ? this.#slots.length : i;
+  }
+
+  #emitFrom(index: number, packet: Packet): void {
+    if (this.#closed) return;
+    const slot = this.#slots[index];
+    if (slot) slot.stage.push(packet, slot.ctx);
+    else this.#release(packet);
+  }
+
+  #endFrom(index: number, action: EndAction): void {
+    if (this.#closed) return;
+    const slot = this.#slots[index];
+    if (!slot) {
+      if (this.#pendingEnd === undefined && !this.#ended) this.#pendingEnd = action;
+      this.#flush();
+      return;
+    }
+    if (slot.stage.end) slot.stage.end(slot.ctx, action);
+    else slot.ctx.end(action);
+  }
+
+  /** A packet leaves the last stage. */
+  #release(packet: Packet): void {
+    if (this.#pendingEnd !== undefined || this.#ended) {
+      this.#count('truncated', packet.data.length);
+      return;
+    }
+    if (this.transport === 'tcp') {
+      if (packet.dueMs < this.#lastDueMs) packet.dueMs = this.#lastDueMs;
+      this.#lastDueMs = packet.dueMs;
+    }
+    if (packet.dueMs > packet.arrivedMs) this.#count('delayed', packet.data.length);
+    if (
+      this.#queue.size === 0 &&
+      !this.#sinkBlocked &&
+      (packet.dueMs <= packet.arrivedMs || packet.dueMs <= this.#clock.now())
+    ) {
+      this.#write(packet);
+      return;
+    }
+    this.#queue.add(packet);
+    this.#arm();
+  }
+
+  #write(packet: Packet): void {
+    const c = this.counters.forwarded;
+    c.packets += 1;
+    c.bytes += packet.data.length;
+    if (!this.#sink.write(packet.data)) this.#sinkBlocked = true;
+  }
+
+  #flush(): void {
+    if (this.#closed) return;
+    if (this.#queue.size > 0 && !this.#sinkBlocked) {
+      const now = this.#clock.now();
+      for (
+        let head = this.#queue.peek();
+        head && head.dueMs <= now && !this.#sinkBlocked;
+        head = this.#queue.peek()
+      ) {
+        this.#write(this.#queue.take()!);
+      }
+    }
+    if (this.#queue.size === 0 && this.#pendingEnd !== undefined && !this.#ended) {
+      const action = this.#pendingEnd;
+      this.#ended = true;
+      this.#sink.end(action);
+    }
+    this.#arm();
+    if (
+      this.#sourceStopped &&
+      !this.#sinkBlocked &&
+      !this.#closed &&
+      this.bufferedBytes < this.#maxBytes / 2
+    ) {
+      this.#sourceStopped = false;
+      this.#onWritable?.();
+    }
+  }
+
+  /** One timer, for the earliest packet, unless the sink is full (its drain will flush). */
+  #arm(): void {
+    const head = this.#queue.peek();
+    if (!head || this.#sinkBlocked || this.#closed) {
+      if (this.#cancelTimer) {
+        this.#cancelTimer();
+        this.#cancelTimer = undefined;
+        this.#timerAt = undefined;
+      }
+      return;
+    }
+    if (this.#timerAt !== undefined && this.#timerAt <= head.dueMs) return;
+    this.#cancelTimer?.();
+    this.#timerAt = head.dueMs;
+    this.#cancelTimer = this.#clock.setTimer(head.dueMs, () => {
+      this.#cancelTimer = undefined;
+      this.#timerAt = undefined;
+      this.#flush();
+    });
+  }
+
+  #reset(): void {
+    if (this.#closed) return;
+    const sink = this.#sink;
+    this.close();
+    this.#ended = true;
+    sink.reset();
+  }
+
+  #count(counter: CounterName, bytes: number): void {
+    const c = this.counters[counter];
+    c.packets += 1;
+    c.bytes += bytes;
+  }
+}

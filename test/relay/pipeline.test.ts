@@ -1,0 +1,189 @@
+/** The pipeline and its bounds, on a manual clock, with no sockets. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/relay/clock.js';
+import { Pipeline } from '../../src/relay/pipeline.js';
+import { createRandom } from '../../src/relay/random.js';
+import type { Stage } from '../../src/relay/stage.js';
+import { randomBytes } from '../helpers/random.js';
+import { harness, numberOf, numbered } from '../helpers/relay-harness.js';
+
+test('no stages: each chunk is written at once, in order, and counted', () => {
+  const h = harness({ transport: 'tcp' });
+  assert.equal(h.pipeline.push(Buffer.from('one')), true);
+  assert.equal(h.pipeline.push(Buffer.from('two')), true);
+  assert.deepEqual(
+    h.out.map((w) => [w.data.toString(), w.atMs]),
+    [
+      ['one', 1000],
+      ['two', 1000],
+    ],
+  );
+  assert.deepEqual(h.pipeline.counters.forwarded, { packets: 2, bytes: 6 });
+  assert.deepEqual(h.pipeline.counters.delayed, { packets: 0, bytes: 0 });
+  h.pipeline.end();
+  assert.equal(h.ended, 'end');
+});
+
+test('TCP backpressure: a full sink stops the source; its drain resumes it; nothing is lost', () => {
+  const h = harness({ transport: 'tcp', sinkCapacityBytes: 10 });
+  assert.equal(h.pipeline.push(Buffer.alloc(8, 1)), true);
+  assert.equal(h.pipeline.push(Buffer.alloc(8, 2)), false, 'sink full after 16 bytes: stop reading');
+  assert.equal(h.pipeline.push(Buffer.alloc(8, 3)), false, 'a chunk already read is still taken');
+  assert.equal(h.out.length, 2);
+  assert.equal(h.pipeline.bufferedBytes, 8);
+  h.pipeline.end();
+  assert.equal(h.ended, undefined, 'the end waits for the data');
+  h.drain();
+  assert.equal(h.writable, 1);
+  assert.deepEqual(
+    h.out.map((w) => w.data[0]),
+    [1, 2, 3],
+  );
+  assert.equal(h.ended, 'end');
+});
+
+test('TCP: the buffer bound stops the source while delayed data waits, and resumes it below half', () => {
+  const h = harness({
+    transport: 'tcp',
+    maxBufferedBytes: 1000,
+    faults: [{ type: 'delay', params: { delayMs: 50 } }],
+  });
+  let accepted = 0;
+  while (h.pipeline.push(Buffer.alloc(100))) accepted += 1;
+  assert.equal(accepted, 9, 'the 10th chunk reaches the bound of 1000 bytes');
+  assert.equal(h.pipeline.bufferedBytes, 1000);
+  assert.equal(h.out.length, 0);
+  h.clock.advance(50);
+  assert.equal(h.out.length, 10);
+  assert.equal(h.writable, 1);
+});
+
+test('UDP: a full queue drops the datagram and counts it as overflowed', () => {
+  const h = harness({
+    transport: 'udp',
+    maxBufferedBytes: 1 << 20,
+    maxBufferedPackets: 3,
+    faults: [{ type: 'delay', params: { delayMs: 10 } }],
+  });
+  const results = [1, 2, 3, 4, 5].map((i) => h.pipeline.push(numbered(i)));
+  assert.deepEqual(results, [true, true, true, false, false]);
+  assert.deepEqual(h.pipeline.counters.overflowed, { packets: 2, bytes: 32 });
+  h.clock.advance(10);
+  assert.deepEqual(
+    h.out.map((w) => numberOf(w.data)),
+    [1, 2, 3],
+  );
+});
+
+test('delays are computed from arrival: a 50 ms delay adds 50 ms of latency and no throughput cost', () => {
+  const h = harness({ transport: 'tcp', faults: [{ type: 'delay', params: { delayMs: 50 } }] });
+  for (let i = 0; i < 100; i++) {
+    h.pipeline.push(numbered(i));
+    h.clock.advance(1);
+  }
+  h.clock.advance(100);
+  assert.equal(h.out.length, 100);
+  h.out.forEach((w, i) => {
+    assert.equal(numberOf(w.data), i);
+    assert.equal(w.atMs, 1000 + i + 50, `chunk ${i} leaves 50 ms after it arrived`);
+  });
+  assert.deepEqual(h.pipeline.counters.delayed, { packets: 100, bytes: 1600 });
+});
+
+test('stages run in rank order whatever the order they were added', () => {
+  const clock = new ManualClock();
+  const seen: string[] = [];
+  const tag = (name: string): Stage => ({
+    push(packet, ctx) {
+      seen.push(name);
+      ctx.emit(packet);
+    },
+  });
+  const p = new Pipeline({
+    transport: 'udp',
+    direction: 'up',
+    clock,
+    maxBufferedBytes: 1000,
+    sink: { write: () => true, end: () => undefined, reset: () => undefined },
+  });
+  const r = createRandom(1);
+  p.add('c', 30, tag('c'), r);
+  p.add('a', 10, tag('a'), r);
+  p.add('b', 20, tag('b'), r);
+  p.push(Buffer.from('x'));
+  assert.deepEqual(seen, ['a', 'b', 'c']);
+  assert.deepEqual(p.stageIds, ['a', 'b', 'c']);
+});
+
+test('stages added, changed and removed while a stream flows: every byte arrives, in order', () => {
+  const h = harness({ transport: 'tcp', seed: 5, maxBufferedBytes: 1 << 30 });
+  const input = randomBytes(2 << 20, 11);
+  const r = createRandom(99);
+  let offset = 0;
+  let step = 0;
+  while (offset < input.length) {
+    const size = 1 + r.below(20_000);
+    h.pipeline.push(input.subarray(offset, offset + size));
+    offset += size;
+    h.clock.advance(r.below(5));
+    switch (step++ % 12) {
+      case 0:
+        h.add({ type: 'delay', params: { delayMs: 30, jitterMs: 20 } });
+        break;
+      case 1:
+        h.add({
+          type: 'slice',
+          params: { averageSizeBytes: 700, sizeVariationBytes: 300, sliceDelayMs: 0.01 },
+        });
+        break;
+      case 2:
+        h.add({ type: 'stall' });
+        break;
+      case 3:
+        h.update({ type: 'delay', params: { delayMs: 5, jitterMs: 2 } });
+        break;
+      case 4:
+        h.add({ type: 'rate', params: { rateBytesPerSec: '100mbit' } });
+        break;
+      case 5:
+        h.pipeline.remove('stall');
+        break;
+      case 6:
+        h.update({ type: 'slice', params: { averageSizeBytes: 5000 } });
+        break;
+      case 7:
+        h.add({ type: 'stall', params: { durationMs: 20 } });
+        break;
+      case 8:
+        h.pipeline.remove('delay');
+        break;
+      case 9:
+        h.pipeline.remove('rate');
+        break;
+      case 10:
+        h.pipeline.remove('slice');
+        break;
+      case 11:
+        h.pipeline.remove('stall');
+        break;
+    }
+  }
+  h.pipeline.end();
+  h.clock.runAll();
+  assert.equal(h.ended, 'end');
+  assert.ok(h.bytes().equals(input), 'the output is the input, byte for byte');
+  assert.equal(h.pipeline.bufferedBytes, 0);
+  assert.equal(h.clock.pending, 0, 'no timer left behind');
+});
+
+test('close() discards what is queued and cancels the timers', () => {
+  const h = harness({ transport: 'udp', faults: [{ type: 'delay', params: { delayMs: 10 } }] });
+  h.pipeline.push(numbered(1));
+  assert.equal(h.clock.pending, 1);
+  h.pipeline.close();
+  assert.equal(h.clock.pending, 0);
+  h.clock.advance(100);
+  assert.equal(h.out.length, 0);
+  assert.equal(h.pipeline.push(numbered(2)), false);
+});
