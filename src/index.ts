@@ -32,3 +32,27 @@ export { welcome } from './behaviours/welcome.js';
 export { exitWord } from './behaviours/exit-word.js';
 export { save } from './behaviours/save.js';
 export { hexdump } from './format/hexdump.js';
+export {
+  httpGet,
+  httpGetStream,
+  DEFAULT_HTTP_TIMEOUT_MS,
+  DEFAULT_MAX_REDIRECTS,
+  DEFAULT_MAX_BODY_BYTES,
+  type HttpGetOptions,
+  type HttpGetStreamOptions,
+  type HttpResponse,
+  type HttpResponseHead,
+  type HttpStreamResult,
+  type BodySink,
+} from './http/get.js';
+export { getHeader, getHeaderValues, type HttpHeader } from './http/headers.js';
+export type { HttpMethod } from './http/request.js';
+export type { ConnectionInfo } from './http/connection.js';
+export {
+  ResponseParser,
+  DEFAULT_MAX_HEADER_BYTES,
+  type ResponseParserOptions,
+  type ResponseEvent,
+  type ResponseHead,
+  type BodyFraming,
+} from './http/response-parser.js';

@@ -1,0 +1,53 @@
+/** Waiting on a promise with a bound: a timeout and/or an AbortSignal, whichever comes first. */
+
+export interface UntilSettledOptions {
+  /** No bound in time when undefined. */
+  readonly timeoutMs?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** The error to throw when the time is up. */
+  readonly onTimeout?: () => Error;
+  /** The error to throw when the signal aborts. */
+  readonly onAbort: () => Error;
+}
+
+/**
+ * `promise`'s outcome, unless the timeout or the signal comes first: then the matching error is
+ * thrown and `promise` is left to settle on its own (its rejection is handled, never unhandled).
+ * The caller tears down whatever the promise waits on (destroys the socket).
+ */
+export function untilSettled<T>(promise: Promise<T>, options: UntilSettledOptions): Promise<T> {
+  const { signal, timeoutMs } = options;
+  if (signal?.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(options.onAbort());
+  }
+  if (timeoutMs === undefined && signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      cleanup();
+      reject(options.onAbort());
+    };
+    const cleanup = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        cleanup();
+        reject(options.onTimeout?.() ?? new Error(`timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        cleanup();
+        resolve(value);
+      },
+      (err: unknown) => {
+        cleanup();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
