@@ -112,9 +112,13 @@ export async function runProcess(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // A reader that goes away (`socklab listen | head -1`) ends the command, quietly.
+  // A reader that goes away (`socklab get URL | head -1`) ends the command, quietly, with
+  // status 0: the reader had all it wanted.
+  let stdoutClosed = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', 'stdout closed'));
+    if (err.code !== 'EPIPE') return;
+    stdoutClosed = true;
+    controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', 'stdout closed'));
   });
   const code = await main(process.argv.slice(2), {
     stdin: process.stdin,
@@ -122,7 +126,8 @@ export async function runProcess(): Promise<void> {
     stderr: process.stderr,
     signal: controller.signal,
   });
-  process.exitCode = interrupted && code === EXIT_OK ? EXIT_INTERRUPTED : code;
+  process.exitCode =
+    stdoutClosed && !interrupted ? EXIT_OK : interrupted && code === EXIT_OK ? EXIT_INTERRUPTED : code;
   // Everything the command opened is closed by now; if a stray handle still holds the event loop,
   // do not hang on it.
   setTimeout(() => process.exit(), 1000).unref();
