@@ -3,9 +3,9 @@
  * messages from the command line, stdin piped (netcat), or an interactive prompt on a terminal.
  */
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
-import { SocklabError, isSocklabError } from '../../errors.js';
+import { SocklabError, isSocklabError, systemCode } from '../../errors.js';
 import { connectTcp, type TcpClient } from '../../core/tcp.js';
-import { MAX_UDP_PAYLOAD, openUdp, type UdpClient } from '../../core/udp.js';
+import { MAX_UDP_PAYLOAD, openUdp } from '../../core/udp.js';
 import { optionalNumber, parseCommandLine, usageError, atMostOne } from '../args.js';
 import type { Io } from '../io.js';
 import { ClientOutput, type ReceivedFormat } from '../output.js';
@@ -19,7 +19,12 @@ Three modes:
   MESSAGE...         send each MESSAGE as it is, as one write (TCP) or one datagram (UDP)
   stdin piped        netcat: stdin to the socket, the socket to stdout (bytes as they are)
   stdin a terminal   an interactive prompt: each line typed is sent (with --eol), replies
-                     show up as they arrive; Ctrl-D or Ctrl-C leaves
+                     show up above the line being typed as they arrive; arrow keys edit and
+                     recall earlier lines. Ctrl-D leaves politely: TCP sends FIN and shows what
+                     still comes until the server closes, or until nothing has come for
+                     --idle-timeout (default 2 s here); UDP waits --idle-timeout (1 s).
+                     Ctrl-C leaves at once (exit 130). With stdout redirected the prompt is
+                     drawn on stderr and the file gets only what is received.
 
 When the session ends:
   TCP  after the last message (or stdin's end) the client half-closes (sends FIN) and keeps
@@ -35,7 +40,7 @@ Options:
       --retries N         UDP with -W: send again up to N times if no reply comes (default 0)
       --greeting-wait MS  TCP with -W: time the server has to greet first (default 250)
       --idle-timeout SEC  stop once nothing has been received for SEC seconds
-                          (TCP: no limit by default; UDP: 1)
+                          (TCP: no limit by default, 2 after Ctrl-D at the prompt; UDP: 1)
       --eol lf|crlf|none  line ending appended to each message or typed line (default none)
   -u, --udp               HOST:PORT without a scheme is UDP
   -v, --verbose           connection events on stderr
@@ -72,6 +77,8 @@ const EOLS = { lf: '\n', crlf: '\r\n', none: '' } as const;
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_GREETING_WAIT_MS = 250;
 const DEFAULT_UDP_IDLE_MS = 1000;
+/** After Ctrl-D at the prompt (TCP), how long to wait in silence for the server to close. */
+const DEFAULT_LEAVE_WAIT_MS = 2000;
 
 export interface ConnectOptions {
   readonly endpoint: Endpoint;
@@ -104,7 +111,10 @@ export function parse(argv: readonly string[]): ConnectOptions {
   const encoded = messages.map((m) => Buffer.concat([Buffer.from(m), Buffer.from(eol)]));
   if (endpoint.transport === 'udp') {
     const big = encoded.find((m) => m.length > MAX_UDP_PAYLOAD);
-    if (big) throw usageError(`a message of ${big.length} bytes does not fit in one UDP datagram (max ${MAX_UDP_PAYLOAD})`);
+    if (big)
+      throw usageError(
+        `a message of ${big.length} bytes does not fit in one UDP datagram (max ${MAX_UDP_PAYLOAD})`,
+      );
   }
   return {
     endpoint,
@@ -112,7 +122,8 @@ export function parse(argv: readonly string[]): ConnectOptions {
     waitReply: v['wait-reply'] ?? false,
     timeoutMs: optionalNumber('--timeout', v.timeout, { min: 1 }) ?? DEFAULT_TIMEOUT_MS,
     retries,
-    greetingWaitMs: optionalNumber('--greeting-wait', v['greeting-wait'], { min: 0 }) ?? DEFAULT_GREETING_WAIT_MS,
+    greetingWaitMs:
+      optionalNumber('--greeting-wait', v['greeting-wait'], { min: 0 }) ?? DEFAULT_GREETING_WAIT_MS,
     idleTimeoutMs:
       idleSec !== undefined ? idleSec * 1000 : endpoint.transport === 'udp' ? DEFAULT_UDP_IDLE_MS : undefined,
     eol,
@@ -152,7 +163,10 @@ async function runTcp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
   const remote = formatAddress({ ...endpoint, host: client.socket.remoteAddress ?? endpoint.host });
   out.note(`connected to ${remote} from ${local}`, { event: 'connected', remote, local });
   const from = remote;
-  const readOpts = { signal: io.signal, ...(options.idleTimeoutMs !== undefined ? { timeoutMs: options.idleTimeoutMs } : {}) };
+  const readOpts = {
+    signal: io.signal,
+    ...(options.idleTimeoutMs !== undefined ? { timeoutMs: options.idleTimeoutMs } : {}),
+  };
 
   /** Print until the server closes (or idle timeout). */
   const printRest = async () => {
@@ -175,12 +189,17 @@ async function runTcp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
         if (!open) break;
         await client.send(message);
         if (!options.waitReply) continue;
-        const reply = await client.read({ timeoutMs: options.timeoutMs, signal: io.signal }).catch((err: unknown) => {
-          if (isTimeout(err)) {
-            throw new SocklabError('SOCKLAB_ERR_TIMEOUT', `no reply from ${remote} within ${options.timeoutMs} ms (--timeout)`);
-          }
-          throw err;
-        });
+        const reply = await client
+          .read({ timeoutMs: options.timeoutMs, signal: io.signal })
+          .catch((err: unknown) => {
+            if (isTimeout(err)) {
+              throw new SocklabError(
+                'SOCKLAB_ERR_TIMEOUT',
+                `no reply from ${remote} within ${options.timeoutMs} ms (--timeout)`,
+              );
+            }
+            throw err;
+          });
         if (reply === null) {
           out.note(`${remote} closed the connection`, { event: 'closed', by: 'server' });
           open = false;
@@ -196,14 +215,16 @@ async function runTcp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
       return 0;
     }
     if (mode === 'pipe') {
-      let sendError: unknown;
+      let sendError: Error | undefined;
       const sending = pumpStdin(io, (chunk) => client.send(chunk)).then(
         async () => {
           await client.end();
-          out.note('stdin ended: sent FIN (half-close); reading until the server closes', { event: 'half-close' });
+          out.note('stdin ended: sent FIN (half-close); reading until the server closes', {
+            event: 'half-close',
+          });
         },
         (err: unknown) => {
-          sendError = err;
+          sendError = err instanceof Error ? err : new Error(String(err));
         },
       );
       await printRest();
@@ -214,16 +235,29 @@ async function runTcp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
       if (sendError !== undefined) throw sendError;
       return 0;
     }
+    // The core client takes a reset for the end of the stream (right for a pipe); at the prompt
+    // the user must learn that the server did not close normally.
+    let reset: Error | undefined;
+    let serverFin = false;
+    client.socket.once('end', () => (serverFin = true));
+    client.socket.on('error', (err) => {
+      if (!serverFin && systemCode(err) === 'ECONNRESET') reset ??= err;
+    });
     return await runInteractive(io, {
       send: (line) => client.send(line),
       nextReply: async () => {
         const chunk = await client.read({ signal: io.signal });
-        return chunk === null ? null : { data: chunk, from };
+        if (chunk !== null) return { data: chunk, from };
+        if (reset === undefined) return null;
+        const why = `connection to ${remote} was reset by the server (ECONNRESET)`;
+        throw new SocklabError('SOCKLAB_ERR_SOCKET', why, { cause: reset });
       },
       leave: async () => {
         await client.end();
-        await printRest();
+        out.note('sent FIN (half-close); reading until the server closes', { event: 'half-close' });
       },
+      lingerMs: options.idleTimeoutMs ?? DEFAULT_LEAVE_WAIT_MS,
+      datagrams: false,
       eol: options.eol,
       out,
       prompt: `${remote}> `,
@@ -321,7 +355,10 @@ async function runUdp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
         const d = await client.receive({ signal: io.signal });
         return d === null ? null : { data: d.data, from: d.from };
       },
-      leave: printUntilIdle,
+      // UDP has no goodbye to send: replies still on their way are shown until idleMs of silence.
+      leave: () => Promise.resolve(),
+      lingerMs: idleMs,
+      datagrams: true,
       eol: options.eol,
       out,
       prompt: `${remote}> `,
