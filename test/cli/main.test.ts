@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
+import { COMMANDS } from '../../src/cli/commands/index.js';
 import { runCli } from '../helpers/cli.js';
+
+const names = Object.keys(COMMANDS);
 
 test('--version prints the package version', async () => {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -27,12 +30,12 @@ test('an unknown command is a usage error', async () => {
   assert.equal(r.code, 2);
   assert.equal(
     r.stderr,
-    "socklab: unknown command 'frobnicate' (commands: listen, connect, get, demo) (see 'socklab --help')\n",
+    `socklab: unknown command 'frobnicate' (commands: ${names.join(', ')}) (see 'socklab --help')\n`,
   );
 });
 
 test('every command has --help with examples', async () => {
-  for (const name of ['listen', 'connect', 'get', 'demo']) {
+  for (const name of names) {
     const r = await runCli([name, '--help']);
     assert.equal(r.code, 0, name);
     assert.match(r.stdout, /Examples:/, name);
