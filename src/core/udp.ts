@@ -32,6 +32,11 @@ export interface ListenUdpOptions {
   readonly maxMessageBytes?: number;
   readonly delayMs?: number;
   readonly maxPending?: number;
+  /**
+   * The kernel's receive buffer for this socket. Default 4 MiB, so a burst on loopback is not
+   * lost; a smaller one makes loss easy to show (the demo uses 64 KiB). Linux reports double.
+   */
+  readonly receiveBufferBytes?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -107,12 +112,12 @@ export class UdpServer extends EventEmitter<UdpServerEvents> {
   }
 }
 
-async function bindUdp(host: string, port: number): Promise<dgram.Socket> {
+async function bindUdp(host: string, port: number, receiveBufferBytes: number): Promise<dgram.Socket> {
   const attempt = (h: string) =>
     new Promise<dgram.Socket>((resolve, reject) => {
       const socket = dgram.createSocket({
         type: socketType(h),
-        recvBufferSize: SOCKET_BUFFER_BYTES,
+        recvBufferSize: receiveBufferBytes,
         sendBufferSize: SOCKET_BUFFER_BYTES,
       });
       socket.once('error', (err) => {
@@ -138,7 +143,8 @@ export async function listenUdp(options: ListenUdpOptions): Promise<UdpServer> {
   const port = options.port ?? 0;
   let socket: dgram.Socket;
   try {
-    socket = await bindUdp(await resolveHost(requested), port);
+    const receiveBufferBytes = options.receiveBufferBytes ?? SOCKET_BUFFER_BYTES;
+    socket = await bindUdp(await resolveHost(requested), port, receiveBufferBytes);
   } catch (err) {
     throw new SocklabError(
       'SOCKLAB_ERR_BIND',

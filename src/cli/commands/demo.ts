@@ -1,11 +1,95 @@
-/** TEMPORARY placeholder while the command is being written; replaced before commit. */
-import { SocklabError } from '../../errors.js';
+/**
+ * `socklab demo`: the seeds' conversations run on loopback, in this process, with socklab's own
+ * servers and clients, narrated for a learner, ending with what TCP promises and UDP does not,
+ * measured in this run. The scenes live in src/demo/; this file parses, runs them in order and
+ * prints either the narration or the facts as JSON.
+ */
+import { drained } from '../../core/backpressure.js';
+import type { DemoFacts } from '../../demo/facts.js';
+import { silentNarrator, textNarrator, wantsColor } from '../../demo/narrator.js';
+import { printScene } from '../../demo/print.js';
+import { promisesScene } from '../../demo/promises.js';
+import { replyScene } from '../../demo/reply.js';
+import { DEMO_HOST, since, STEP_LIMIT_MS, within, type SceneContext } from '../../demo/stage.js';
+import { summaryScene } from '../../demo/summary.js';
+import { welcomeScene } from '../../demo/welcome-exit.js';
+import { parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
 
-export const help = 'socklab demo: not built yet\n';
-export function parse(_argv: readonly string[]): Record<string, never> {
-  return {};
+export const help = `Usage: socklab demo [--json]
+
+Run the tutorials' conversations over TCP and UDP on 127.0.0.1, inside this one process, with
+socklab's own servers and clients, and explain what happened:
+  1. a print server (seed 000)           "Hello, TCP Server!", then "Hello, UDP Server!"
+  2. request and reply (seeds 001, 002)  "Hello from server!", "Hello from UDP server!"
+  3. greeting, names, exit (seed 003)    "Welcome!", "Hello, NAME!", three TCP clients at once;
+                                         then Michael, Tracy and Sarah over UDP
+  4. what TCP promises and UDP does not, measured in this run: message boundaries, delivery
+     (20,000 datagrams into a 64 KiB buffer, then the same bytes over TCP), a closed port
+Ports come from the OS (port 0); nothing is left running; it takes about a second.
+Colour only on a terminal, and never with NO_COLOR set.
+
+Options:
+      --json      print the measured facts as one JSON object instead of the narration
+  -h, --help      this help
+
+Examples:
+  socklab demo                                     the narrated tour
+  socklab demo --json                              the numbers, for a script or a handout
+  socklab demo --json | jq .promises.delivery.udp  how many datagrams were lost this time
+  NO_COLOR=1 socklab demo | less                   read it a page at a time
+
+Exit status: 0 done · 1 a step failed (the message says which) · 2 bad usage · 130 Ctrl-C.
+`;
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+} as const;
+
+export interface DemoOptions {
+  /** Print the facts as JSON instead of narrating. */
+  readonly json: boolean;
 }
-export function run(_options: Record<string, never>, _io: Io): Promise<number> {
-  return Promise.reject(new SocklabError('SOCKLAB_ERR_USAGE', 'demo is not built yet'));
+
+export function parse(argv: readonly string[]): DemoOptions {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
+  if (positionals.length > 0) throw usageError(`takes no arguments (got '${positionals[0]}')`);
+  return { json: values.json ?? false };
+}
+
+/** Runs every scene in order; the facts they measured, with the total time. */
+async function runScenes(ctx: SceneContext): Promise<DemoFacts> {
+  const start = performance.now();
+  ctx.narrator.heading('socklab demo');
+  ctx.narrator.explain(
+    "The seeds' conversations, run just now on 127.0.0.1 with ports from the OS, in this process. " +
+      '"client → server" is a message on the wire; "server:" is what a program did or saw.',
+  );
+  const print = await printScene(ctx);
+  const reply = await replyScene(ctx);
+  const welcome = await welcomeScene(ctx);
+  const promises = await promisesScene(ctx);
+  return { host: DEMO_HOST, print, reply, welcome, promises, durationMs: since(start) };
+}
+
+/**
+ * `env` is the one thing read from the process, and only for NO_COLOR; a test passes its own.
+ * Everything else comes through `io`.
+ */
+export async function run(
+  options: DemoOptions,
+  io: Io,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<number> {
+  const narrator = options.json
+    ? silentNarrator
+    : textNarrator(io.stdout, { color: wantsColor(io.stdout, env) });
+  const facts = await runScenes({ narrator, signal: io.signal });
+  if (options.json) io.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
+  else summaryScene(narrator, facts);
+  // A few kilobytes in all; if a slow reader has not taken them yet, wait (bounded) before exit.
+  if (io.stdout.writableNeedDrain) {
+    await within(drained(io.stdout), STEP_LIMIT_MS, 'the output draining', io.signal).catch(() => undefined);
+  }
+  return 0;
 }
