@@ -30,4 +30,5 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "run the tutorials' conversations on loopback, narrated",
     load: () => import('./demo.js'),
   },
+  bench: { summary: 'measure throughput and latency (iperf3 + sockperf)', load: () => import('./bench.js') },
 };

@@ -1,0 +1,198 @@
+/**
+ * Ping-pong latency against any echo server: each connection keeps exactly one message in
+ * flight, records its round trip in an HDR histogram, and sends the next at once. With
+ * `connections` > 1 every connection does the same concurrently (total round trips/s).
+ *
+ * All connections share one read buffer (`onread`): Node reads one socket at a time and calls
+ * back synchronously, so no Buffer is allocated per read, which is most of the client's cost.
+ */
+import { createSocket } from 'node:dgram';
+import type { Socket } from 'node:net';
+import { SocklabError } from '../errors.js';
+import type { Clock } from '../measure/clock.js';
+import { LatencyHistogram, type LatencySummary } from '../measure/latency-histogram.js';
+import { connectBench } from './connect.js';
+import { pause } from './pause.js';
+
+const READ_BUFFER_BYTES = 64 * 1024;
+/** A UDP ping whose pong has not come back within this is counted lost and the next is sent. */
+const UDP_REPLY_TIMEOUT_MS = 1_000;
+
+export interface PingPongOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly transport: 'tcp' | 'udp';
+  readonly lengthBytes: number;
+  readonly connections: number;
+  readonly durationMs?: number;
+  readonly count?: number;
+  readonly intervalMs: number;
+  readonly connectTimeoutMs: number;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+  readonly onInterval: (sample: PingPongInterval) => void;
+}
+
+export interface PingPongInterval {
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly roundTrips: number;
+  readonly latency: LatencySummary;
+}
+
+export interface PingPongReport {
+  readonly connections: number;
+  readonly connectFailures: number;
+  readonly establishMs: number;
+  readonly roundTrips: number;
+  readonly lost: number;
+  readonly seconds: number;
+  readonly latency: LatencySummary;
+  readonly intervals: PingPongInterval[];
+}
+
+export async function runPingPong(options: PingPongOptions): Promise<PingPongReport> {
+  const { clock, lengthBytes } = options;
+  const message = Buffer.alloc(lengthBytes, 0x78); // 'x': never mistaken for a bench hello
+  const total = new LatencyHistogram();
+  const interval = new LatencyHistogram();
+  const finished = new AbortController();
+  const onAbort = () => finished.abort();
+  options.signal.addEventListener('abort', onAbort);
+  let roundTrips = 0;
+  let lost = 0;
+  const record = (rttMs: number): boolean => {
+    total.recordMs(rttMs);
+    interval.recordMs(rttMs);
+    roundTrips++;
+    if (options.count !== undefined && roundTrips >= options.count) finished.abort();
+    return !finished.signal.aborted;
+  };
+
+  const sockets: Socket[] = [];
+  let udp: ReturnType<typeof createSocket> | undefined;
+  let connectFailures = 0;
+  const establishStartMs = clock.nowMs();
+  let establishMs = 0;
+  try {
+    if (options.transport === 'tcp') {
+      // Per connection: bytes of the current pong received so far, and when its ping left.
+      const pending = new Map<Socket, { received: number; sentAtMs: number }>();
+      const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      const attempts = Array.from({ length: options.connections }, async () => {
+        let self: Socket | undefined;
+        const state = { received: 0, sentAtMs: 0 };
+        try {
+          self = await connectBench({
+            host: options.host,
+            port: options.port,
+            timeoutMs: options.connectTimeoutMs,
+            onread: {
+              buffer,
+              callback: (n: number) => {
+                state.received += n;
+                if (state.received < lengthBytes) return true;
+                state.received -= lengthBytes;
+                if (record(clock.nowMs() - state.sentAtMs) && self) {
+                  state.sentAtMs = clock.nowMs();
+                  self.write(message);
+                }
+                return true;
+              },
+            },
+          });
+          self.on('error', () => undefined);
+          sockets.push(self);
+          pending.set(self, state);
+        } catch (err) {
+          connectFailures++;
+          if (options.connections === 1) throw err;
+        }
+      });
+      await Promise.all(attempts);
+      establishMs = clock.nowMs() - establishStartMs;
+      if (sockets.length === 0)
+        throw new SocklabError(
+          'SOCKLAB_ERR_CONNECT',
+          `cannot connect to tcp://${options.host}:${options.port}: all ${options.connections} connections failed`,
+        );
+      for (const socket of sockets) {
+        const state = pending.get(socket)!;
+        state.sentAtMs = clock.nowMs();
+        socket.write(message);
+        // The echo server closing on us ends this connection's part of the run.
+        socket.once('close', () => {
+          if (sockets.every((s) => s.destroyed)) finished.abort();
+        });
+      }
+    } else {
+      const socket = createSocket({ type: options.host.includes(':') ? 'udp6' : 'udp4' });
+      udp = socket;
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.connect(options.port, options.host, resolve));
+      establishMs = clock.nowMs() - establishStartMs;
+      let sentAtMs = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const send = () => {
+        sentAtMs = clock.nowMs();
+        socket.send(message);
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          lost++;
+          send();
+        }, UDP_REPLY_TIMEOUT_MS);
+      };
+      socket.on('message', (msg) => {
+        if (msg.length !== lengthBytes) return;
+        if (record(clock.nowMs() - sentAtMs)) send();
+        else clearTimeout(timer);
+      });
+      finished.signal.addEventListener('abort', () => clearTimeout(timer));
+      send();
+    }
+
+    const runStartMs = clock.nowMs();
+    const intervals: PingPongInterval[] = [];
+    let intervalStartMs = runStartMs;
+    let intervalTrips = 0;
+    const takeInterval = () => {
+      const nowMs = clock.nowMs();
+      const sample = {
+        startMs: intervalStartMs - runStartMs,
+        endMs: nowMs - runStartMs,
+        roundTrips: roundTrips - intervalTrips,
+        latency: interval.summary(),
+      };
+      interval.reset();
+      intervalTrips = roundTrips;
+      intervalStartMs = nowMs;
+      intervals.push(sample);
+      options.onInterval(sample);
+    };
+    const ticker = setInterval(takeInterval, options.intervalMs);
+    if (options.durationMs !== undefined) await pause(options.durationMs, finished.signal);
+    else
+      await new Promise<void>((resolve) =>
+        finished.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
+    finished.abort();
+    clearInterval(ticker);
+    if (clock.nowMs() - intervalStartMs >= options.intervalMs / 10) takeInterval();
+    if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
+    return {
+      connections: sockets.length || (udp ? 1 : 0),
+      connectFailures,
+      establishMs,
+      roundTrips,
+      lost,
+      seconds: (clock.nowMs() - runStartMs) / 1000,
+      latency: total.summary(),
+      intervals,
+    };
+  } finally {
+    options.signal.removeEventListener('abort', onAbort);
+    finished.abort();
+    for (const s of sockets) s.destroy();
+    udp?.close();
+  }
+}

@@ -1,0 +1,378 @@
+/** `socklab bench`: throughput (TCP/UDP), ping-pong latency and many-connection tests; and the server. */
+import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
+import { startBenchServer } from '../../bench/server.js';
+import { runPingPong, type PingPongReport } from '../../bench/pingpong.js';
+import type { TestSpec } from '../../bench/protocol.js';
+import { runThroughput, type ThroughputReport } from '../../bench/throughput-client.js';
+import { systemClock } from '../../measure/clock.js';
+import {
+  formatBitsPerSec,
+  formatBytes,
+  formatCount,
+  parseRateBitsPerSec,
+  parseSizeBytes,
+} from '../../measure/units.js';
+import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
+import type { Io } from '../io.js';
+
+export const help = `Usage: socklab bench --server ADDRESS
+       socklab bench ADDRESS [-t SEC] [-P N] [-l BYTES] [--reverse]          TCP throughput
+       socklab bench -u ADDRESS -b RATE [-t SEC] [-l BYTES] [--reverse]      UDP throughput
+       socklab bench ADDRESS --pingpong [-l BYTES] [-t SEC | -n COUNT]       latency (any echo server)
+       socklab bench ADDRESS --connections N [-l BYTES] [-t SEC]            N connections ping-ponging
+
+Measure throughput and latency over TCP and UDP, like iperf3 and sockperf in one tool.
+Throughput tests need 'socklab bench --server' at the other end: it reports what it really
+received (UDP: lost, out-of-order and duplicated datagrams, RFC 3550 jitter). Ping-pong works
+against any echo server ('socklab listen --echo', socat PIPE, the bench server).
+
+Options:
+  -s, --server            run the bench server on ADDRESS (TCP and UDP on the same port)
+  -t, --time SEC          test duration (default 10)
+  -n, --count N           ping-pong: stop after N round trips instead of a duration
+  -P, --parallel N        TCP streams at once (default 1)
+  -l, --length BYTES      write size (TCP, default 128K), datagram size (UDP, default 1460),
+                          message size (ping-pong, default 64); K and M suffixes
+  -u, --udp               UDP (throughput or ping-pong)
+  -b, --bitrate RATE      UDP target rate in bits/s with a unit: 100k, 10M, 1G; 0 = no limit
+  -R, --reverse           the server sends, the client receives
+      --pingpong          one message in flight: round trips/s and latency percentiles
+      --connections N     N concurrent TCP connections, each ping-ponging (up to 10000)
+  -i, --interval SEC      a progress line on stderr every SEC seconds (default 1; 0 = none)
+      --hello-timeout MS  how long to wait for the server to answer or connect (default 3000)
+      --json              the result as JSON on stdout (iperf3's key names where they mean the same)
+  -h, --help              this help
+
+Examples:
+  socklab bench --server 5201                          a bench server on 127.0.0.1:5201
+  socklab bench 127.0.0.1:5201 -t 5 -P 2               two TCP streams for 5 seconds
+  socklab bench -u 127.0.0.1:5201 -b 100M -l 1200      UDP at 100 Mbit/s: loss, order, jitter
+  socklab bench 127.0.0.1:9000 --pingpong -n 100000    latency against 'socklab listen 9000 --echo'
+  socklab bench 127.0.0.1:9000 --connections 1000 -t 5
+
+Exit status: 0 done · 1 network failure (refused, timeout, not a bench server) · 2 bad usage.
+`;
+
+const OPTIONS = {
+  server: { type: 'boolean', short: 's' },
+  time: { type: 'string', short: 't' },
+  count: { type: 'string', short: 'n' },
+  parallel: { type: 'string', short: 'P' },
+  length: { type: 'string', short: 'l' },
+  udp: { type: 'boolean', short: 'u' },
+  bitrate: { type: 'string', short: 'b' },
+  reverse: { type: 'boolean', short: 'R' },
+  pingpong: { type: 'boolean' },
+  connections: { type: 'string' },
+  interval: { type: 'string', short: 'i' },
+  'hello-timeout': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export type BenchMode = 'server' | 'throughput' | 'pingpong' | 'connections';
+
+export interface BenchOptions {
+  readonly mode: BenchMode;
+  readonly endpoint: Endpoint;
+  readonly durationMs?: number;
+  readonly count?: number;
+  readonly streams: number;
+  readonly lengthBytes: number;
+  readonly rateBitsPerSec: number;
+  readonly reverse: boolean;
+  readonly connections: number;
+  readonly intervalMs: number;
+  readonly helloTimeoutMs: number;
+  readonly json: boolean;
+}
+
+export function parse(argv: readonly string[]): BenchOptions {
+  const { values: v, positionals } = parseCommandLine(argv, OPTIONS);
+  if (positionals.length !== 1)
+    throw usageError(
+      positionals.length === 0
+        ? 'needs an ADDRESS, e.g. 127.0.0.1:5201'
+        : `one ADDRESS only, got ${positionals.length}`,
+    );
+  atMostOne({ '--server': v.server, '--pingpong': v.pingpong, '--connections': v.connections });
+  const mode: BenchMode = v.server
+    ? 'server'
+    : v.pingpong
+      ? 'pingpong'
+      : v.connections !== undefined
+        ? 'connections'
+        : 'throughput';
+  const endpoint = parseAddress(positionals[0]!, {
+    role: mode === 'server' ? 'listen' : 'connect',
+    defaultTransport: v.udp ? 'udp' : 'tcp',
+  });
+  const udp = endpoint.transport === 'udp';
+  if (mode === 'connections' && udp) throw usageError('--connections needs TCP (UDP has no connections)');
+  const durationSec = optionalNumber('--time', v.time, { min: 0.01, max: 86_400 });
+  const count = optionalNumber('--count', v.count, { min: 1, integer: true });
+  if (count !== undefined && mode !== 'pingpong' && mode !== 'connections')
+    throw usageError('--count is for --pingpong and --connections');
+  if (count !== undefined && durationSec !== undefined)
+    throw usageError('--time and --count cannot be used together');
+  const streams = optionalNumber('--parallel', v.parallel, { min: 1, max: 128, integer: true }) ?? 1;
+  let lengthBytes = udp ? 1460 : mode === 'throughput' ? 128 * 1024 : 64;
+  if (v.length !== undefined) {
+    const size = parseSizeBytes(v.length);
+    if (size === undefined || size < 1)
+      throw usageError(`--length: '${v.length}' is not a size in bytes (e.g. 64, 128K)`);
+    lengthBytes = size;
+  }
+  if (udp && mode === 'throughput' && (lengthBytes < 20 || lengthBytes > 65_507))
+    throw usageError(`--length: ${lengthBytes} bytes is not a UDP datagram size for a test (20 to 65507)`);
+  let rateBitsPerSec = udp ? 1e6 : 0; // iperf3's UDP default: 1 Mbit/s
+  if (v.bitrate !== undefined) {
+    const rate = parseRateBitsPerSec(v.bitrate);
+    if (rate === undefined)
+      throw usageError(`--bitrate: '${v.bitrate}' needs a unit: bits/s as 100k, 10M, 1G (or 0 for no limit)`);
+    if (!udp) throw usageError('--bitrate is for UDP tests (-u)');
+    rateBitsPerSec = rate;
+  }
+  const connections =
+    optionalNumber('--connections', v.connections, { min: 1, max: 10_000, integer: true }) ?? 1;
+  const intervalSec = optionalNumber('--interval', v.interval, { min: 0, max: 3600 }) ?? 1;
+  const helloTimeoutMs =
+    optionalNumber('--hello-timeout', v['hello-timeout'], { min: 1, max: 600_000 }) ?? 3000;
+  return {
+    mode,
+    endpoint,
+    ...(count === undefined ? { durationMs: (durationSec ?? 10) * 1000 } : { count }),
+    streams,
+    lengthBytes,
+    rateBitsPerSec,
+    reverse: v.reverse ?? false,
+    connections,
+    intervalMs: intervalSec * 1000,
+    helloTimeoutMs,
+    json: v.json ?? false,
+  };
+}
+
+const span = (startMs: number, endMs: number) =>
+  `[${(startMs / 1000).toFixed(2).padStart(6)}-${(endMs / 1000).toFixed(2).padStart(6)} sec]`;
+
+export async function run(options: BenchOptions, io: Io): Promise<number> {
+  if (options.mode === 'server') return serve(options, io);
+  const interval = options.intervalMs > 0 && !io.signal.aborted;
+  const target = formatAddress(options.endpoint);
+  if (options.mode === 'throughput') {
+    const spec: TestSpec = {
+      protocol: options.endpoint.transport,
+      streams: options.streams,
+      reverse: options.reverse,
+      length_bytes: options.lengthBytes,
+      rate_bits_per_sec: options.rateBitsPerSec,
+    };
+    const report = await runThroughput({
+      host: options.endpoint.host,
+      port: options.endpoint.port,
+      spec,
+      durationMs: options.durationMs ?? 10_000,
+      intervalMs: options.intervalMs > 0 ? options.intervalMs : 3_600_000,
+      helloTimeoutMs: options.helloTimeoutMs,
+      clock: systemClock,
+      signal: io.signal,
+      onInterval: (s) => {
+        if (!interval) return;
+        const seconds = (s.endMs - s.startMs) / 1000;
+        const packets = spec.protocol === 'udp' ? `  ${s.packets} datagrams` : '';
+        io.stderr.write(
+          `${span(s.startMs, s.endMs)}  ${formatBytes(s.bytes).padStart(12)}  ${formatBitsPerSec((s.bytes * 8) / seconds).padStart(16)}${packets}\n`,
+        );
+      },
+    });
+    io.stdout.write(
+      options.json
+        ? `${JSON.stringify(throughputJson(report, target), null, 2)}\n`
+        : throughputTable(report, target),
+    );
+    return 0;
+  }
+  const report = await runPingPong({
+    host: options.endpoint.host,
+    port: options.endpoint.port,
+    transport: options.endpoint.transport,
+    lengthBytes: options.lengthBytes,
+    connections: options.mode === 'connections' ? options.connections : 1,
+    ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}),
+    ...(options.count !== undefined ? { count: options.count } : {}),
+    intervalMs: options.intervalMs > 0 ? options.intervalMs : 3_600_000,
+    connectTimeoutMs:
+      options.mode === 'connections' ? Math.max(options.helloTimeoutMs, 10_000) : options.helloTimeoutMs,
+    clock: systemClock,
+    signal: io.signal,
+    onInterval: (s) => {
+      if (!interval) return;
+      const seconds = (s.endMs - s.startMs) / 1000;
+      io.stderr.write(
+        `${span(s.startMs, s.endMs)}  ${formatCount(s.roundTrips / seconds).padStart(9)} round trips/s  p50 ${s.latency.p50_us} us  p99 ${s.latency.p99_us} us\n`,
+      );
+    },
+  });
+  io.stdout.write(
+    options.json
+      ? `${JSON.stringify(pingPongJson(report, options, target), null, 2)}\n`
+      : pingPongTable(report, options, target),
+  );
+  return 0;
+}
+
+async function serve(options: BenchOptions, io: Io): Promise<number> {
+  const server = await startBenchServer({
+    host: options.endpoint.host,
+    port: options.endpoint.port,
+    log: (line) => io.stderr.write(`${line}\n`),
+  });
+  const { host, port } = server.address();
+  io.stderr.write(`listening on ${formatAddress({ transport: 'tcp', host, port })}\n`);
+  io.stderr.write(`listening on ${formatAddress({ transport: 'udp', host, port })}\n`);
+  await new Promise<void>((resolve) => {
+    if (io.signal.aborted) resolve();
+    else io.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await server.close();
+  return 0;
+}
+
+function throughputJson(r: ThroughputReport, target: string) {
+  const sum = (bytes: number, seconds: number) => ({
+    start: 0,
+    end: seconds,
+    seconds,
+    bytes,
+    bits_per_second: seconds > 0 ? (bytes * 8) / seconds : 0,
+  });
+  const udp = r.spec.protocol === 'udp';
+  const rx = r.receiver;
+  const lost = rx.lost_packets ?? 0;
+  const total = rx.packets + lost;
+  return {
+    start: {
+      connecting_to: target,
+      test_start: {
+        protocol: r.spec.protocol.toUpperCase(),
+        num_streams: r.spec.streams,
+        blksize: r.spec.length_bytes,
+        reverse: r.spec.reverse ? 1 : 0,
+      },
+    },
+    intervals: r.intervals.map((s) => ({
+      sum: {
+        start: s.startMs / 1000,
+        end: s.endMs / 1000,
+        seconds: (s.endMs - s.startMs) / 1000,
+        bytes: s.bytes,
+        bits_per_second: (s.bytes * 8 * 1000) / Math.max(s.endMs - s.startMs, 1e-9),
+        ...(udp ? { packets: s.packets } : {}),
+      },
+    })),
+    end: {
+      sum_sent: { ...sum(r.sender.bytes, r.sender.seconds), ...(udp ? { packets: r.sender.packets } : {}) },
+      sum_received: {
+        ...sum(rx.bytes, r.sender.seconds),
+        ...(udp
+          ? {
+              packets: rx.packets,
+              lost_packets: lost,
+              lost_percent: total > 0 ? (100 * lost) / Math.max(total, r.sender.packets) : 0,
+              out_of_order: rx.out_of_order ?? 0,
+              duplicates: rx.duplicates ?? 0,
+              jitter_ms: rx.jitter_ms ?? 0,
+            }
+          : {}),
+      },
+    },
+  };
+}
+
+function throughputTable(r: ThroughputReport, target: string): string {
+  const j = throughputJson(r, target).end;
+  const rows: [string, string][] = [
+    [
+      'test',
+      `${r.spec.protocol.toUpperCase()} ${r.spec.reverse ? 'reverse (server sends)' : 'client sends'}, ${r.spec.streams} stream(s), ${r.spec.length_bytes} B writes, to ${target}`,
+    ],
+    [
+      'sent',
+      `${formatBytes(j.sum_sent.bytes)} in ${j.sum_sent.seconds.toFixed(2)} s = ${formatBitsPerSec(j.sum_sent.bits_per_second)}${r.spec.protocol === 'udp' ? `, ${r.sender.packets} datagrams (${formatCount(r.sender.packets / j.sum_sent.seconds)}/s)` : ''}`,
+    ],
+    [
+      'received',
+      `${formatBytes(j.sum_received.bytes)} = ${formatBitsPerSec(j.sum_received.bits_per_second)}${r.spec.protocol === 'udp' ? `, ${r.receiver.packets} datagrams` : ''}`,
+    ],
+  ];
+  const rx = j.sum_received;
+  if ('lost_packets' in rx) {
+    rows.push(
+      ['lost', `${rx.lost_packets} (${(rx.lost_percent ?? 0).toFixed(3)}%)`],
+      ['out of order', String(rx.out_of_order)],
+      ['duplicated', String(rx.duplicates)],
+      ['jitter', `${(rx.jitter_ms ?? 0).toFixed(3)} ms (RFC 3550)`],
+    );
+  }
+  return rows.map(([k, val]) => `${k.padEnd(13)} ${val}\n`).join('');
+}
+
+function pingPongJson(r: PingPongReport, o: BenchOptions, target: string) {
+  return {
+    start: {
+      connecting_to: target,
+      test_start: {
+        protocol: o.endpoint.transport.toUpperCase(),
+        mode: o.mode,
+        blksize: o.lengthBytes,
+        connections: o.mode === 'connections' ? o.connections : 1,
+      },
+    },
+    intervals: r.intervals.map((s) => ({
+      start: s.startMs / 1000,
+      end: s.endMs / 1000,
+      round_trips: s.roundTrips,
+      latency_us: s.latency,
+    })),
+    end: {
+      seconds: r.seconds,
+      round_trips: r.roundTrips,
+      round_trips_per_second: r.seconds > 0 ? r.roundTrips / r.seconds : 0,
+      lost_packets: r.lost,
+      connections: r.connections,
+      connect_failures: r.connectFailures,
+      establish_ms: r.establishMs,
+      latency_us: r.latency,
+    },
+  };
+}
+
+function pingPongTable(r: PingPongReport, o: BenchOptions, target: string): string {
+  const l = r.latency;
+  const rows: [string, string][] = [
+    [
+      'test',
+      `${o.endpoint.transport.toUpperCase()} ping-pong, ${o.lengthBytes} B messages, ${r.connections} connection(s), to ${target}`,
+    ],
+    [
+      'round trips',
+      `${r.roundTrips} in ${r.seconds.toFixed(2)} s = ${formatCount(r.roundTrips / Math.max(r.seconds, 1e-9))}/s${o.endpoint.transport === 'udp' ? `, ${r.lost} lost` : ''}`,
+    ],
+  ];
+  if (o.mode === 'connections')
+    rows.push([
+      'connections',
+      `${r.connections} established in ${r.establishMs.toFixed(0)} ms, ${r.connectFailures} failed`,
+    ]);
+  rows.push(
+    ['latency (us)', 'min      p50      p90      p99    p99.9   p99.99      max'],
+    [
+      '',
+      [l.min_us, l.p50_us, l.p90_us, l.p99_us, l.p99_9_us, l.p99_99_us, l.max_us]
+        .map((x) => x.toFixed(1).padStart(8))
+        .join(' ')
+        .trimStart(),
+    ],
+  );
+  return rows.map(([k, val]) => `${k.padEnd(13)} ${val}\n`).join('');
+}

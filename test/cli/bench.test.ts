@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { runCli, startCli } from '../helpers/cli.js';
+
+interface Sum {
+  bytes: number;
+  bits_per_second: number;
+  packets?: number;
+  lost_packets?: number;
+  out_of_order?: number;
+  duplicates?: number;
+  jitter_ms?: number;
+}
+interface ThroughputJson {
+  end: { sum_sent: Sum; sum_received: Sum };
+}
+interface PingPongJson {
+  end: {
+    round_trips: number;
+    connections: number;
+    connect_failures: number;
+    latency_us: Record<string, number>;
+  };
+}
+
+async function benchServer(t: { after: (fn: () => Promise<unknown>) => void }) {
+  const server = await startCli(['bench', '--server', '0'], { listening: 2 });
+  t.after(() => server.stop());
+  return server;
+}
+
+test('TCP throughput: bytes sent equal bytes the server received', async (t) => {
+  const server = await benchServer(t);
+  const r = await runCli([
+    'bench',
+    `127.0.0.1:${server.ports[0]}`,
+    '-t',
+    '0.5',
+    '-P',
+    '2',
+    '-i',
+    '0.2',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as ThroughputJson;
+  assert.ok(j.end.sum_sent.bytes > 0);
+  assert.equal(j.end.sum_received.bytes, j.end.sum_sent.bytes);
+  assert.match(r.stderr, /sec\]\s+\S+ \w?Bytes\s+\S+ \w?bits\/sec/); // live interval lines
+});
+
+test('TCP reverse: the client receives what the server says it sent', async (t) => {
+  const server = await benchServer(t);
+  const r = await runCli(['bench', `127.0.0.1:${server.ports[0]}`, '-t', '0.5', '-R', '--json', '-i', '0']);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as ThroughputJson;
+  assert.ok(j.end.sum_received.bytes > 0);
+  assert.equal(j.end.sum_received.bytes, j.end.sum_sent.bytes);
+});
+
+test('UDP throughput: received + lost = sent, with order and jitter reported', async (t) => {
+  const server = await benchServer(t);
+  const r = await runCli([
+    'bench',
+    '-u',
+    `127.0.0.1:${server.ports[0]}`,
+    '-t',
+    '0.5',
+    '-b',
+    '20M',
+    '-l',
+    '1000',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const { sum_sent: sent, sum_received: rx } = (JSON.parse(r.stdout) as ThroughputJson).end;
+  assert.ok(sent.packets! > 100, `sent ${sent.packets}`);
+  assert.ok(rx.packets! > 0);
+  assert.equal(rx.packets! - rx.duplicates! + rx.lost_packets!, sent.packets);
+  assert.equal(rx.bytes, rx.packets! * 1000);
+  assert.ok(rx.jitter_ms! >= 0 && rx.out_of_order! >= 0);
+  // 20 Mbit/s for 0.5 s of 1000-byte datagrams is 1250; pacing keeps it near that.
+  assert.ok(sent.packets! <= 1400, `sent ${sent.packets}`);
+});
+
+test('UDP reverse: the client counts what the server sent', async (t) => {
+  const server = await benchServer(t);
+  const r = await runCli([
+    'bench',
+    '-u',
+    `127.0.0.1:${server.ports[0]}`,
+    '-t',
+    '0.5',
+    '-b',
+    '10M',
+    '-R',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const { sum_sent: sent, sum_received: rx } = (JSON.parse(r.stdout) as ThroughputJson).end;
+  assert.ok(sent.packets! > 0);
+  assert.equal(rx.packets! - rx.duplicates! + rx.lost_packets!, sent.packets);
+});
+
+function assertLadder(latency: Record<string, number>) {
+  const ladder = ['min_us', 'p50_us', 'p90_us', 'p99_us', 'p99_9_us', 'p99_99_us', 'max_us'].map(
+    (k) => latency[k]!,
+  );
+  assert.ok(ladder[0]! > 0);
+  assert.deepEqual(
+    [...ladder].sort((a, b) => a - b),
+    ladder,
+  );
+}
+
+test('ping-pong against socklab listen --echo: round trips and ordered percentiles', async (t) => {
+  const echo = await startCli(['listen', '0', '--echo', '-q']);
+  t.after(() => echo.stop());
+  const r = await runCli([
+    'bench',
+    `127.0.0.1:${echo.ports[0]}`,
+    '--pingpong',
+    '-t',
+    '0.5',
+    '-l',
+    '100',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as PingPongJson;
+  assert.ok(j.end.round_trips > 0);
+  assertLadder(j.end.latency_us);
+});
+
+test('ping-pong -n COUNT stops after exactly COUNT round trips; the table shows the ladder', async (t) => {
+  const server = await benchServer(t);
+  const r = await runCli(['bench', `127.0.0.1:${server.ports[0]}`, '--pingpong', '-n', '500']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /round trips\s+500 in/);
+  assert.match(r.stdout, /min\s+p50\s+p90\s+p99\s+p99\.9\s+p99\.99\s+max/);
+});
+
+test('UDP ping-pong against the bench server', async (t) => {
+  const server = await benchServer(t);
+  const r = await runCli([
+    'bench',
+    '-u',
+    `127.0.0.1:${server.ports[0]}`,
+    '--pingpong',
+    '-n',
+    '200',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as PingPongJson).end.round_trips, 200);
+});
+
+test('--connections 200: all established, each ping-ponging', async (t) => {
+  const echo = await startCli(['listen', '0', '--echo', '-q']);
+  t.after(() => echo.stop());
+  const r = await runCli([
+    'bench',
+    `127.0.0.1:${echo.ports[0]}`,
+    '--connections',
+    '200',
+    '-t',
+    '0.5',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as PingPongJson;
+  assert.equal(j.end.connections, 200);
+  assert.equal(j.end.connect_failures, 0);
+  assert.ok(j.end.round_trips >= 200);
+  assertLadder(j.end.latency_us);
+});
+
+test('bad usage exits 2 with one line', async () => {
+  for (const args of [
+    ['127.0.0.1:5201', '-t=-1'],
+    ['-u', '127.0.0.1:5201', '-b', '100'],
+    ['127.0.0.1:5201', '--connections', '10001'],
+    ['127.0.0.1:5201', '-b', '10M'],
+  ]) {
+    const r = await runCli(['bench', ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
+
+test('a refused connection exits 1', async () => {
+  const probe = createServer();
+  probe.listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const port = (probe.address() as { port: number }).port;
+  probe.close();
+  await once(probe, 'close');
+  const r = await runCli(['bench', `127.0.0.1:${port}`, '-t', '0.5']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot connect to tcp:\/\/127\.0\.0\.1:\d+: connection refused/);
+});
+
+test('an echo server is not a bench server: exit 1, one line', async (t) => {
+  const echo = await startCli(['listen', '0', '--echo', '-q']);
+  t.after(() => echo.stop());
+  const r = await runCli(['bench', `127.0.0.1:${echo.ports[0]}`, '-t', '0.5']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /is not a socklab bench server/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('a server that never answers the hello: timeout, exit 1', async (t) => {
+  const held = new Set<import('node:net').Socket>();
+  const silent = createServer((socket) => held.add(socket));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.after(() => {
+    for (const socket of held) socket.destroy();
+    silent.close();
+  });
+  const port = (silent.address() as { port: number }).port;
+  const r = await runCli(['bench', `127.0.0.1:${port}`, '-t', '0.5', '--hello-timeout', '300']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /did not answer the bench hello: no answer within 300 ms/);
+});
