@@ -383,6 +383,8 @@ export class TcpClient {
   readonly #queue: Buffer[] = [];
   #queuedBytes = 0;
   #eof = false;
+  /** The server closed its side normally (FIN). */
+  #fin = false;
   #error: Error | undefined;
   #waiter: (() => void) | undefined;
   readonly #highWaterMark: number;
@@ -402,6 +404,7 @@ export class TcpClient {
       this.#wake();
     });
     socket.on('end', () => {
+      this.#fin = true;
       this.#eof = true;
       this.#wake();
     });
@@ -431,7 +434,10 @@ export class TcpClient {
     return this.#queuedBytes;
   }
 
-  /** The next chunk, or `null` when the server has closed its side. Rejects after `timeoutMs`. */
+  /**
+   * The next chunk, or `null` when the server has closed its side. Rejects with SOCKLAB_ERR_TIMEOUT
+   * after `timeoutMs`, and with SOCKLAB_ERR_SOCKET if the connection was reset instead of closed.
+   */
   async read(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Buffer | null> {
     for (;;) {
       const chunk = this.#queue.shift();
@@ -440,14 +446,20 @@ export class TcpClient {
         if (this.#queuedBytes < this.#highWaterMark && this.socket.isPaused()) this.socket.resume();
         return chunk;
       }
-      if (this.#error && systemCode(this.#error) !== 'ECONNRESET') {
+      // The server's FIN is a normal end, whatever fails after it (a write into the closed
+      // connection); a reset or other error before it is a failure: data may have been lost.
+      if (this.#fin) return null;
+      if (this.#error) {
+        const reset = systemCode(this.#error) === 'ECONNRESET' || systemCode(this.#error) === 'EPIPE';
         throw new SocklabError(
           'SOCKLAB_ERR_SOCKET',
-          `connection to ${formatAddress(this.remote)} failed: ${describeSystemError(this.#error)}`,
+          reset
+            ? `connection to ${formatAddress(this.remote)} was reset by the server (${systemCode(this.#error)})`
+            : `connection to ${formatAddress(this.remote)} failed: ${describeSystemError(this.#error)}`,
           { cause: this.#error },
         );
       }
-      if (this.#eof || this.#error) return null;
+      if (this.#eof) return null;
       await this.#wait(options);
     }
   }

@@ -80,7 +80,7 @@ export interface RunningCli {
 
 /**
  * Start `socklab ...args` in the background and wait until it has printed `listening on` once per
- * expected address (default 1). Killed by PID when the test ends if the test has not stopped it.
+ * expected address (default 1). The caller stops it: `t.after(() => server.stop())` right away.
  */
 export async function startCli(
   args: readonly string[],

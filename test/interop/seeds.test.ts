@@ -117,14 +117,27 @@ test('seed 001: socklab connect -u -W against its UDP server prints its reply', 
   assert.match(done.stdout, /^Received from client \('127\.0\.0\.1', \d+\): Hello from UDP client!$/m);
 });
 
-// Known bug, kept as a todo so it shows in every run until fixed. The seed reads 1024 bytes,
-// answers and closes with the rest unread, so its kernel resets the connection. The answer reaches
-// socklab's kernel before the RST (ncat prints it, then "Connection reset by peer", exit 1), but
-// Node destroys the socket on the failed write without reading it, and TcpClient.read() takes
-// ECONNRESET for a normal end: socklab prints nothing and exits 0.
+// The seed reads 1024 bytes, answers and closes with the rest unread, so its kernel resets the
+// connection. socklab reports the reset (exit 1), as ncat does. The answer itself reaches
+// socklab's kernel before the RST (ncat prints it), but Node destroys the socket on the failed
+// write before reading it — a plain node:net client loses it the same way — so that part stays a
+// todo: it shows in every run until Node (or a reader that drains before writing) allows it.
+test('seed 001: piping 1 MB into socklab connect against its TCP server reports the reset, exit 1', async (t) => {
+  const server = await startPythonServer('seed001_tcp_server.py');
+  t.after(() => server.stop());
+  const result = await runCli(['connect', `127.0.0.1:${server.port}`], {
+    input: Buffer.alloc(1_000_000, 'x'),
+  });
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /^socklab connect: connection to tcp:\/\/127\.0\.0\.1:\d+ was reset by the server \((ECONNRESET|EPIPE)\)\n$/,
+  );
+});
+
 test(
-  'seed 001: piping 1 MB into socklab connect against its TCP server shows the answer and the reset',
-  { todo: 'answer lost and reset reported as a normal close (exit 0): see the comment above' },
+  'seed 001: piping 1 MB into socklab connect against its TCP server also shows the answer',
+  { todo: 'Node destroys the socket on the failed write before reading the answer: see the comment above' },
   async (t) => {
     const server = await startPythonServer('seed001_tcp_server.py');
     t.after(() => server.stop());
@@ -132,8 +145,6 @@ test(
       input: Buffer.alloc(1_000_000, 'x'),
     });
     assert.equal(result.stdout, 'Hello from server!');
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /reset/i);
   },
 );
 

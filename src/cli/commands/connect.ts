@@ -3,7 +3,7 @@
  * messages from the command line, stdin piped (netcat), or an interactive prompt on a terminal.
  */
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
-import { SocklabError, isSocklabError, systemCode } from '../../errors.js';
+import { SocklabError, isSocklabError } from '../../errors.js';
 import { connectTcp, type TcpClient } from '../../core/tcp.js';
 import { MAX_UDP_PAYLOAD, openUdp } from '../../core/udp.js';
 import { optionalNumber, parseCommandLine, usageError, atMostOne } from '../args.js';
@@ -235,22 +235,12 @@ async function runTcp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
       if (sendError !== undefined) throw sendError;
       return 0;
     }
-    // The core client takes a reset for the end of the stream (right for a pipe); at the prompt
-    // the user must learn that the server did not close normally.
-    let reset: Error | undefined;
-    let serverFin = false;
-    client.socket.once('end', () => (serverFin = true));
-    client.socket.on('error', (err) => {
-      if (!serverFin && systemCode(err) === 'ECONNRESET') reset ??= err;
-    });
     return await runInteractive(io, {
       send: (line) => client.send(line),
       nextReply: async () => {
+        // A reset (not a normal close) is thrown by read(): the user learns the server did not close normally.
         const chunk = await client.read({ signal: io.signal });
-        if (chunk !== null) return { data: chunk, from };
-        if (reset === undefined) return null;
-        const why = `connection to ${remote} was reset by the server (ECONNRESET)`;
-        throw new SocklabError('SOCKLAB_ERR_SOCKET', why, { cause: reset });
+        return chunk === null ? null : { data: chunk, from };
       },
       leave: async () => {
         await client.end();
