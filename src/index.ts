@@ -10,7 +10,15 @@ export {
   type Transport,
   type ParseAddressOptions,
 } from './address.js';
-export { listenTcp, connectTcp, TcpServer, TcpClient, DEFAULT_BACKLOG, type ListenTcpOptions, type ConnectTcpOptions } from './core/tcp.js';
+export {
+  listenTcp,
+  connectTcp,
+  TcpServer,
+  TcpClient,
+  DEFAULT_BACKLOG,
+  type ListenTcpOptions,
+  type ConnectTcpOptions,
+} from './core/tcp.js';
 export {
   listenUdp,
   openUdp,
@@ -22,8 +30,24 @@ export {
   type Datagram,
   type UdpServerStats,
 } from './core/udp.js';
-export { codecs, raw, lines, lengthPrefixed, DEFAULT_MAX_MESSAGE_BYTES, type Codec, type Decoder, type FramingName } from './core/framing.js';
-export type { Behaviour, Connection, Message, Reply, CloseInfo, MessageResult } from './behaviours/behaviour.js';
+export {
+  codecs,
+  raw,
+  lines,
+  lengthPrefixed,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type Codec,
+  type Decoder,
+  type FramingName,
+} from './core/framing.js';
+export type {
+  Behaviour,
+  Connection,
+  Message,
+  Reply,
+  CloseInfo,
+  MessageResult,
+} from './behaviours/behaviour.js';
 export { print, messageJson, type PrintOptions, type PrintFormat } from './behaviours/print.js';
 export { echo } from './behaviours/echo.js';
 export { reply, parseTemplate, unescape, type Template } from './behaviours/reply.js';

@@ -71,7 +71,13 @@ async function resolveHost(host: string, order: 'ipv4first' | 'verbatim' = 'ipv4
 
 export class UdpServer extends EventEmitter<UdpServerEvents> {
   readonly #socket: dgram.Socket;
-  readonly stats: UdpServerStats = { datagramsReceived: 0, bytesReceived: 0, datagramsSent: 0, dropped: 0, sendErrors: 0 };
+  readonly stats: UdpServerStats = {
+    datagramsReceived: 0,
+    bytesReceived: 0,
+    datagramsSent: 0,
+    dropped: 0,
+    sendErrors: 0,
+  };
   #closed: Promise<void> | undefined;
 
   /** @internal use listenUdp() */
@@ -368,11 +374,16 @@ export class UdpClient {
     for (let attempt = 0; ; attempt++) {
       await this.send(data);
       try {
-        const reply = await this.receive({ timeoutMs: options.timeoutMs ?? 1000, ...(options.signal ? { signal: options.signal } : {}) });
-        if (reply === null) throw new SocklabError('SOCKLAB_ERR_SOCKET', 'socket closed while waiting for a reply');
+        const reply = await this.receive({
+          timeoutMs: options.timeoutMs ?? 1000,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        if (reply === null)
+          throw new SocklabError('SOCKLAB_ERR_SOCKET', 'socket closed while waiting for a reply');
         return reply;
       } catch (err) {
-        if (!(err instanceof SocklabError && err.code === 'SOCKLAB_ERR_TIMEOUT') || attempt >= retries) throw err;
+        if (!(err instanceof SocklabError && err.code === 'SOCKLAB_ERR_TIMEOUT') || attempt >= retries)
+          throw err;
       }
     }
   }
@@ -412,9 +423,13 @@ export async function openUdp(options: OpenUdpOptions): Promise<UdpClient> {
     });
   } catch (err) {
     socket.close();
-    throw new SocklabError('SOCKLAB_ERR_CONNECT', `cannot open udp to ${formatAddress(endpoint)}: ${describeSystemError(err)}`, {
-      cause: err,
-    });
+    throw new SocklabError(
+      'SOCKLAB_ERR_CONNECT',
+      `cannot open udp to ${formatAddress(endpoint)}: ${describeSystemError(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const client = new UdpClient(socket, endpoint, options.maxQueued ?? 4096);
   options.signal?.addEventListener('abort', () => void client.close(), { once: true });
