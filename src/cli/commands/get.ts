@@ -1,7 +1,5 @@
 /** `socklab get URL`: HTTP/1.1 GET written by hand over a TCP (or TLS) socket, curl-style output. */
-import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { describeSystemError, SocklabError } from '../../errors.js';
 import { isCertificateError } from '../../http/connection.js';
@@ -15,6 +13,7 @@ import { parseHeaderField, type HttpHeader } from '../../http/headers.js';
 import { parseHttpUrl } from '../../http/url.js';
 import { optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
+import { OutputFile } from '../output-file.js';
 
 export const help = `Usage: socklab get URL [options]
 
@@ -140,26 +139,11 @@ async function readCa(path: string): Promise<string> {
   return text;
 }
 
-async function openOutputFile(path: string): Promise<WriteStream> {
-  try {
-    const handle = await open(path, 'w');
-    // The stream takes the FileHandle itself: given only handle.fd, the handle could be garbage
-    // collected mid-transfer, closing the descriptor under the stream.
-    return createWriteStream('', { fd: handle, highWaterMark: 1024 * 1024 });
-  } catch (err) {
-    throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${path}: ${describeSystemError(err)}`, {
-      cause: err,
-    });
-  }
-}
-
 export async function run(options: GetOptions, io: Io): Promise<number> {
   const ca = options.caFile !== undefined ? await readCa(options.caFile) : undefined;
   // Opened before connecting, as curl does: a bad path fails before any network traffic.
-  const file = options.outputFile !== undefined ? await openOutputFile(options.outputFile) : undefined;
-  let fileError: unknown;
-  file?.on('error', (err) => (fileError ??= err));
-  const out: Writable = file ?? io.stdout;
+  const file = options.outputFile !== undefined ? await OutputFile.open(options.outputFile) : undefined;
+  const out: Writable = file?.stream ?? io.stdout;
   const verbose = (text: string | Buffer) => {
     if (options.verbose) io.stderr.write(text);
   };
@@ -204,19 +188,7 @@ export async function run(options: GetOptions, io: Io): Promise<number> {
   } catch (err) {
     throw withHint(err);
   } finally {
-    if (file !== undefined) {
-      file.end();
-      await once(file, 'close').catch(() => undefined);
-    }
-  }
-  if (fileError !== undefined) {
-    throw new SocklabError(
-      'SOCKLAB_ERR_FILE',
-      `cannot write ${options.outputFile}: ${describeSystemError(fileError)}`,
-      {
-        cause: fileError,
-      },
-    );
+    await file?.close();
   }
   return 0;
 }

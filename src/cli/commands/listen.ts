@@ -1,7 +1,4 @@
 /** `socklab listen ADDRESS... [options]`: a TCP and/or UDP server with pluggable behaviours. */
-import { once } from 'node:events';
-import type { WriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
@@ -19,6 +16,7 @@ import { listenTcp, type TcpServer } from '../../core/tcp.js';
 import { listenUdp, type UdpServer } from '../../core/udp.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
+import { OutputFile } from '../output-file.js';
 
 export const help = `Usage: socklab listen ADDRESS... [options]
 
@@ -146,18 +144,6 @@ export function parse(argv: readonly string[]): ListenOptions {
   };
 }
 
-async function openOutputFile(path: string): Promise<WriteStream> {
-  try {
-    // The stream owns the handle and closes it at the end (a bare fd would be closed by the GC).
-    const handle = await open(path, 'w');
-    return handle.createWriteStream({ highWaterMark: 1024 * 1024 });
-  } catch (err) {
-    throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${path}: ${describeSystemError(err)}`, {
-      cause: err,
-    });
-  }
-}
-
 /** `localhost:0` binds every address localhost has (127.0.0.1 and ::1), on one port. */
 async function expandHosts(endpoint: Endpoint): Promise<string[]> {
   if (isIP(endpoint.host) !== 0) return [endpoint.host];
@@ -179,12 +165,8 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
   const servers: Server[] = [];
   let finishOnce: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finishOnce = resolve));
-  const file = options.outputFile !== undefined ? await openOutputFile(options.outputFile) : undefined;
-  let fileError: unknown;
-  file?.on('error', (err) => {
-    fileError ??= err;
-    finishOnce();
-  });
+  const file = options.outputFile !== undefined ? await OutputFile.open(options.outputFile) : undefined;
+  file?.onError(() => finishOnce());
   const separator = options.lines ? '\n' : '';
   const behaviours: Behaviour[] = [];
   if (options.output !== 'quiet') {
@@ -192,7 +174,7 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
       print({ out: io.stdout, format: options.output, terminal: io.stdout.isTTY === true, separator }),
     );
   }
-  if (file) behaviours.push(save(file, { separator }));
+  if (file) behaviours.push(save(file.stream, { separator }));
   if (options.welcome) behaviours.push(welcome(options.welcome));
   if (options.exitWord !== undefined) behaviours.push(exitWord(options.exitWord));
   const response = options.response;
@@ -279,19 +261,7 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
     await closeAll(io.signal.aborted);
   } finally {
     await closeAll(true);
-    if (file && !file.destroyed) {
-      file.end();
-      await once(file, 'close').catch(() => undefined);
-    }
-  }
-  if (fileError !== undefined) {
-    throw new SocklabError(
-      'SOCKLAB_ERR_FILE',
-      `cannot write ${options.outputFile}: ${describeSystemError(fileError)}`,
-      {
-        cause: fileError,
-      },
-    );
+    await file?.close();
   }
   return 0;
 }
