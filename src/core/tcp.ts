@@ -12,6 +12,7 @@ import { describeSystemError, SocklabError, systemCode, type SocklabErrorCode } 
 import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
 import { drained } from './backpressure.js';
 import { raw, type Codec } from './framing.js';
+import { untilSettled } from './wait.js';
 
 const RESOLVED = Promise.resolve();
 
@@ -473,34 +474,17 @@ export class TcpClient {
   }
 
   #wait(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const cleanup = () => {
-        if (timer) clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        this.#waiter = undefined;
-      };
-      const onAbort = () => {
-        cleanup();
-        reject(new SocklabError('SOCKLAB_ERR_ABORTED', 'read aborted', { cause: options.signal?.reason }));
-      };
-      this.#waiter = () => {
-        cleanup();
-        resolve();
-      };
-      if (options.timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new SocklabError(
-              'SOCKLAB_ERR_TIMEOUT',
-              `no data from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
-            ),
-          );
-        }, options.timeoutMs);
-      }
-      if (options.signal?.aborted) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
+    const woken = new Promise<void>((resolve) => (this.#waiter = resolve));
+    return untilSettled(woken, {
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      onTimeout: () =>
+        new SocklabError(
+          'SOCKLAB_ERR_TIMEOUT',
+          `no data from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
+        ),
+      onAbort: () =>
+        new SocklabError('SOCKLAB_ERR_ABORTED', 'read aborted', { cause: options.signal?.reason }),
     });
   }
 

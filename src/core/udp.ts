@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ANY_HOST, formatAddress, formatHostPort, type Endpoint } from '../address.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import type { Behaviour, Message, Reply } from '../behaviours/behaviour.js';
+import { untilSettled } from './wait.js';
 
 /** The largest UDP payload over IPv4: 65,535 − 8 (UDP header) − 20 (IPv4 header). */
 export const MAX_UDP_PAYLOAD = 65_507;
@@ -330,34 +331,16 @@ export class UdpClient {
         throw this.#failure(err);
       }
       if (this.#closed) return null;
-      await new Promise<void>((resolve, reject) => {
-        let timer: NodeJS.Timeout | undefined;
-        const onAbort = () => {
-          cleanup();
-          reject(new SocklabError('SOCKLAB_ERR_ABORTED', 'receive aborted'));
-        };
-        const cleanup = () => {
-          if (timer) clearTimeout(timer);
-          options.signal?.removeEventListener('abort', onAbort);
-          this.#waiter = undefined;
-        };
-        this.#waiter = () => {
-          cleanup();
-          resolve();
-        };
-        if (options.timeoutMs !== undefined) {
-          timer = setTimeout(() => {
-            cleanup();
-            reject(
-              new SocklabError(
-                'SOCKLAB_ERR_TIMEOUT',
-                `no datagram from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
-              ),
-            );
-          }, options.timeoutMs);
-        }
-        if (options.signal?.aborted) onAbort();
-        else options.signal?.addEventListener('abort', onAbort, { once: true });
+      const woken = new Promise<void>((resolve) => (this.#waiter = resolve));
+      await untilSettled(woken, {
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        onTimeout: () =>
+          new SocklabError(
+            'SOCKLAB_ERR_TIMEOUT',
+            `no datagram from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
+          ),
+        onAbort: () => new SocklabError('SOCKLAB_ERR_ABORTED', 'receive aborted'),
       });
     }
   }

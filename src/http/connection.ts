@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { describeSystemError, SocklabError, systemCode, type SocklabErrorCode } from '../errors.js';
 import { serverNameFor, type HttpTarget } from './url.js';
-import { untilSettled } from './wait.js';
+import { untilSettled } from '../core/wait.js';
 
 export interface OpenConnectionOptions {
   readonly target: HttpTarget;

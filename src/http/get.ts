@@ -12,7 +12,7 @@ import { getHeader, type HttpHeader } from './headers.js';
 import { formatRequest, type HttpMethod } from './request.js';
 import { ResponseParser, type ResponseEvent, type ResponseHead } from './response-parser.js';
 import { parseHttpUrl, resolveRedirect, sameOrigin, type HttpTarget } from './url.js';
-import { untilSettled } from './wait.js';
+import { untilSettled } from '../core/wait.js';
 
 export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_REDIRECTS = 10;
