@@ -22,7 +22,9 @@ export type SocklabErrorCode =
   | 'SOCKLAB_ERR_HTTP_STATUS'
   | 'SOCKLAB_ERR_TLS'
   | 'SOCKLAB_ERR_FILE'
-  | 'SOCKLAB_ERR_ABORTED';
+  | 'SOCKLAB_ERR_ABORTED'
+  /** A relay or fault that does not exist, or a name already taken (relay API, library). */
+  | 'SOCKLAB_ERR_RELAY';
 
 const USAGE_CODES: ReadonlySet<SocklabErrorCode> = new Set([
   'SOCKLAB_ERR_USAGE',

@@ -80,3 +80,42 @@ export {
   type ResponseHead,
   type BodyFraming,
 } from './http/response-parser.js';
+export {
+  createRelay,
+  Relay,
+  DEFAULT_TCP_BUFFER_BYTES,
+  DEFAULT_UDP_BUFFER_BYTES,
+  DEFAULT_UDP_BUFFER_PACKETS,
+  DEFAULT_MAX_FLOWS,
+  DEFAULT_FLOW_IDLE_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  type RelayOptions,
+  type RelayEvents,
+  type RelayStats,
+  type RelayJson,
+  type LinkInfo,
+} from './relay/relay.js';
+export {
+  defineFault,
+  type FaultSpec,
+  type Fault,
+  type FaultType,
+  type ParamSpec,
+  type FlagSpec,
+} from './relay/fault.js';
+export { FAULT_TYPES } from './relay/faults/index.js';
+export type * from './relay/faults/index.js';
+export { Pipeline, type PipelineOptions, type PipelineSink } from './relay/pipeline.js';
+export {
+  COUNTER_NAMES,
+  type Stage,
+  type StageContext,
+  type Packet,
+  type Counters,
+  type Count,
+  type CounterName,
+  type Direction,
+  type EndAction,
+} from './relay/stage.js';
+export { ManualClock, realClock, type Clock as RelayClock } from './relay/clock.js';
+export { createRandom, type Random } from './relay/random.js';

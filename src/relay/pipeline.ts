@@ -3,8 +3,9 @@
  * Pure: no sockets. The stage contract is in stage.ts.
  *
  * Bounds, declared:
- * - TCP: `push()` returns false once `maxBufferedBytes` are held (or the sink is full); the caller
- *   stops reading until `onWritable`. Nothing is dropped: the sender feels TCP backpressure.
+ * - TCP: `push()` returns false once `maxBufferedBytes` are held (or the sink is full with data
+ *   already due); the caller stops reading until `onWritable` (below the bound less 4 MiB, or half
+ *   of it if smaller). Nothing is dropped: the sender feels TCP backpressure.
  * - UDP: a datagram that would take the pipeline past `maxBufferedBytes` or `maxBufferedPackets`
  *   is dropped and counted as `overflowed` (UDP has no backpressure).
  */
@@ -156,6 +157,8 @@ export class Pipeline {
   readonly #sink: PipelineSink;
   readonly #maxBytes: number;
   readonly #maxPackets: number;
+  /** TCP: reading resumes below this (a little under the bound, so a delay keeps it nearly full). */
+  readonly #lowWaterBytes: number;
   readonly #onWritable: (() => void) | undefined;
   readonly #queue: ReleaseQueue;
   #slots: Slot[] = [];
@@ -178,6 +181,7 @@ export class Pipeline {
     this.#sink = options.sink;
     this.#maxBytes = options.maxBufferedBytes;
     this.#maxPackets = options.maxBufferedPackets ?? Number.POSITIVE_INFINITY;
+    this.#lowWaterBytes = Math.max(this.#maxBytes / 2, this.#maxBytes - 4 * 1024 * 1024);
     this.#onWritable = options.onWritable;
     this.#queue = new ReleaseQueue(options.transport === 'tcp');
   }
@@ -226,11 +230,23 @@ export class Pipeline {
     const now = this.#clock.now();
     this.#emitFrom(0, { data, arrivedMs: now, dueMs: now });
     if (this.transport === 'udp') return true;
-    if (this.#sinkBlocked || this.bufferedBytes >= this.#maxBytes) {
+    if (this.#mustStop(now, this.#maxBytes)) {
       this.#sourceStopped = true;
       return false;
     }
     return true;
+  }
+
+  /**
+   * TCP: stop reading when the buffer bound is reached, or when the sink is full with data that is
+   * already due (it cannot keep up). While what waits is not yet due (a delay), keep reading: the
+   * sink only has to be ready when it falls due.
+   */
+  #mustStop(now: number, limit: number): boolean {
+    if (this.bufferedBytes >= limit) return true;
+    if (!this.#sinkBlocked) return false;
+    const head = this.#queue.peek();
+    return head === undefined || head.dueMs <= now;
   }
 
   /** The source ended (TCP FIN): the end follows the data through every stage. */
@@ -263,6 +279,7 @@ export class Pipeline {
     if (at < 0) at = this.#slots.length;
     this.#slots.splice(at, 0, slot);
     this.#renumber();
+    stage.start?.(slot.ctx);
   }
 
   /**
@@ -278,6 +295,7 @@ export class Pipeline {
       const fresh = this.#makeSlot(id, slot.rank, replacement(), random);
       this.#slots.splice(slot.index + 1, 0, fresh);
       this.#renumber();
+      fresh.stage.start?.(fresh.ctx);
       this.#retire(slot);
     }
     this.#flush();
@@ -422,21 +440,16 @@ export class Pipeline {
       this.#sink.end(action);
     }
     this.#arm();
-    if (
-      this.#sourceStopped &&
-      !this.#sinkBlocked &&
-      !this.#closed &&
-      this.bufferedBytes < this.#maxBytes / 2
-    ) {
+    if (this.#sourceStopped && !this.#closed && !this.#mustStop(this.#clock.now(), this.#lowWaterBytes)) {
       this.#sourceStopped = false;
       this.#onWritable?.();
     }
   }
 
-  /** One timer, for the earliest packet, unless the sink is full (its drain will flush). */
+  /** One timer, for the earliest packet; none while the sink is full (its drain flushes). */
   #arm(): void {
     const head = this.#queue.peek();
-    if (!head || this.#sinkBlocked || this.#closed) {
+    if (!head || this.#closed) {
       if (this.#cancelTimer) {
         this.#cancelTimer();
         this.#cancelTimer = undefined;
@@ -444,6 +457,7 @@ export class Pipeline {
       }
       return;
     }
+    if (this.#sinkBlocked && this.#cancelTimer === undefined) return;
     if (this.#timerAt !== undefined && this.#timerAt <= head.dueMs) return;
     this.#cancelTimer?.();
     this.#timerAt = head.dueMs;

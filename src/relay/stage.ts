@@ -28,6 +28,8 @@
  *   not loss. Loss, duplicate, reorder and corrupt are UDP faults.
  * - `end(ctx)` is the end of the input (TCP FIN). Pass it on with `ctx.end()`, now or later
  *   (slow-close), after any packets the stage still holds.
+ * - `start(ctx)` runs when the stage is put in place (the link opens, or the fault is added while
+ *   it is open): a stage that acts on time alone (reset-after T, stall T) arms its timer there.
  * - Stages can be added, changed (`update`) and removed while traffic flows. On removal the
  *   pipeline calls `release(ctx)`: emit everything still held (and the end, if held back); the
  *   stage receives nothing after it. `close()` cancels the stage's timers.
@@ -115,6 +117,8 @@ export interface StageContext {
 }
 
 export interface Stage<P = unknown> {
+  /** The stage is in place (the connection opened, or the fault was added): start timers here. */
+  start?(ctx: StageContext): void;
   /** One packet, in arrival order. */
   push(packet: Packet, ctx: StageContext): void;
   /** The input ended. Default: `ctx.end(action)` at once. */

@@ -30,5 +30,6 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "run the tutorials' conversations on loopback, narrated",
     load: () => import('./demo.js'),
   },
+  relay: { summary: 'a proxy that injects faults: delay, loss, stall…', load: () => import('./relay.js') },
   bench: { summary: 'measure throughput and latency (iperf3 + sockperf)', load: () => import('./bench.js') },
 };

@@ -19,7 +19,7 @@ export const corrupt = defineFault<CorruptParams>({
     {
       flag: 'corrupt',
       value: 'RATE',
-      summary: 'flip one random bit in some datagrams: 0.1% (UDP)',
+      summary: 'flip one random bit in some datagrams: 0.1%',
       parse: (text, what) => ({ corruptRate: parseFraction(what, text) }),
     },
   ],

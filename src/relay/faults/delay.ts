@@ -58,7 +58,7 @@ export const delay = defineFault<DelayParams>({
     {
       flag: 'jitter',
       value: 'DURATION',
-      summary: 'vary the delay by up to ± this (uniform) or by this standard deviation',
+      summary: 'vary the delay: ± this (uniform), or this standard deviation',
       parse: (text, what) => ({ jitterMs: parseDuration(what, text) }),
     },
     {

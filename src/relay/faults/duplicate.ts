@@ -19,7 +19,7 @@ export const duplicate = defineFault<DuplicateParams>({
     {
       flag: 'duplicate',
       value: 'RATE',
-      summary: 'send some datagrams twice: 1% (UDP)',
+      summary: 'send some datagrams twice: 1%',
       parse: (text, what) => ({ duplicateRate: parseFraction(what, text) }),
     },
   ],

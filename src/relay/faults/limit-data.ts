@@ -23,7 +23,7 @@ export const limitData = defineFault<LimitDataParams>({
     {
       flag: 'limit-data',
       value: 'SIZE',
-      summary: 'close the connection after SIZE bytes in this direction: 1mb (TCP)',
+      summary: 'close the connection after SIZE bytes in this direction: 1mb',
       parse: (text, what) => ({ limitBytes: parseSize(what, text) }),
     },
   ],

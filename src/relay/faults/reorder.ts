@@ -36,7 +36,7 @@ export const reorder = defineFault<ReorderParams>({
     {
       flag: 'reorder',
       value: 'RATE',
-      summary: 'send some datagrams ahead of delayed ones: 25% (UDP; needs --delay)',
+      summary: 'send some datagrams ahead of delayed ones: 25% (needs --delay)',
       parse: (text, what) => ({ reorderRate: parseFraction(what, text) }),
     },
     {

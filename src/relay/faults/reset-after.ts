@@ -26,7 +26,7 @@ export const resetAfter = defineFault<ResetAfterParams>({
     {
       flag: 'reset-after',
       value: 'SIZE|DURATION',
-      summary: 'reset the connection after SIZE bytes (1mb) or DURATION (2s) (TCP)',
+      summary: 'reset the connection after SIZE bytes (1mb) or DURATION (2s)',
       parse: (text, what) =>
         looksLikeDuration(text)
           ? { afterMs: parseDuration(what, text) }
@@ -63,8 +63,8 @@ export const resetAfter = defineFault<ResetAfterParams>({
       }
     };
     return {
+      start: arm,
       push(packet, ctx) {
-        if (startMs === undefined) arm(ctx);
         if (done) {
           ctx.count('truncated', packet);
           return;

@@ -28,7 +28,7 @@ export const slice = defineFault<SliceParams>({
     {
       flag: 'slice',
       value: 'SIZE',
-      summary: 'cut the stream into segments of about SIZE bytes: 1400, 4kb (TCP)',
+      summary: 'cut the stream into segments of about SIZE bytes: 1400, 4kb',
       parse: (text, what) => ({ averageSizeBytes: parseSize(what, text) }),
     },
     {

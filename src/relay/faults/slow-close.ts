@@ -19,7 +19,7 @@ export const slowClose = defineFault<SlowCloseParams>({
     {
       flag: 'slow-close',
       value: 'DURATION',
-      summary: 'hold the close (FIN) for DURATION (TCP)',
+      summary: 'hold the close (FIN) for DURATION',
       parse: (text, what) => ({ delayMs: parseDuration(what, text) }),
     },
   ],

@@ -1,5 +1,6 @@
 /**
- * stall (TCP): stop forwarding and keep the connection open, for `durationMs` or, without it,
+ * stall (TCP): stop forwarding and keep the connection open, for `durationMs` from when the fault
+ * applies (the connection opens, or the fault is added) or, without it,
  * until the fault is removed (toxiproxy's timeout toxic with timeout 0, except that nothing is
  * dropped). What arrives meanwhile is held (counted against the buffer bound); once the bound is
  * reached the relay stops reading and the sender feels TCP backpressure. Then everything goes on.
@@ -25,7 +26,7 @@ export const stall = defineFault<StallParams>({
     {
       flag: 'stall',
       value: 'DURATION|forever',
-      summary: 'forward nothing for DURATION (or until removed via the API), keep open (TCP)',
+      summary: 'forward nothing for DURATION, or until removed (API); keep open',
       parse: (text, what) => (text.trim() === 'forever' ? {} : { durationMs: parseDuration(what, text) }),
     },
   ],
@@ -65,6 +66,9 @@ export const stall = defineFault<StallParams>({
     return {
       get heldBytes() {
         return heldBytes;
+      },
+      start(ctx) {
+        startMs = ctx.clock.now();
       },
       push(packet, ctx) {
         if (held.length === 0 && open(ctx)) {

@@ -1,0 +1,377 @@
+/** `socklab relay LISTEN TARGET [impairments]`: a fault-injecting proxy for TCP and UDP. */
+import { parseArgs } from 'node:util';
+import { formatAddress, type Endpoint, type Transport } from '../../address.js';
+import { faultError, transportReason, type FaultSpec } from '../../relay/fault.js';
+import { FAULT_TYPES } from '../../relay/faults/index.js';
+import {
+  createRelay,
+  describeCounters,
+  readEndpoints,
+  readFaults,
+  type Relay,
+  type RelayOptions,
+} from '../../relay/relay.js';
+import type { Direction } from '../../relay/stage.js';
+import { parseCount, parseDuration, parseFraction, parseSize } from '../../relay/units.js';
+import { usageError } from '../args.js';
+import type { Io } from '../io.js';
+
+const FAULT_FLAGS = Object.values(FAULT_TYPES).flatMap((type) => type.flags.map((flag) => ({ type, flag })));
+const FLAG_OWNER = new Map(FAULT_FLAGS.map((f) => [f.flag.flag, f]));
+
+function faultHelp(transport: Transport): string {
+  return FAULT_FLAGS.filter(({ type }) => type.transports.length === 1 && type.transports[0] === transport)
+    .map(({ flag }) => flagLine(flag.flag, flag.value, flag.summary))
+    .join('\n');
+}
+
+function flagLine(flag: string, value: string, summary: string): string {
+  const left = `      --${flag} ${value}`;
+  return left.length < 32 ? `${left.padEnd(32)}${summary}` : `${left}\n${''.padEnd(32)}${summary}`;
+}
+
+const BOTH_HELP = FAULT_FLAGS.filter(({ type }) => type.transports.length === 2)
+  .map(({ flag }) => flagLine(flag.flag, flag.value, flag.summary))
+  .join('\n');
+
+export const help = `Usage: socklab relay LISTEN TARGET [impairments] [options]
+
+A proxy that injects network faults, for TCP and UDP, with netem's words and toxiproxy's shape.
+Clients connect to LISTEN; each TCP connection gets its own connection to TARGET, each UDP
+client address its own upstream socket (a flow), so replies go back to the right client.
+
+LISTEN is [tcp|udp://]HOST:PORT as for 'socklab listen' (a bare PORT binds 127.0.0.1); TARGET is
+HOST:PORT; a side without a scheme takes the other's. It prints "listening on tcp://127.0.0.1:PORT".
+
+Impairments apply to both directions, or to the ones chosen by --up (client → target) and --down
+(target → client): each of these applies to the impairments after it, until the next one (--both
+goes back to both). Rates are 10% or 0.1; durations 40ms, 1.5s, 250us; sizes 1400, 64kb, 1mb.
+TCP and UDP:
+${BOTH_HELP}
+UDP only (per datagram):
+${faultHelp('udp')}
+TCP only (stream faults; every byte read is forwarded unless a fault ends the stream — dropping
+bytes from a stream is corruption, not loss):
+${faultHelp('tcp')}
+Which connections, which direction, which random choices:
+      --up, --down, --both      the direction of the impairments after it (default both)
+      --probability RATE        the chance that a connection (or flow) gets the impairments at
+                                all (toxiproxy's toxicity), drawn once per connection
+      --seed N                  seed of every random choice: the same seed replays the same
+                                drops, duplicates and reorders (default: random, printed)
+Limits:
+      --buffer SIZE             bytes held per direction per connection or flow (default 128mb
+                                on TCP, then the relay stops reading; 4mb on UDP, then it drops
+                                datagrams and counts them as overflowed)
+      --max-conns N             TCP connections at once (default 10000)
+      --max-flows N             UDP flows at once (default 4096)
+      --flow-idle DURATION      close a UDP flow idle for DURATION (default 60s)
+Other options:
+      --name NAME               the relay's name (default relay)
+  -u, --udp                     LISTEN and TARGET without a scheme are UDP
+  -v, --verbose                 connection and flow events on stderr
+  -h, --help                    this help
+
+On Ctrl-C the relay prints what it did, per direction: forwarded, dropped, duplicated,
+reordered, corrupted, delayed, overflowed, truncated (datagrams or chunks, and bytes).
+
+Examples:
+  socklab relay udp://:9000 udp://127.0.0.1:9090 --loss 10% --delay 40ms --jitter 10ms --seed 7
+  socklab relay 9000 127.0.0.1:8080 --down --delay 50ms --rate 1mbit
+  socklab relay 9000 127.0.0.1:8080 --slice 100 --slice-delay 5ms --reset-after 64kb
+  socklab relay -u 5353 127.0.0.1:53 --loss "gemodel 1% 30%" --duplicate 1%
+  socklab relay 9000 127.0.0.1:8080 --up --stall 5s --down --slow-close 2s --probability 50%
+
+Exit status: 0 stopped · 1 cannot listen, cannot resolve TARGET · 2 bad usage · 130 Ctrl-C.
+A TARGET that refuses a connection does not stop the relay: that client is reset and the
+reason printed, and the relay goes on serving the others.
+`;
+
+const OPTIONS = {
+  up: { type: 'boolean' },
+  down: { type: 'boolean' },
+  both: { type: 'boolean' },
+  probability: { type: 'string' },
+  seed: { type: 'string' },
+  buffer: { type: 'string' },
+  'max-conns': { type: 'string' },
+  'max-flows': { type: 'string' },
+  'flow-idle': { type: 'string' },
+  name: { type: 'string' },
+  udp: { type: 'boolean', short: 'u' },
+  verbose: { type: 'boolean', short: 'v' },
+  ...Object.fromEntries(FAULT_FLAGS.map(({ flag }) => [flag.flag, { type: 'string' as const }])),
+} as const;
+
+/** One relay to run. */
+export interface RelayDefinition {
+  readonly name: string;
+  readonly listen: Endpoint;
+  readonly upstream: Endpoint;
+  readonly faults: readonly FaultSpec[];
+  readonly maxBufferedBytes?: number;
+  readonly maxConnections?: number;
+  readonly maxFlows?: number;
+  readonly flowIdleMs?: number;
+}
+
+export interface RelayCommandOptions {
+  readonly relays: readonly RelayDefinition[];
+  readonly seed?: number;
+  readonly verbose: boolean;
+}
+
+type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+
+function parseTokens(argv: readonly string[]): {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+  tokens: Token[];
+} {
+  // `--delay -5ms`: a value that looks like a flag. Take it as the value, so that the error says
+  // what is wrong with it (negative) rather than that it is ambiguous.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const name = /^--([a-z-]+)$/.exec(arg)?.[1];
+    const next = argv[i + 1];
+    if (
+      name !== undefined &&
+      next !== undefined &&
+      /^-\d/.test(next) &&
+      OPTIONS[name as keyof typeof OPTIONS]?.type === 'string'
+    ) {
+      args.push(`${arg}=${next}`);
+      i += 1;
+    } else args.push(arg);
+  }
+  try {
+    const parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
+    return { values: parsed.values, positionals: parsed.positionals, tokens: parsed.tokens };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const first = message.split(/\.[ \n]/)[0]!.replace(/\.$/, '');
+    const ambiguous = /^Option '(-[^ ']+)/.exec(first);
+    throw usageError(
+      ambiguous && first.includes('ambiguous')
+        ? `${first} (for a value starting with '-', write ${ambiguous[1]}=VALUE)`
+        : first,
+    );
+  }
+}
+
+/** The impairment flags, in order, scoped by --up/--down/--both → fault specs. */
+export function faultsFromFlags(
+  tokens: readonly Token[],
+  transport: Transport,
+  probability?: number,
+): FaultSpec[] {
+  let scope: Direction | 'both' = 'both';
+  const groups = new Map<
+    string,
+    { type: string; scope: Direction | 'both'; flags: string[]; params: Record<string, unknown> }
+  >();
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    if (token.name === 'up' || token.name === 'down' || token.name === 'both') {
+      scope = token.name;
+      continue;
+    }
+    const owner = FLAG_OWNER.get(token.name);
+    if (!owner) continue;
+    const where = scope === 'both' ? '' : ` (--${scope})`;
+    if (!owner.type.transports.includes(transport)) {
+      throw usageError(`--${token.name}: ${transportReason(owner.type, transport)}`);
+    }
+    const key = `${scope}/${owner.type.type}`;
+    const group = groups.get(key) ?? { type: owner.type.type, scope, flags: [], params: {} };
+    groups.set(key, group);
+    if (group.flags.includes(token.name)) throw usageError(`--${token.name} is given twice${where}`);
+    group.flags.push(token.name);
+    Object.assign(group.params, owner.flag.parse(token.value ?? '', `--${token.name}`));
+  }
+  const specs: FaultSpec[] = [];
+  for (const group of groups.values()) {
+    const type = FAULT_TYPES[group.type]!;
+    const main = type.flags.filter((f) => !f.modifier).map((f) => `--${f.flag}`);
+    if (!group.flags.some((f) => type.flags.find((x) => x.flag === f)?.modifier !== true)) {
+      throw usageError(`--${group.flags[0]} needs ${main.join(' or ')}`);
+    }
+    specs.push({
+      type: group.type,
+      direction: group.scope,
+      params: group.params,
+      ...(probability !== undefined ? { probability } : {}),
+    });
+  }
+  for (const spec of specs) {
+    const needs = FAULT_TYPES[spec.type]!.requires;
+    if (needs === undefined) continue;
+    const covered = (d: Direction) =>
+      specs.some((s) => s.type === needs && (s.direction === 'both' || s.direction === d));
+    const directions: Direction[] =
+      spec.direction === 'both' ? ['up', 'down'] : [spec.direction as Direction];
+    if (!directions.every(covered)) {
+      const flag = FAULT_TYPES[spec.type]!.flags[0]!.flag;
+      const needFlag = FAULT_TYPES[needs]!.flags[0]!.flag;
+      throw usageError(
+        `--${flag} needs --${needFlag} in the same direction (a datagram sent ahead overtakes delayed ones)`,
+      );
+    }
+  }
+  return specs;
+}
+
+export function parse(argv: readonly string[]): RelayCommandOptions {
+  const { values: v, positionals, tokens } = parseTokens(argv);
+  const str = (name: string): string | undefined => {
+    const value = v[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const seedText = str('seed');
+  const seed = seedText === undefined ? undefined : parseCount('--seed', seedText, 0, 0xffffffff);
+  if (positionals.length !== 2) {
+    throw usageError(
+      positionals.length < 2
+        ? 'needs LISTEN and TARGET, e.g. socklab relay 9000 127.0.0.1:8080'
+        : `expected LISTEN and TARGET, got ${positionals.length} addresses`,
+    );
+  }
+  const [listenText, targetText] = positionals as [string, string];
+  const { listen, upstream } = readEndpoints(listenText, targetText, v.udp === true ? 'udp' : 'tcp');
+  const probabilityText = str('probability');
+  const probability =
+    probabilityText === undefined ? undefined : parseFraction('--probability', probabilityText);
+  const faults = faultsFromFlags(tokens, listen.transport, probability);
+  readFaults(faults, listen.transport, 'impairments'); // every other check, now, with exit 2
+  const bufferText = str('buffer');
+  const maxBufferedBytes = bufferText === undefined ? undefined : parseSize('--buffer', bufferText);
+  if (maxBufferedBytes !== undefined && maxBufferedBytes < 65536)
+    throw faultError('--buffer', `${bufferText} is below 64kb`);
+  const conns = str('max-conns');
+  const flows = str('max-flows');
+  const idle = str('flow-idle');
+  if (listen.transport === 'udp' && conns !== undefined)
+    throw usageError('--max-conns is for TCP; use --max-flows for UDP');
+  if (listen.transport === 'tcp' && (flows !== undefined || idle !== undefined)) {
+    throw usageError(
+      `${flows !== undefined ? '--max-flows' : '--flow-idle'} is for UDP flows; use --max-conns for TCP`,
+    );
+  }
+  const flowIdleMs = idle === undefined ? undefined : parseDuration('--flow-idle', idle);
+  if (flowIdleMs === 0) throw usageError('--flow-idle must be more than 0');
+  return {
+    relays: [
+      {
+        name: str('name') ?? 'relay',
+        listen,
+        upstream,
+        faults,
+        ...(maxBufferedBytes !== undefined ? { maxBufferedBytes } : {}),
+        ...(conns !== undefined ? { maxConnections: parseCount('--max-conns', conns, 1) } : {}),
+        ...(flows !== undefined ? { maxFlows: parseCount('--max-flows', flows, 1) } : {}),
+        ...(flowIdleMs !== undefined ? { flowIdleMs } : {}),
+      },
+    ],
+    ...(seed !== undefined ? { seed } : {}),
+    verbose: v.verbose === true,
+  };
+}
+
+/** Prints a repeated line at most once a second, with how many were left out. */
+function throttled(write: (line: string) => void): (line: string) => void {
+  let last = '';
+  let lastAt = 0;
+  let skipped = 0;
+  return (line) => {
+    const now = Date.now();
+    if (line === last && now - lastAt < 1000) {
+      skipped += 1;
+      return;
+    }
+    if (skipped > 0) write(`(${skipped} more like the line above)`);
+    skipped = 0;
+    last = line;
+    lastAt = now;
+    write(line);
+  };
+}
+
+export function watch(relay: Relay, io: Io, verbose: boolean): void {
+  const prefix = relay.name === 'relay' ? 'relay' : `relay ${relay.name}`;
+  const log = (line: string) => io.stderr.write(`${prefix}: ${line}\n`);
+  const problem = throttled(log);
+  const word = relay.transport === 'tcp' ? 'connection' : 'flow';
+  relay.on('upstreamError', (link, error) =>
+    problem(`${error.message} (${word} #${link.id} from ${link.peer})`),
+  );
+  relay.on('refused', (peer, reason) => problem(`refused ${peer}: ${reason}`));
+  if (!verbose) return;
+  relay.on('open', (link) => log(`${word} #${link.id} from ${link.peer}`));
+  relay.on('close', (link) => {
+    const bytes = link.bytesUp !== undefined ? `: ${link.bytesUp} bytes up, ${link.bytesDown ?? 0} down` : '';
+    log(
+      `closed ${word} #${link.id} from ${link.peer}${bytes}${link.error !== undefined ? ` (${link.error})` : ''}`,
+    );
+  });
+}
+
+export function describeStart(relay: Relay): string {
+  const faults = relay.describeFaults();
+  return `relay ${relay.name === 'relay' ? '' : `${relay.name} `}${formatAddress(relay.address())} → ${formatAddress(
+    relay.upstream,
+  )}: ${faults.length > 0 ? faults.join('; ') : 'no faults'} (seed ${relay.seed})`;
+}
+
+export function describeEnd(relay: Relay): string {
+  const stats = relay.stats();
+  const counters = relay.counters();
+  const word = relay.transport === 'tcp' ? 'connections' : 'flows';
+  return [
+    `relay${relay.name === 'relay' ? '' : ` ${relay.name}`}: ${stats.total} ${word}, ${stats.refused} refused, ${stats.upstreamErrors} upstream errors${
+      relay.transport === 'udp' ? `, ${stats.expired} expired` : ''
+    }`,
+    `  up:   ${describeCounters(counters.up)}`,
+    `  down: ${describeCounters(counters.down)}`,
+  ].join('\n');
+}
+
+export function relayOptions(
+  def: RelayDefinition,
+  seed: number | undefined,
+  signal: AbortSignal,
+): RelayOptions {
+  return {
+    name: def.name,
+    listen: def.listen,
+    upstream: def.upstream,
+    faults: def.faults,
+    signal,
+    ...(seed !== undefined ? { seed } : {}),
+    ...(def.maxBufferedBytes !== undefined ? { maxBufferedBytes: def.maxBufferedBytes } : {}),
+    ...(def.maxConnections !== undefined ? { maxConnections: def.maxConnections } : {}),
+    ...(def.maxFlows !== undefined ? { maxFlows: def.maxFlows } : {}),
+    ...(def.flowIdleMs !== undefined ? { flowIdleMs: def.flowIdleMs } : {}),
+  };
+}
+
+export async function run(options: RelayCommandOptions, io: Io): Promise<number> {
+  const relays: Relay[] = [];
+  try {
+    for (const def of options.relays) {
+      const relay = await createRelay(relayOptions(def, options.seed, io.signal));
+      relays.push(relay);
+      watch(relay, io, options.verbose);
+      io.stderr.write(`${describeStart(relay)}\n`);
+      io.stderr.write(`listening on ${formatAddress(relay.address())}\n`);
+    }
+    await new Promise<void>((resolve) => {
+      if (io.signal.aborted) resolve();
+      else io.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    await Promise.all(relays.map((r) => r.close()));
+    for (const relay of relays) io.stderr.write(`${describeEnd(relay)}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,399 @@
+/**
+ * A link: what the relay keeps per TCP connection (client socket + upstream socket) or per UDP
+ * flow (a client address + its own upstream socket), with two pipelines between them.
+ *
+ * TCP: bytes flow both ways with backpressure (a pipeline that is full pauses the socket it reads
+ * from); a FIN is forwarded after the data before it (half-close); a reset on one side resets the
+ * other; the link is gone when both sockets are closed.
+ * UDP: each client address gets its own connected upstream socket, so replies go back to the right
+ * client; the relay expires flows that have been idle.
+ */
+import dgram from 'node:dgram';
+import type net from 'node:net';
+import { connect as netConnect } from 'node:net';
+import type { Endpoint, Transport } from '../address.js';
+import { formatAddress } from '../address.js';
+import { connectError } from '../core/tcp.js';
+import { describeSystemError, SocklabError, systemCode } from '../errors.js';
+import type { Clock } from './clock.js';
+import { directionsOf, type Fault } from './fault.js';
+import { FAULT_TYPES } from './faults/index.js';
+import { Pipeline, type PipelineSink } from './pipeline.js';
+import type { Random } from './random.js';
+import type { Counters, Direction, EndAction } from './stage.js';
+
+/** What a link needs from its relay. */
+export interface LinkEnv {
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** The resolved target (an IP literal). */
+  readonly target: Endpoint;
+  readonly counters: Readonly<Record<Direction, Counters>>;
+  readonly maxBufferedBytes: number;
+  readonly maxBufferedPackets: number;
+  faults(): readonly Fault[];
+  onUpstreamError(link: Link, error: SocklabError): void;
+  onClosed(link: Link): void;
+}
+
+/** How long a TCP pair closed by a fault (limit-data) waits for its peers' FIN before destroying. */
+export const CLOSE_LINGER_MS = 2000;
+/** UDP socket buffers, large enough that a burst on loopback is not lost in the kernel. */
+export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export abstract class Link {
+  readonly id: number;
+  /** The client: `127.0.0.1:5555`. */
+  readonly peer: string;
+  readonly openedMs: number;
+  readonly up: Pipeline;
+  readonly down: Pipeline;
+  protected readonly env: LinkEnv;
+  /** Fault name → whether it applies to this link (its probability, drawn once). */
+  readonly #applies = new Map<string, boolean>();
+  #updates = 0;
+  #finished = false;
+
+  constructor(env: LinkEnv, id: number, peer: string) {
+    this.env = env;
+    this.id = id;
+    this.peer = peer;
+    this.openedMs = env.clock.now();
+    // The sinks call the subclass's methods when the data comes, not now.
+    const sink = (direction: Direction): PipelineSink => ({
+      write: (data) => this.sinkWrite(direction, data),
+      end: (action) => this.sinkEnd(direction, action),
+      reset: () => this.sinkReset(),
+    });
+    const make = (direction: Direction) =>
+      new Pipeline({
+        transport: env.transport,
+        direction,
+        clock: env.clock,
+        sink: sink(direction),
+        counters: env.counters[direction],
+        maxBufferedBytes: env.maxBufferedBytes,
+        maxBufferedPackets: env.maxBufferedPackets,
+        onWritable: () => this.resumeSource(direction),
+      });
+    this.up = make('up');
+    this.down = make('down');
+    for (const fault of env.faults()) this.addFault(fault);
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** The source feeding `direction` may be read again. */
+  protected abstract resumeSource(direction: Direction): void;
+  /** Write to the socket `direction` goes to; false when it is full. */
+  protected abstract sinkWrite(direction: Direction, data: Buffer): boolean;
+  /** The stream in `direction` ended (after its data): end, close or reset. */
+  protected abstract sinkEnd(direction: Direction, action: EndAction): void;
+  protected abstract sinkReset(): void;
+
+  /** Close everything now. */
+  abstract destroy(): void;
+
+  pipeline(direction: Direction): Pipeline {
+    return direction === 'up' ? this.up : this.down;
+  }
+
+  /** Put a fault's stages in, if its probability says it applies to this link. */
+  addFault(fault: Fault): void {
+    if (this.#finished) return;
+    const type = FAULT_TYPES[fault.type];
+    if (!type) return;
+    let applies = this.#applies.get(fault.name);
+    if (applies === undefined) {
+      applies =
+        fault.probability >= 1 ||
+        this.env.random.fork(`${this.id}/${fault.name}/probability`).next() < fault.probability;
+      this.#applies.set(fault.name, applies);
+    }
+    if (!applies) return;
+    for (const direction of directionsOf(fault.direction)) {
+      const random = this.env.random.fork(`${this.id}/${direction}/${fault.name}`);
+      this.pipeline(direction).add(fault.name, type.rank, type.create(fault.params), random);
+    }
+  }
+
+  updateFault(fault: Fault): void {
+    const type = FAULT_TYPES[fault.type];
+    if (!type || this.#finished) return;
+    for (const direction of directionsOf(fault.direction)) {
+      const random = this.env.random.fork(`${this.id}/${direction}/${fault.name}/${++this.#updates}`);
+      this.pipeline(direction).update(fault.name, fault.params, () => type.create(fault.params), random);
+    }
+  }
+
+  removeFault(name: string): void {
+    this.#applies.delete(name);
+    this.up.remove(name);
+    this.down.remove(name);
+  }
+
+  /** Nothing waiting in either direction. */
+  get idle(): boolean {
+    return this.up.idle && this.down.idle;
+  }
+
+  protected finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.up.close();
+    this.down.close();
+    this.env.onClosed(this);
+  }
+}
+
+function resetSocket(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  if (socket.connecting || socket.readyState !== 'open') socket.destroy();
+  else socket.resetAndDestroy();
+}
+
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+export class TcpLink extends Link {
+  readonly client: net.Socket;
+  readonly upstream: net.Socket;
+  #connected = false;
+  #closing = false;
+  #clientClosed = false;
+  #upstreamClosed = false;
+  #linger: NodeJS.Timeout | undefined;
+  bytesUp = 0;
+  bytesDown = 0;
+  /** Why the link ended, if not by a clean close on both sides. */
+  error: string | undefined;
+
+  constructor(env: LinkEnv, id: number, client: net.Socket) {
+    super(env, id, `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`);
+    this.client = client;
+    client.setNoDelay(true);
+    const target = env.target;
+    this.upstream = netConnect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    this.upstream.once('connect', () => this.#onConnect());
+    this.client.on('error', (err) => this.#onError('client', err));
+    this.upstream.on('error', (err) => this.#onError('upstream', err));
+    this.client.once('close', () => {
+      this.#clientClosed = true;
+      this.#onClose();
+    });
+    this.upstream.once('close', () => {
+      this.#upstreamClosed = true;
+      this.#onClose();
+    });
+  }
+
+  #socket(direction: Direction): net.Socket {
+    return direction === 'up' ? this.upstream : this.client;
+  }
+
+  #onConnect(): void {
+    this.#connected = true;
+    const pump = (source: net.Socket, direction: Direction) => {
+      const pipeline = this.pipeline(direction);
+      const sink = this.#socket(direction);
+      source.on('data', (chunk: Buffer) => {
+        if (this.#closing) {
+          pipeline.counters.truncated.packets += 1;
+          pipeline.counters.truncated.bytes += chunk.length;
+          return;
+        }
+        if (direction === 'up') this.bytesUp += chunk.length;
+        else this.bytesDown += chunk.length;
+        if (!pipeline.push(chunk)) source.pause();
+      });
+      source.on('end', () => pipeline.end());
+      sink.on('drain', () => pipeline.sinkDrained());
+    };
+    pump(this.client, 'up');
+    pump(this.upstream, 'down');
+    this.client.resume();
+  }
+
+  protected resumeSource(direction: Direction): void {
+    const source = direction === 'up' ? this.client : this.upstream;
+    if (!source.destroyed && !this.#closing) source.resume();
+  }
+
+  protected sinkWrite(direction: Direction, data: Buffer): boolean {
+    const socket = this.#socket(direction);
+    if (socket.destroyed || socket.writableEnded) return true; // the pair is going away
+    return socket.write(data);
+  }
+
+  protected sinkEnd(direction: Direction, action: EndAction): void {
+    if (action === 'reset') {
+      this.reset();
+      return;
+    }
+    const socket = this.#socket(direction);
+    if (!socket.destroyed && !socket.writableEnded) socket.end();
+    if (action === 'close') this.#closePair();
+  }
+
+  /** A fault closed the connection: FIN both ways; read and discard until the peers close. */
+  #closePair(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.up.close();
+    this.down.close();
+    for (const socket of [this.client, this.upstream]) {
+      if (!socket.destroyed) {
+        if (!socket.writableEnded) socket.end();
+        socket.resume();
+      }
+    }
+    this.#linger = setTimeout(() => this.destroy(), CLOSE_LINGER_MS);
+    this.#linger.unref();
+  }
+
+  protected sinkReset(): void {
+    this.reset();
+  }
+
+  /** RST both ways. */
+  reset(): void {
+    this.error ??= 'reset by a fault';
+    this.up.close();
+    this.down.close();
+    resetSocket(this.client);
+    resetSocket(this.upstream);
+  }
+
+  destroy(): void {
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  #onError(side: 'client' | 'upstream', err: Error): void {
+    if (side === 'upstream' && !this.#connected) {
+      const error = connectError(this.env.target, err);
+      this.error = error.message;
+      this.env.onUpstreamError(this, error);
+      resetSocket(this.client);
+      return;
+    }
+    const other = side === 'client' ? this.upstream : this.client;
+    this.error ??= `${side} ${describeSystemError(err)}`;
+    if (RESET_CODES.has(systemCode(err) ?? '')) resetSocket(other);
+    else other.destroy();
+  }
+
+  #onClose(): void {
+    if (this.#clientClosed && this.#upstreamClosed) {
+      clearTimeout(this.#linger);
+      this.finish();
+      return;
+    }
+    // One side is gone. If it went away in error, the error handler has dealt with the other side.
+    // If it closed cleanly, both directions toward it were finished; the other side finishes on its own,
+    // unless it never connected.
+    if (this.#clientClosed && !this.#connected) this.upstream.destroy();
+  }
+}
+
+export class UdpFlow extends Link {
+  readonly socket: dgram.Socket;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  lastActivityMs: number;
+  #connected = false;
+  #pending: Buffer[] = [];
+  #reported = false;
+  #closed = false;
+
+  readonly #listen: dgram.Socket;
+
+  constructor(env: LinkEnv, id: number, listen: dgram.Socket, address: string, port: number) {
+    super(env, id, `${address.includes(':') ? `[${address}]` : address}:${port}`);
+    this.#listen = listen;
+    this.clientAddress = address;
+    this.clientPort = port;
+    this.lastActivityMs = this.openedMs;
+    const target = env.target;
+    this.socket = dgram.createSocket({
+      type: target.host.includes(':') ? 'udp6' : 'udp4',
+      recvBufferSize: UDP_SOCKET_BUFFER_BYTES,
+      sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
+    });
+    this.socket.on('error', (err) => this.#onError(err));
+    this.socket.on('message', (msg) => {
+      this.lastActivityMs = this.env.clock.now();
+      this.down.push(msg);
+    });
+    this.socket.connect(target.port, target.host, () => {
+      this.#connected = true;
+      const pending = this.#pending;
+      this.#pending = [];
+      for (const data of pending) this.socket.send(data);
+      this.up.sinkDrained();
+    });
+  }
+
+  /** A datagram from the client. */
+  receive(data: Buffer): void {
+    this.lastActivityMs = this.env.clock.now();
+    this.up.push(data);
+  }
+
+  protected sinkWrite(direction: Direction, data: Buffer): boolean {
+    if (direction === 'down') {
+      this.#listen.send(data, this.clientPort, this.clientAddress);
+      return true;
+    }
+    if (this.#closed) return true;
+    if (!this.#connected) {
+      this.#pending.push(data);
+      return false;
+    }
+    this.socket.send(data);
+    return true;
+  }
+
+  protected sinkEnd(): void {
+    // A datagram flow has no end to forward.
+  }
+
+  protected sinkReset(): void {
+    // Nor a reset.
+  }
+
+  protected resumeSource(): void {
+    // UDP has no backpressure: nothing to resume.
+  }
+
+  #onError(err: Error): void {
+    // An ICMP "port unreachable" comes back as ECONNREFUSED on a connected socket. The flow stays:
+    // the target may come up.
+    if (this.#reported) return;
+    this.#reported = true;
+    const why = describeSystemError(err);
+    this.env.onUpstreamError(
+      this,
+      new SocklabError(
+        'SOCKLAB_ERR_SOCKET',
+        `cannot reach ${formatAddress(this.env.target)} for ${this.peer}: ${why}`,
+        {
+          cause: err,
+        },
+      ),
+    );
+  }
+
+  destroy(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.finish();
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}

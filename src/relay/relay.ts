@@ -1,0 +1,583 @@
+/**
+ * createRelay(): a fault-injecting proxy for TCP or UDP, in-process.
+ *
+ * ```ts
+ * const relay = await createRelay({
+ *   listen: 'udp://127.0.0.1:0',
+ *   upstream: 'udp://127.0.0.1:9090',
+ *   faults: [{ type: 'loss', direction: 'up', params: { lossRate: '10%' } }],
+ *   seed: 7,
+ * });
+ * relay.address().port; // where clients go
+ * await relay.close();
+ * ```
+ *
+ * Faults can be added, changed and removed while traffic flows; they apply to the connections and
+ * flows already open as well as to new ones.
+ */
+import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { EventEmitter, once } from 'node:events';
+import net, { isIP } from 'node:net';
+import {
+  ANY_HOST,
+  formatAddress,
+  formatHostPort,
+  parseAddress,
+  type Endpoint,
+  type Transport,
+} from '../address.js';
+import { DEFAULT_BACKLOG } from '../core/tcp.js';
+import { describeSystemError, SocklabError, systemCode } from '../errors.js';
+import { realClock, type Clock } from './clock.js';
+import {
+  describeFault,
+  directionsOf,
+  faultError,
+  readFault,
+  readParam,
+  readParams,
+  type Fault,
+  type FaultSpec,
+} from './fault.js';
+import { FAULT_TYPES } from './faults/index.js';
+import { Link, TcpLink, UdpFlow, UDP_SOCKET_BUFFER_BYTES, type LinkEnv } from './link.js';
+import { createRandom, randomSeed, type Random } from './random.js';
+import { COUNTER_NAMES, createCounters, resetCounters, type Counters, type Direction } from './stage.js';
+
+/** TCP: bytes held per direction per connection before the relay stops reading (toxiproxy holds
+ * up to 1024 chunks of 32 KiB). A delay of D ms forwards at most this / D: 128 MiB keeps a 50 ms
+ * delay at over 2.5 GB/s. Memory is used only while data is held. */
+export const DEFAULT_TCP_BUFFER_BYTES = 128 * 1024 * 1024;
+/** UDP: bytes held per direction per flow before datagrams are dropped (and counted). */
+export const DEFAULT_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+/** UDP: datagrams held per direction per flow before datagrams are dropped (and counted). */
+export const DEFAULT_UDP_BUFFER_PACKETS = 4096;
+/** UDP: flows at once; datagrams from further clients are dropped (and counted). */
+export const DEFAULT_MAX_FLOWS = 4096;
+/** UDP: a flow with no datagram either way for this long is closed. */
+export const DEFAULT_FLOW_IDLE_MS = 60_000;
+/** TCP: connections at once; further ones are closed on accept. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+export interface RelayOptions {
+  /** Where clients connect: `tcp://127.0.0.1:0`, `udp://:9000`, `9000`. Port 0 picks a free port. */
+  readonly listen: string | Endpoint;
+  /** Where the relay forwards to: `tcp://127.0.0.1:8080`. Without a scheme, the listen one. */
+  readonly upstream: string | Endpoint;
+  readonly faults?: readonly FaultSpec[];
+  /** The relay's name in the API (default `relay`). */
+  readonly name?: string;
+  /** Seed for every random choice; the same seed replays the same pattern. Default: random. */
+  readonly seed?: number;
+  /** Bytes held per direction per connection or flow. */
+  readonly maxBufferedBytes?: number;
+  /** UDP: datagrams held per direction per flow. */
+  readonly maxBufferedPackets?: number;
+  readonly maxConnections?: number;
+  readonly maxFlows?: number;
+  readonly flowIdleMs?: number;
+  /** For tests of timing logic; the real clock by default. */
+  readonly clock?: Clock;
+  readonly signal?: AbortSignal;
+}
+
+export interface LinkInfo {
+  readonly id: number;
+  /** The client's address. */
+  readonly peer: string;
+  /** Why it ended, if not cleanly (close event). */
+  readonly error?: string;
+  /** Bytes read from the client and from the target (close event). */
+  readonly bytesUp?: number;
+  readonly bytesDown?: number;
+}
+
+export interface RelayEvents {
+  /** A connection accepted or a flow started. */
+  open: [link: LinkInfo];
+  close: [link: LinkInfo];
+  /** The target could not be reached for a connection or a flow. The relay goes on. */
+  upstreamError: [link: LinkInfo, error: SocklabError];
+  /** A connection or flow refused by a limit. */
+  refused: [peer: string, reason: string];
+}
+
+export interface RelayStats {
+  /** Connections (TCP) or flows (UDP) open now. */
+  active: number;
+  /** Opened since the start. */
+  total: number;
+  /** Refused by maxConnections or maxFlows (UDP: datagrams from clients without a flow). */
+  refused: number;
+  /** UDP flows closed for being idle. */
+  expired: number;
+  upstreamErrors: number;
+  /** Bytes held now in every pipeline (delayed, stalled, or waiting for a slow reader). */
+  bufferedBytes: number;
+}
+
+/** A relay as the API shows it. */
+export interface RelayJson {
+  name: string;
+  listen: string;
+  upstream: string;
+  seed: number;
+  faults: Fault[];
+  stats: RelayStats;
+  counters: Record<Direction, Counters>;
+}
+
+const SCHEME = /^(tcp|udp):\/\//i;
+
+function toEndpoint(value: string | Endpoint, role: 'listen' | 'connect', transport: Transport): Endpoint {
+  if (typeof value !== 'string') return value;
+  return parseAddress(value, { role, defaultTransport: transport });
+}
+
+/** The listen and upstream endpoints; a side without a scheme takes the other's. */
+export function readEndpoints(
+  listen: string | Endpoint,
+  upstream: string | Endpoint,
+  defaultTransport: Transport = 'tcp',
+): { listen: Endpoint; upstream: Endpoint } {
+  const scheme = (v: string | Endpoint): Transport | undefined =>
+    typeof v === 'string'
+      ? (SCHEME.exec(v.trim())?.[1]?.toLowerCase() as Transport | undefined)
+      : v.transport;
+  const transport = scheme(listen) ?? scheme(upstream) ?? defaultTransport;
+  const l = toEndpoint(listen, 'listen', transport);
+  const u = toEndpoint(upstream, 'connect', transport);
+  if (l.transport !== u.transport) {
+    throw new SocklabError(
+      'SOCKLAB_ERR_USAGE',
+      `cannot relay ${l.transport} to ${u.transport}: listen and upstream must use the same transport`,
+    );
+  }
+  return { listen: l, upstream: u };
+}
+
+/** Faults checked together: known types for this transport, unique names, and what each needs. */
+export function readFaults(specs: readonly unknown[], transport: Transport, what = 'fault'): Fault[] {
+  const faults = specs.map((spec, i) =>
+    readFault(FAULT_TYPES, spec, transport, specs.length > 1 ? `${what} ${i + 1}` : what),
+  );
+  const names = new Set<string>();
+  for (const fault of faults) {
+    if (names.has(fault.name)) {
+      throw faultError(what, `two faults are named '${fault.name}' (give one a name)`);
+    }
+    names.add(fault.name);
+  }
+  for (const fault of faults) {
+    const needs = FAULT_TYPES[fault.type]?.requires;
+    if (needs === undefined) continue;
+    for (const direction of directionsOf(fault.direction)) {
+      const found = faults.some((f) => f.type === needs && directionsOf(f.direction).includes(direction));
+      if (!found) {
+        throw faultError(
+          `${what} '${fault.name}'`,
+          `${fault.type} needs a ${needs} in the same direction (${direction}): a datagram sent ahead overtakes delayed ones`,
+        );
+      }
+    }
+  }
+  return faults;
+}
+
+async function resolveTarget(endpoint: Endpoint): Promise<Endpoint> {
+  if (isIP(endpoint.host) !== 0) return endpoint;
+  try {
+    const found = await lookup(endpoint.host);
+    return { ...endpoint, host: found.address };
+  } catch (err) {
+    throw new SocklabError(
+      'SOCKLAB_ERR_DNS',
+      `cannot resolve the upstream ${formatAddress(endpoint)}: ${describeSystemError(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+function bindError(endpoint: Endpoint, err: unknown): SocklabError {
+  return new SocklabError(
+    'SOCKLAB_ERR_BIND',
+    `cannot listen on ${formatAddress(endpoint)}: ${describeSystemError(err)}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+export class Relay extends EventEmitter<RelayEvents> {
+  readonly name: string;
+  readonly transport: Transport;
+  readonly seed: number;
+  /** The upstream as given. */
+  readonly upstream: Endpoint;
+  /** The upstream resolved to an IP address (once, at start). */
+  readonly target: Endpoint;
+  readonly #options: RelayOptions;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #counters: Record<Direction, Counters> = { up: createCounters(), down: createCounters() };
+  readonly #links = new Set<Link>();
+  readonly #flows = new Map<string, UdpFlow>();
+  #faults: Fault[];
+  #nextId = 1;
+  #server: net.Server | undefined;
+  #socket: dgram.Socket | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #stats: RelayStats = {
+    active: 0,
+    total: 0,
+    refused: 0,
+    expired: 0,
+    upstreamErrors: 0,
+    bufferedBytes: 0,
+  };
+  readonly #linksGone = new Set<() => void>();
+  readonly #env: LinkEnv;
+
+  /** @internal use createRelay() */
+  constructor(
+    options: RelayOptions,
+    endpoints: { listen: Endpoint; upstream: Endpoint; target: Endpoint },
+    faults: Fault[],
+  ) {
+    super();
+    this.#options = options;
+    this.name = options.name ?? 'relay';
+    this.transport = endpoints.listen.transport;
+    this.upstream = endpoints.upstream;
+    this.target = endpoints.target;
+    this.seed = (options.seed ?? randomSeed()) >>> 0;
+    this.#clock = options.clock ?? realClock;
+    this.#random = createRandom(this.seed);
+    this.#faults = faults;
+    const tcp = this.transport === 'tcp';
+    this.#env = {
+      transport: this.transport,
+      clock: this.#clock,
+      random: this.#random,
+      target: this.target,
+      counters: this.#counters,
+      maxBufferedBytes:
+        options.maxBufferedBytes ?? (tcp ? DEFAULT_TCP_BUFFER_BYTES : DEFAULT_UDP_BUFFER_BYTES),
+      maxBufferedPackets: options.maxBufferedPackets ?? DEFAULT_UDP_BUFFER_PACKETS,
+      faults: () => this.#faults,
+      onUpstreamError: (link, error) => {
+        this.#stats.upstreamErrors += 1;
+        this.emit('upstreamError', { id: link.id, peer: link.peer }, error);
+      },
+      onClosed: (link) => this.#onLinkClosed(link),
+    };
+  }
+
+  /** Where clients connect (the real port when asked for 0). */
+  address(): Endpoint {
+    if (this.#server) {
+      const a = this.#server.address();
+      if (a && typeof a !== 'string') return { transport: 'tcp', host: a.address, port: a.port };
+    }
+    if (this.#socket) {
+      const a = this.#socket.address();
+      return { transport: 'udp', host: a.address, port: a.port };
+    }
+    throw new SocklabError('SOCKLAB_ERR_SOCKET', `relay '${this.name}' is not listening`);
+  }
+
+  faults(): Fault[] {
+    return [...this.#faults];
+  }
+
+  fault(name: string): Fault | undefined {
+    return this.#faults.find((f) => f.name === name);
+  }
+
+  /** Add a fault; it applies at once to open connections and flows too. */
+  addFault(spec: FaultSpec): Fault {
+    const fault = readFault(FAULT_TYPES, spec, this.transport);
+    if (this.fault(fault.name)) {
+      throw new SocklabError(
+        'SOCKLAB_ERR_RELAY',
+        `relay '${this.name}' already has a fault named '${fault.name}'`,
+      );
+    }
+    this.#faults = [...this.#faults, fault];
+    for (const link of this.#links) link.addFault(fault);
+    return fault;
+  }
+
+  /** Change a fault's parameters (merged over the current ones) or probability, live. */
+  updateFault(
+    name: string,
+    patch: { params?: Readonly<Record<string, unknown>>; probability?: number | string },
+  ): Fault {
+    const current = this.#existing(name);
+    const what = `fault '${name}'`;
+    if (typeof patch !== 'object' || patch === null) throw faultError(what, 'the change must be an object');
+    for (const key of Object.keys(patch)) {
+      if (key === 'name' || key === 'type' || key === 'direction') {
+        const value = (patch as Record<string, unknown>)[key];
+        if (value === undefined || value === (current as unknown as Record<string, unknown>)[key]) continue;
+        throw faultError(what, `cannot change ${key}: remove the fault and add another`);
+      }
+      if (key !== 'params' && key !== 'probability')
+        throw faultError(what, `unknown field '${key}' (params, probability)`);
+    }
+    const type = FAULT_TYPES[current.type]!;
+    const params = readParams(type, patch.params, what, current.params) as Record<string, unknown>;
+    const probability =
+      patch.probability === undefined
+        ? current.probability
+        : (readParam({ kind: 'fraction', summary: '' }, patch.probability, `${what} probability`) as number);
+    const fault: Fault = { ...current, params, probability };
+    this.#faults = this.#faults.map((f) => (f.name === name ? fault : f));
+    for (const link of this.#links) link.updateFault(fault);
+    return fault;
+  }
+
+  /** Take a fault out; what its stages held goes on. */
+  removeFault(name: string): void {
+    this.#existing(name);
+    this.#faults = this.#faults.filter((f) => f.name !== name);
+    for (const link of this.#links) link.removeFault(name);
+  }
+
+  /** Remove every fault (toxiproxy's reset). */
+  resetFaults(): void {
+    for (const fault of this.#faults) this.removeFault(fault.name);
+  }
+
+  /** A copy of the counters, per direction. */
+  counters(): Record<Direction, Counters> {
+    return structuredClone(this.#counters);
+  }
+
+  resetCounters(): void {
+    resetCounters(this.#counters.up);
+    resetCounters(this.#counters.down);
+  }
+
+  stats(): RelayStats {
+    let bufferedBytes = 0;
+    for (const link of this.#links) bufferedBytes += link.up.bufferedBytes + link.down.bufferedBytes;
+    return { ...this.#stats, active: this.#links.size, bufferedBytes };
+  }
+
+  /** One line per fault: `delay 40ms ±10ms`, `loss 10% up`. */
+  describeFaults(): string[] {
+    return this.#faults.map((f) => describeFault(FAULT_TYPES, f));
+  }
+
+  toJSON(): RelayJson {
+    return {
+      name: this.name,
+      listen: formatAddress(this.address()),
+      upstream: formatAddress(this.upstream),
+      seed: this.seed,
+      faults: this.faults(),
+      stats: this.stats(),
+      counters: this.counters(),
+    };
+  }
+
+  /** Stop listening and close every connection and flow; resolves once they are all closed. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    clearInterval(this.#sweep);
+    const server = this.#server;
+    const socket = this.#socket;
+    const closed: Promise<unknown>[] = [];
+    if (server) closed.push(new Promise<void>((resolve) => server.close(() => resolve())));
+    if (socket) closed.push(new Promise<void>((resolve) => socket.close(() => resolve())));
+    if (this.#links.size > 0) closed.push(new Promise<void>((resolve) => this.#linksGone.add(resolve)));
+    for (const link of [...this.#links]) link.destroy();
+    await Promise.all(closed);
+  }
+
+  #existing(name: string): Fault {
+    const fault = this.fault(name);
+    if (!fault)
+      throw new SocklabError('SOCKLAB_ERR_RELAY', `relay '${this.name}' has no fault named '${name}'`);
+    return fault;
+  }
+
+  #onLinkClosed(link: Link): void {
+    if (!this.#links.delete(link)) return;
+    if (link instanceof UdpFlow) this.#flows.delete(flowKey(link.clientAddress, link.clientPort));
+    const info: LinkInfo =
+      link instanceof TcpLink
+        ? {
+            id: link.id,
+            peer: link.peer,
+            bytesUp: link.bytesUp,
+            bytesDown: link.bytesDown,
+            ...(link.error !== undefined ? { error: link.error } : {}),
+          }
+        : { id: link.id, peer: link.peer };
+    this.emit('close', info);
+    if (this.#links.size === 0) {
+      for (const resolve of this.#linksGone) resolve();
+      this.#linksGone.clear();
+    }
+  }
+
+  /** @internal */
+  async listen(endpoint: Endpoint): Promise<void> {
+    if (endpoint.transport === 'tcp') await this.#listenTcp(endpoint);
+    else await this.#listenUdp(endpoint);
+    const signal = this.#options.signal;
+    if (signal) {
+      if (signal.aborted) await this.close();
+      else signal.addEventListener('abort', () => void this.close(), { once: true });
+    }
+  }
+
+  async #listenTcp(endpoint: Endpoint): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+    server.maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    server.on('connection', (client) => {
+      if (this.#closing) {
+        client.destroy();
+        return;
+      }
+      const link = new TcpLink(this.#env, this.#nextId++, client);
+      this.#links.add(link);
+      this.#stats.total += 1;
+      this.emit('open', { id: link.id, peer: link.peer });
+    });
+    server.on('drop', (data) => {
+      this.#stats.refused += 1;
+      const peer = data ? formatHostPort(data.remoteAddress ?? '?', data.remotePort ?? 0) : '?';
+      this.emit('refused', peer, `${server.maxConnections} connections already open`);
+    });
+    const attempt = (host: string) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port: endpoint.port, backlog: DEFAULT_BACKLOG }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    try {
+      try {
+        await attempt(endpoint.host);
+      } catch (err) {
+        const code = systemCode(err);
+        if (endpoint.host === ANY_HOST && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL'))
+          await attempt('0.0.0.0');
+        else throw err;
+      }
+    } catch (err) {
+      throw bindError(endpoint, err);
+    }
+    this.#server = server;
+  }
+
+  async #listenUdp(endpoint: Endpoint): Promise<void> {
+    const bind = (host: string) =>
+      new Promise<dgram.Socket>((resolve, reject) => {
+        const socket = dgram.createSocket({
+          type: isIP(host) === 6 ? 'udp6' : 'udp4',
+          recvBufferSize: UDP_SOCKET_BUFFER_BYTES,
+          sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
+          // Replies go to IP literals: skip the DNS lookup dgram does for every send.
+          lookup: (address, _options, callback) => callback(null, address, isIP(address) === 6 ? 6 : 4),
+        });
+        socket.once('error', (err) => {
+          socket.close();
+          reject(err);
+        });
+        socket.bind({ address: host, port: endpoint.port }, () => {
+          socket.removeAllListeners('error');
+          resolve(socket);
+        });
+      });
+    let socket: dgram.Socket;
+    try {
+      try {
+        socket = await bind(endpoint.host);
+      } catch (err) {
+        const code = systemCode(err);
+        if (endpoint.host === ANY_HOST && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL'))
+          socket = await bind('0.0.0.0');
+        else throw err;
+      }
+    } catch (err) {
+      throw bindError(endpoint, err);
+    }
+    // A reply that cannot be delivered to a client (ICMP) must not stop the relay.
+    socket.on('error', () => undefined);
+    const maxFlows = this.#options.maxFlows ?? DEFAULT_MAX_FLOWS;
+    socket.on('message', (data, rinfo) => {
+      const key = flowKey(rinfo.address, rinfo.port);
+      let flow = this.#flows.get(key);
+      if (!flow) {
+        if (this.#closing) return;
+        if (this.#flows.size >= maxFlows) {
+          this.#stats.refused += 1;
+          this.emit('refused', formatHostPort(rinfo.address, rinfo.port), `${maxFlows} flows already open`);
+          return;
+        }
+        flow = new UdpFlow(this.#env, this.#nextId++, socket, rinfo.address, rinfo.port);
+        this.#flows.set(key, flow);
+        this.#links.add(flow);
+        this.#stats.total += 1;
+        this.emit('open', { id: flow.id, peer: flow.peer });
+      }
+      flow.receive(data);
+    });
+    this.#socket = socket;
+    const idleMs = this.#options.flowIdleMs ?? DEFAULT_FLOW_IDLE_MS;
+    this.#sweep = setInterval(() => this.#expire(idleMs), Math.max(10, Math.min(1000, idleMs / 4)));
+    this.#sweep.unref();
+  }
+
+  #expire(idleMs: number): void {
+    const now = this.#clock.now();
+    for (const flow of this.#flows.values()) {
+      if (now - flow.lastActivityMs >= idleMs && flow.idle) {
+        this.#stats.expired += 1;
+        flow.destroy();
+      }
+    }
+  }
+}
+
+function flowKey(address: string, port: number): string {
+  return `${address} ${port}`;
+}
+
+/** Start a relay: listening when the promise resolves. */
+export async function createRelay(options: RelayOptions): Promise<Relay> {
+  const { listen, upstream } = readEndpoints(options.listen, options.upstream);
+  const faults = readFaults(options.faults ?? [], listen.transport);
+  const target = await resolveTarget(upstream);
+  const relay = new Relay(options, { listen, upstream, target }, faults);
+  await relay.listen(listen);
+  return relay;
+}
+
+/** `up: forwarded 12 (1.2 kB), dropped 3 (300 B)`: the counters that are not zero. */
+export function describeCounters(counters: Counters): string {
+  const parts = COUNTER_NAMES.filter((n) => counters[n].packets > 0).map(
+    (n) => `${n} ${counters[n].packets} (${counters[n].bytes} bytes)`,
+  );
+  return parts.length > 0 ? parts.join(', ') : 'nothing';
+}
+
+/** Wait for a relay event, bounded (for tests and the CLI). */
+export async function nextEvent<K extends keyof RelayEvents>(
+  relay: Relay,
+  name: K,
+  signal: AbortSignal,
+): Promise<RelayEvents[K]> {
+  return (await once(relay as EventEmitter, name, { signal })) as RelayEvents[K];
+}
