@@ -119,3 +119,6 @@ export {
 } from './relay/stage.js';
 export { ManualClock, realClock, type Clock as RelayClock } from './relay/clock.js';
 export { createRandom, type Random } from './relay/random.js';
+export { RelayRegistry, type RelayRegistryEvents } from './relay/registry.js';
+export { serveApi, MAX_API_BODY_BYTES, type ServeApiOptions, type ApiServer } from './relay/api.js';
+export { loadConfig, readConfig, type RelayConfig } from './relay/config.js';

@@ -78,6 +78,11 @@ export async function connect(port: number): Promise<net.Socket> {
   return socket;
 }
 
+/** A connection that may be reset at once (a relay whose target refuses): its end, however it comes. */
+export function connectAndCollect(port: number): Promise<{ data: Buffer; error?: NodeJS.ErrnoException }> {
+  return collect(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+}
+
 /** Everything a socket receives until it closes (it ends its side at the peer's FIN), and how. */
 export function collect(socket: net.Socket): Promise<{ data: Buffer; error?: NodeJS.ErrnoException }> {
   const chunks: Buffer[] = [];

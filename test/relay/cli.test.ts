@@ -1,12 +1,14 @@
 /** `socklab relay`: argv → options, and the real bin end to end. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Endpoint } from '../../src/address.js';
 import { parse } from '../../src/cli/commands/relay.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import {
   closedPort,
   collect,
   connect,
+  connectAndCollect,
   echo,
   tcpServer,
   udpClient,
@@ -36,7 +38,7 @@ test('impairments apply to both directions, or to those chosen by --up/--down be
   ]);
   assert.equal(o.seed, 7);
   const [relay] = o.relays;
-  assert.equal(relay!.listen.transport, 'udp');
+  assert.equal((relay!.listen as Endpoint).transport, 'udp');
   assert.deepEqual(
     relay!.upstream,
     { transport: 'udp', host: '127.0.0.1', port: 9090 },
@@ -71,7 +73,7 @@ test('gemodel loss, probability, limits', () => {
     },
   ]);
   assert.equal(o.relays[0]!.maxFlows, 10);
-  assert.equal(o.relays[0]!.listen.host, '127.0.0.1');
+  assert.equal((o.relays[0]!.listen as Endpoint).host, '127.0.0.1');
 });
 
 test('usage errors: one line each', () => {
@@ -167,8 +169,7 @@ test('socklab relay (TCP): a refused target is reported in one line and the rela
   const port = await closedPort();
   const relay = await startCli(['relay', '0', `127.0.0.1:${port}`, '--delay', '1ms']);
   t.after(() => void relay.stop('SIGKILL'));
-  const first = await connect(relay.ports[0]!);
-  await within(collect(first), 5000, 'the first client to be closed');
+  await within(connectAndCollect(relay.ports[0]!), 5000, 'the first client to be closed');
   await relay.waitFor(
     `relay: cannot connect to tcp://127.0.0.1:${port}: connection refused (ECONNREFUSED) (connection #1 from 127.0.0.1:`,
     'stderr',
@@ -183,7 +184,6 @@ test('socklab relay (TCP): a refused target is reported in one line and the rela
   assert.equal((await within(r, 5000, 'the echo')).data.toString(), 'still here');
   await relay2.waitFor(/closed connection #1 from 127\.0\.0\.1:\d+: 10 bytes up, 10 down/, 'stderr');
   // The first relay is still running, and still says why.
-  const again = await connect(relay.ports[0]!);
-  await within(collect(again), 5000, 'the second client to be closed');
+  await within(connectAndCollect(relay.ports[0]!), 5000, 'the second client to be closed');
   assert.equal(relay.child.exitCode, null);
 });

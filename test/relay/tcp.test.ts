@@ -10,6 +10,7 @@ import {
   closedPort,
   collect,
   connect,
+  connectAndCollect,
   echo,
   hashSink,
   tcpServer,
@@ -312,8 +313,7 @@ test('an unreachable target resets that client, reports one line, and the relay 
   const port = await closedPort();
   const relay = await relayTo(port, t);
   const reported = once(relay, 'upstreamError');
-  const client = await connect(relay.address().port);
-  const { error } = await within(collect(client), 5000, 'the reset');
+  const { error } = await within(connectAndCollect(relay.address().port), 5000, 'the reset');
   assert.ok(error === undefined || error.code === 'ECONNRESET');
   const [info, err] = (await within(reported, 5000, 'the report')) as [
     { id: number },

@@ -3,8 +3,12 @@ import { parseArgs } from 'node:util';
 import { formatAddress, type Endpoint, type Transport } from '../../address.js';
 import { faultError, transportReason, type FaultSpec } from '../../relay/fault.js';
 import { FAULT_TYPES } from '../../relay/faults/index.js';
+import { readFileSync } from 'node:fs';
+import { parseAddress } from '../../address.js';
+import { serveApi, type ApiServer } from '../../relay/api.js';
+import { loadConfig } from '../../relay/config.js';
+import { RelayRegistry } from '../../relay/registry.js';
 import {
-  createRelay,
   describeCounters,
   readEndpoints,
   readFaults,
@@ -35,6 +39,8 @@ const BOTH_HELP = FAULT_FLAGS.filter(({ type }) => type.transports.length === 2)
   .join('\n');
 
 export const help = `Usage: socklab relay LISTEN TARGET [impairments] [options]
+       socklab relay --config FILE [--api ADDRESS] [options]
+       socklab relay --api ADDRESS                 (relays are then created through the API)
 
 A proxy that injects network faults, for TCP and UDP, with netem's words and toxiproxy's shape.
 Clients connect to LISTEN; each TCP connection gets its own connection to TARGET, each UDP
@@ -66,6 +72,14 @@ Limits:
       --max-conns N             TCP connections at once (default 10000)
       --max-flows N             UDP flows at once (default 4096)
       --flow-idle DURATION      close a UDP flow idle for DURATION (default 60s)
+Control and config:
+      --api ADDRESS             serve the HTTP JSON control API (toxiproxy's shape) on ADDRESS,
+                                e.g. 8474 (127.0.0.1): GET /relays; POST /relays/NAME/faults
+                                {"type":"delay","params":{"delayMs":"50ms"}}; POST or DELETE
+                                /relays/NAME/faults/FAULT; GET /relays/NAME/counters; POST /reset.
+                                It prints "api on http://127.0.0.1:PORT".
+      --config FILE             relays from a JSON or YAML file: {seed?, api?, relays: [{name,
+                                listen, upstream, faults: [{type, direction, params}]}]}
 Other options:
       --name NAME               the relay's name (default relay)
   -u, --udp                     LISTEN and TARGET without a scheme are UDP
@@ -81,8 +95,12 @@ Examples:
   socklab relay 9000 127.0.0.1:8080 --slice 100 --slice-delay 5ms --reset-after 64kb
   socklab relay -u 5353 127.0.0.1:53 --loss "gemodel 1% 30%" --duplicate 1%
   socklab relay 9000 127.0.0.1:8080 --up --stall 5s --down --slow-close 2s --probability 50%
+  socklab relay 9000 127.0.0.1:8080 --api 8474 --name web
+      curl -X POST 127.0.0.1:8474/relays/web/faults -d '{"type":"delay","params":{"delayMs":"50ms"}}'
+  socklab relay --config relays.yaml
 
-Exit status: 0 stopped · 1 cannot listen, cannot resolve TARGET · 2 bad usage · 130 Ctrl-C.
+Exit status: 0 stopped · 1 cannot listen, cannot resolve TARGET, cannot read FILE · 2 bad usage
+(or a bad config file) · 130 Ctrl-C.
 A TARGET that refuses a connection does not stop the relay: that client is reset and the
 reason printed, and the relay goes on serving the others.
 `;
@@ -98,25 +116,20 @@ const OPTIONS = {
   'max-flows': { type: 'string' },
   'flow-idle': { type: 'string' },
   name: { type: 'string' },
+  api: { type: 'string' },
+  config: { type: 'string' },
   udp: { type: 'boolean', short: 'u' },
   verbose: { type: 'boolean', short: 'v' },
   ...Object.fromEntries(FAULT_FLAGS.map(({ flag }) => [flag.flag, { type: 'string' as const }])),
 } as const;
 
-/** One relay to run. */
-export interface RelayDefinition {
-  readonly name: string;
-  readonly listen: Endpoint;
-  readonly upstream: Endpoint;
-  readonly faults: readonly FaultSpec[];
-  readonly maxBufferedBytes?: number;
-  readonly maxConnections?: number;
-  readonly maxFlows?: number;
-  readonly flowIdleMs?: number;
-}
-
 export interface RelayCommandOptions {
-  readonly relays: readonly RelayDefinition[];
+  /** Relays from the command line (none with --config, or with --api alone). */
+  readonly relays: readonly RelayOptions[];
+  /** --config FILE: more relays, read when the command runs. */
+  readonly configFile?: string;
+  /** --api ADDRESS: serve the control API. */
+  readonly api?: Endpoint;
   readonly seed?: number;
   readonly verbose: boolean;
 }
@@ -230,10 +243,30 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
   };
   const seedText = str('seed');
   const seed = seedText === undefined ? undefined : parseCount('--seed', seedText, 0, 0xffffffff);
+  const configFile = str('config');
+  const apiText = str('api');
+  const api = apiText === undefined ? undefined : parseAddress(apiText, { role: 'listen' });
+  if (api !== undefined && api.transport !== 'tcp')
+    throw usageError(`--api: the API is HTTP, over TCP: not ${apiText}`);
+  if (positionals.length === 0 && (configFile !== undefined || api !== undefined)) {
+    const faultFlags = tokens.filter((t) => t.kind === 'option' && FLAG_OWNER.has(t.name));
+    if (faultFlags.length > 0) {
+      throw usageError(
+        `--${(faultFlags[0] as { name: string }).name} needs LISTEN and TARGET (in a config file, write faults per relay)`,
+      );
+    }
+    return {
+      relays: [],
+      ...(configFile !== undefined ? { configFile } : {}),
+      ...(api !== undefined ? { api } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      verbose: v.verbose === true,
+    };
+  }
   if (positionals.length !== 2) {
     throw usageError(
       positionals.length < 2
-        ? 'needs LISTEN and TARGET, e.g. socklab relay 9000 127.0.0.1:8080'
+        ? 'needs LISTEN and TARGET, e.g. socklab relay 9000 127.0.0.1:8080 (or --config FILE, or --api ADDRESS)'
         : `expected LISTEN and TARGET, got ${positionals.length} addresses`,
     );
   }
@@ -267,12 +300,15 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
         listen,
         upstream,
         faults,
+        ...(seed !== undefined ? { seed } : {}),
         ...(maxBufferedBytes !== undefined ? { maxBufferedBytes } : {}),
         ...(conns !== undefined ? { maxConnections: parseCount('--max-conns', conns, 1) } : {}),
         ...(flows !== undefined ? { maxFlows: parseCount('--max-flows', flows, 1) } : {}),
         ...(flowIdleMs !== undefined ? { flowIdleMs } : {}),
       },
     ],
+    ...(configFile !== undefined ? { configFile } : {}),
+    ...(api !== undefined ? { api } : {}),
     ...(seed !== undefined ? { seed } : {}),
     verbose: v.verbose === true,
   };
@@ -336,42 +372,47 @@ export function describeEnd(relay: Relay): string {
   ].join('\n');
 }
 
-export function relayOptions(
-  def: RelayDefinition,
-  seed: number | undefined,
-  signal: AbortSignal,
-): RelayOptions {
-  return {
-    name: def.name,
-    listen: def.listen,
-    upstream: def.upstream,
-    faults: def.faults,
-    signal,
-    ...(seed !== undefined ? { seed } : {}),
-    ...(def.maxBufferedBytes !== undefined ? { maxBufferedBytes: def.maxBufferedBytes } : {}),
-    ...(def.maxConnections !== undefined ? { maxConnections: def.maxConnections } : {}),
-    ...(def.maxFlows !== undefined ? { maxFlows: def.maxFlows } : {}),
-    ...(def.flowIdleMs !== undefined ? { flowIdleMs: def.flowIdleMs } : {}),
-  };
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export async function run(options: RelayCommandOptions, io: Io): Promise<number> {
-  const relays: Relay[] = [];
+  const registry = new RelayRegistry();
+  let api: ApiServer | undefined;
+  const started = (relay: Relay) => {
+    watch(relay, io, options.verbose);
+    io.stderr.write(`${describeStart(relay)}\n`);
+    io.stderr.write(`listening on ${formatAddress(relay.address())}\n`);
+  };
+  registry.on('add', started);
+  registry.on('remove', (relay) => io.stderr.write(`${describeEnd(relay)}\n`));
   try {
-    for (const def of options.relays) {
-      const relay = await createRelay(relayOptions(def, options.seed, io.signal));
-      relays.push(relay);
-      watch(relay, io, options.verbose);
-      io.stderr.write(`${describeStart(relay)}\n`);
-      io.stderr.write(`listening on ${formatAddress(relay.address())}\n`);
+    const config = options.configFile !== undefined ? await loadConfig(options.configFile) : undefined;
+    for (const relay of [...options.relays, ...(config?.relays ?? [])]) {
+      // --seed wins over a config file's seeds.
+      const seed = options.seed ?? relay.seed;
+      await registry.create({ ...relay, ...(seed !== undefined ? { seed } : {}), signal: io.signal });
+    }
+    const apiAt = options.api ?? config?.api;
+    if (apiAt !== undefined) {
+      api = await serveApi({ registry, listen: apiAt, version: version(), signal: io.signal });
+      io.stderr.write(`api on ${api.url}\n`);
     }
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) resolve();
       else io.signal.addEventListener('abort', () => resolve(), { once: true });
     });
   } finally {
-    await Promise.all(relays.map((r) => r.close()));
-    for (const relay of relays) io.stderr.write(`${describeEnd(relay)}\n`);
+    await api?.close();
+    await registry.closeAll();
+    for (const relay of registry.list()) io.stderr.write(`${describeEnd(relay)}\n`);
   }
   return 0;
 }
