@@ -6,7 +6,8 @@
  *   TCP throughput    sender → relay → sink, 512 MiB per run: socat TCP-LISTEN:…,fork TCP:… vs
  *                     `socklab relay` with no faults, and with a 50 ms delay (toxiproxy's "latency").
  *   UDP datagram rate a client keeps 32 datagrams of 64 bytes in flight through the relay to an
- *                     echo server: socat UDP4-LISTEN:…,fork UDP4:… vs `socklab relay -u`.
+ *                     echo server: socat UDP4-LISTEN:…,fork UDP4:… vs `socklab relay -u`, and, for
+ *                     reference, the least a relay written with node:dgram can do.
  *   1 GiB SHA-256     1 GiB of pseudo-random bytes through `socklab relay --delay 5ms --jitter 2ms
  *                     --slice 16kb --slice-variation 8kb --slice-delay 1us`: the sink's SHA-256 must
  *                     equal the sender's.
@@ -122,6 +123,32 @@ async function udpEcho() {
   const socket = udpSocket();
   socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
   socket.bind(0, '127.0.0.1', () => console.log(`port ${socket.address().port}`));
+}
+
+/**
+ * The least a UDP relay in Node can do: a flow (connected socket) per client, no pipeline, no
+ * counters. For reference: the gap between it and socat is the cost of Node's dgram, per datagram.
+ */
+async function udpMinimalRelay(targetPort) {
+  const listen = udpSocket();
+  const flows = new Map();
+  listen.on('message', (msg, rinfo) => {
+    const key = `${rinfo.address} ${rinfo.port}`;
+    let flow = flows.get(key);
+    if (!flow) {
+      const socket = udpSocket();
+      flow = { socket, ready: false, pending: [] };
+      flows.set(key, flow);
+      socket.on('message', (reply) => listen.send(reply, rinfo.port, rinfo.address));
+      socket.connect(targetPort, '127.0.0.1', () => {
+        flow.ready = true;
+        for (const p of flow.pending) socket.send(p);
+      });
+    }
+    if (flow.ready) flow.socket.send(msg);
+    else flow.pending.push(msg);
+  });
+  listen.bind(0, '127.0.0.1', () => console.log(`port ${listen.address().port}`));
 }
 
 /** Keep `window` datagrams in flight to port (resending a window after 100 ms of silence); print JSON. */
@@ -347,7 +374,14 @@ async function benchUdp(rounds, datagrams, results) {
     SOCAT_UDP_PORT,
   );
   const relay = await startRelay([`udp://127.0.0.1:0`, `udp://127.0.0.1:${echoPort}`]);
-  const variants = { direct: echoPort, socat: SOCAT_UDP_PORT, 'socklab relay': relay.port };
+  const minimal = start(process.execPath, [SELF, '--role', 'udp-min-relay', String(echoPort)]);
+  const minimalPort = Number((await minimal.waitFor(/port (\d+)/))[1]);
+  const variants = {
+    direct: echoPort,
+    socat: SOCAT_UDP_PORT,
+    'socklab relay': relay.port,
+    'minimal Node dgram relay': minimalPort,
+  };
   const runs = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   try {
     for (let round = 1; round <= rounds; round++) {
@@ -358,8 +392,8 @@ async function benchUdp(rounds, datagrams, results) {
       process.stderr.write(`udp round ${round}/${rounds}\n`);
     }
   } finally {
-    for (const p of [socat, relay, echo]) p.stop();
-    await Promise.all([socat, relay, echo].map((p) => p.exited));
+    for (const p of [socat, relay, minimal, echo]) p.stop();
+    await Promise.all([socat, relay, minimal, echo].map((p) => p.exited));
   }
   console.log(
     `\nUDP datagram rate, 64-byte datagrams, 32 in flight, ${datagrams} per run, ${rounds} rounds (echoes/s)`,
@@ -379,7 +413,11 @@ async function benchUdp(rounds, datagrams, results) {
   console.log(
     `socklab relay / socat: ${fmt(vsSocat, 2)} (medians), ${fmt(vsSocatBest, 2)} (bests)   [must be >= 0.9]`,
   );
-  results.udp = { datagrams, rounds, summary, vsSocat, vsSocatBest };
+  const minimalVsSocat = summary['minimal Node dgram relay'].median / summary.socat.median;
+  console.log(
+    `minimal Node dgram relay / socat: ${fmt(minimalVsSocat, 2)} (medians): the floor of Node's dgram`,
+  );
+  results.udp = { datagrams, rounds, summary, vsSocat, vsSocatBest, minimalVsSocat };
 }
 
 async function benchGib(mib, results) {
@@ -449,6 +487,7 @@ if (values.role !== undefined) {
   else if (values.role === 'tcp-send') await tcpSend(Number(a), Number(b), values.hash === true);
   else if (values.role === 'udp-echo') await udpEcho();
   else if (values.role === 'udp-client') await udpClient(Number(a), Number(b), Number(c));
+  else if (values.role === 'udp-min-relay') await udpMinimalRelay(Number(a));
   else throw new Error(`unknown role ${values.role}`);
 } else {
   process.on('SIGINT', () => {
