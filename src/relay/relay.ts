@@ -17,7 +17,7 @@
  */
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import net, { isIP } from 'node:net';
 import {
   ANY_HOST,
@@ -571,13 +571,4 @@ export function describeCounters(counters: Counters): string {
     (n) => `${n} ${counters[n].packets} (${counters[n].bytes} bytes)`,
   );
   return parts.length > 0 ? parts.join(', ') : 'nothing';
-}
-
-/** Wait for a relay event, bounded (for tests and the CLI). */
-export async function nextEvent<K extends keyof RelayEvents>(
-  relay: Relay,
-  name: K,
-  signal: AbortSignal,
-): Promise<RelayEvents[K]> {
-  return (await once(relay as EventEmitter, name, { signal })) as RelayEvents[K];
 }
