@@ -1,6 +1,6 @@
 /**
- * The relay's one source of randomness: mulberry32 (the same small, well-known generator the
- * tests use in test/helpers/random.ts), seeded by `--seed`.
+ * The relay's one source of randomness: mulberry32 (a small, well-known generator; the tests
+ * use it too, through test/helpers/random.ts), seeded by `--seed`.
  *
  * A relay has one seed. Each stage of each connection or flow draws from its own stream, forked
  * from that seed by a label (`"3/up/loss"`): the 3rd connection's upstream loss pattern is then the
@@ -21,7 +21,7 @@ export interface Random {
   fork(label: string): Random;
 }
 
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

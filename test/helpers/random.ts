@@ -1,14 +1,7 @@
-/** mulberry32: a tiny seeded PRNG, so random test inputs are the same on every run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded randomness for tests: the same generator as the relay's, so random inputs repeat on every run. */
+import { mulberry32 } from '../../src/relay/random.js';
+
+export { mulberry32 };
 
 /** `size` pseudo-random bytes from `seed`. */
 export function randomBytes(size: number, seed: number): Buffer {
