@@ -23,14 +23,45 @@ export type ParsedValues<T extends OptionTable> = {
       : string;
 };
 
-/** parseArgs in strict mode; its TypeErrors become usage errors that name the flag. */
+/** One parsed argv element, in order (flags, their values, positionals). */
+export type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+
+/**
+ * `--delay -5ms`, `--timeout -1`: a value that starts like a negative number is taken as the value
+ * of a flag that expects one, so the error says what is wrong with it (negative) rather than that
+ * the command line is ambiguous.
+ */
+function joinNegativeValues(argv: readonly string[], options: OptionTable): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const name = /^--([a-z][a-z0-9-]*)$/.exec(arg)?.[1];
+    const next = argv[i + 1];
+    if (name !== undefined && next !== undefined && /^-\d/.test(next) && options[name]?.type === 'string') {
+      args.push(`${arg}=${next}`);
+      i += 1;
+    } else args.push(arg);
+  }
+  return args;
+}
+
+/**
+ * parseArgs in strict mode; its TypeErrors become usage errors that name the flag. `tokens` keeps
+ * the order of the flags, for commands where order means something (relay's --up/--down).
+ */
 export function parseCommandLine<T extends OptionTable>(
   argv: readonly string[],
   options: T,
-): { values: ParsedValues<T>; positionals: string[] } {
+): { values: ParsedValues<T>; positionals: string[]; tokens: Token[] } {
   try {
-    const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-    return { values: parsed.values, positionals: parsed.positionals };
+    const parsed = parseArgs({
+      args: joinNegativeValues(argv, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
+    return { values: parsed.values, positionals: parsed.positionals, tokens: parsed.tokens };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // "Unknown option '--foo'. To specify a positional argument starting with a '-', …" → first sentence.

@@ -29,10 +29,10 @@ test('argv → options', () => {
     [['127.0.0.1:1', '--eol', 'cr'], /not one of lf, crlf, none/],
     [['127.0.0.1:1', '--retries', '2'], /--retries is for UDP/],
     [['127.0.0.1:1', '--timeout=-1'], /below the minimum/],
-    [
-      ['127.0.0.1:1', '--timeout', '-1'],
-      /ambiguous \(for a value starting with '-', write --timeout=VALUE\)/,
-    ],
+    // A negative number after a flag is its value, so the error says what is wrong with it …
+    [['127.0.0.1:1', '--timeout', '-1'], /--timeout: -1 is below the minimum/],
+    // … other values starting with '-' are ambiguous, and the error says how to write them.
+    [['127.0.0.1:1', '--eol', '-x'], /ambiguous \(for a value starting with '-', write --eol=VALUE\)/],
     [['-u', '127.0.0.1:1', 'x'.repeat(70_000)], /does not fit in one UDP datagram/],
   ] as const) {
     assert.throws(

@@ -1,10 +1,8 @@
 /** `socklab relay LISTEN TARGET [impairments]`: a fault-injecting proxy for TCP and UDP. */
-import { parseArgs } from 'node:util';
-import { formatAddress, type Endpoint, type Transport } from '../../address.js';
+import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
 import { faultError, transportReason, type FaultSpec } from '../../relay/fault.js';
 import { FAULT_TYPES } from '../../relay/faults/index.js';
 import { readFileSync } from 'node:fs';
-import { parseAddress } from '../../address.js';
 import { serveApi, type ApiServer } from '../../relay/api.js';
 import { loadConfig } from '../../relay/config.js';
 import { RelayRegistry } from '../../relay/registry.js';
@@ -17,7 +15,7 @@ import {
 } from '../../relay/relay.js';
 import type { Direction } from '../../relay/stage.js';
 import { parseCount, parseDuration, parseFraction, parseSize } from '../../relay/units.js';
-import { usageError } from '../args.js';
+import { parseCommandLine, usageError, type Token } from '../args.js';
 import type { Io } from '../io.js';
 
 const FAULT_FLAGS = Object.values(FAULT_TYPES).flatMap((type) => type.flags.map((flag) => ({ type, flag })));
@@ -134,45 +132,6 @@ export interface RelayCommandOptions {
   readonly verbose: boolean;
 }
 
-type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
-
-function parseTokens(argv: readonly string[]): {
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-  tokens: Token[];
-} {
-  // `--delay -5ms`: a value that looks like a flag. Take it as the value, so that the error says
-  // what is wrong with it (negative) rather than that it is ambiguous.
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const name = /^--([a-z-]+)$/.exec(arg)?.[1];
-    const next = argv[i + 1];
-    if (
-      name !== undefined &&
-      next !== undefined &&
-      /^-\d/.test(next) &&
-      OPTIONS[name as keyof typeof OPTIONS]?.type === 'string'
-    ) {
-      args.push(`${arg}=${next}`);
-      i += 1;
-    } else args.push(arg);
-  }
-  try {
-    const parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
-    return { values: parsed.values, positionals: parsed.positionals, tokens: parsed.tokens };
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const first = message.split(/\.[ \n]/)[0]!.replace(/\.$/, '');
-    const ambiguous = /^Option '(-[^ ']+)/.exec(first);
-    throw usageError(
-      ambiguous && first.includes('ambiguous')
-        ? `${first} (for a value starting with '-', write ${ambiguous[1]}=VALUE)`
-        : first,
-    );
-  }
-}
-
 /** The impairment flags, in order, scoped by --up/--down/--both → fault specs. */
 export function faultsFromFlags(
   tokens: readonly Token[],
@@ -236,9 +195,10 @@ export function faultsFromFlags(
 }
 
 export function parse(argv: readonly string[]): RelayCommandOptions {
-  const { values: v, positionals, tokens } = parseTokens(argv);
+  const { values: v, positionals, tokens } = parseCommandLine(argv, OPTIONS);
+  const values: Record<string, string | boolean | undefined> = v;
   const str = (name: string): string | undefined => {
-    const value = v[name];
+    const value = values[name];
     return typeof value === 'string' ? value : undefined;
   };
   const seedText = str('seed');
