@@ -85,3 +85,19 @@ export function describeSystemError(err: unknown): string {
   if (err instanceof Error) return code !== undefined ? `${err.message} (${code})` : err.message;
   return String(err);
 }
+
+/**
+ * The error for a failed connect to `where` (an address or a URL): a DNS failure is
+ * SOCKLAB_ERR_DNS, anything else SOCKLAB_ERR_CONNECT. Node tries every address of a name (happy
+ * eyeballs) and may fail with an AggregateError: the first attempt's reason is the one shown.
+ */
+export function connectFailure(where: string, err: unknown): SocklabError {
+  const first = err instanceof AggregateError && err.errors.length > 0 ? (err.errors[0] as unknown) : err;
+  const code = systemCode(first);
+  const dns = code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NODATA';
+  return new SocklabError(
+    dns ? 'SOCKLAB_ERR_DNS' : 'SOCKLAB_ERR_CONNECT',
+    `cannot connect to ${where}: ${describeSystemError(first)}`,
+    { cause: err },
+  );
+}

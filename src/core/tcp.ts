@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ANY_HOST, formatAddress, formatHostPort, type Endpoint } from '../address.js';
-import { describeSystemError, SocklabError, systemCode, type SocklabErrorCode } from '../errors.js';
+import { connectFailure, describeSystemError, SocklabError, systemCode } from '../errors.js';
 import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
 import { drained } from './backpressure.js';
 import { raw, type Codec } from './framing.js';
@@ -358,20 +358,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_CLIENT_HIGH_WATER_MARK = 1024 * 1024;
 
 export function connectError(endpoint: Endpoint, err: unknown): SocklabError {
-  // Node tries every address of a name (happy eyeballs) and may fail with an AggregateError.
-  const first = err instanceof AggregateError && err.errors.length > 0 ? (err.errors[0] as unknown) : err;
-  const code = systemCode(first);
-  const kind: SocklabErrorCode =
-    code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NODATA'
-      ? 'SOCKLAB_ERR_DNS'
-      : 'SOCKLAB_ERR_CONNECT';
-  return new SocklabError(
-    kind,
-    `cannot connect to ${formatAddress(endpoint)}: ${describeSystemError(first)}`,
-    {
-      cause: err,
-    },
-  );
+  return connectFailure(formatAddress(endpoint), err);
 }
 
 /**

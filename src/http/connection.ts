@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { describeSystemError, SocklabError, systemCode, type SocklabErrorCode } from '../errors.js';
+import { connectFailure, describeSystemError, SocklabError, systemCode } from '../errors.js';
 import { serverNameFor, type HttpTarget } from './url.js';
 import { untilSettled } from '../core/wait.js';
 
@@ -79,19 +79,6 @@ export function isCertificateError(err: unknown): boolean {
   );
 }
 
-function connectFailure(target: HttpTarget, err: unknown): SocklabError {
-  // Node tries every address of a name (happy eyeballs) and may fail with an AggregateError.
-  const first = err instanceof AggregateError && err.errors.length > 0 ? (err.errors[0] as unknown) : err;
-  const code = systemCode(first);
-  const kind: SocklabErrorCode =
-    code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NODATA'
-      ? 'SOCKLAB_ERR_DNS'
-      : 'SOCKLAB_ERR_CONNECT';
-  return new SocklabError(kind, `cannot connect to ${target.url}: ${describeSystemError(first)}`, {
-    cause: err,
-  });
-}
-
 function tlsFailure(target: HttpTarget, err: unknown): SocklabError {
   const code = systemCode(err);
   const details = err as { reason?: unknown; library?: unknown };
@@ -130,7 +117,7 @@ export async function openConnection(options: OpenConnectionOptions): Promise<Ht
     await untilSettled(
       new Promise<void>((resolve, reject) => {
         raw.once('connect', resolve);
-        raw.once('error', (err) => reject(connectFailure(target, err)));
+        raw.once('error', (err) => reject(connectFailure(target.url, err)));
       }),
       {
         timeoutMs,
