@@ -29,6 +29,8 @@ export interface Spawned {
   /** `python3 x.py 1234`, for failure messages. */
   readonly description: string;
   stdout(): string;
+  /** stdout so far, exactly as received. */
+  stdoutBytes(): Buffer;
   stderr(): string;
   /** Write to the program's stdin (kept open until `endInput()`). */
   write(data: string | Buffer): void;
@@ -93,6 +95,7 @@ export function startProcess(command: string, args: readonly string[], options: 
     child,
     description,
     stdout: () => text('stdout'),
+    stdoutBytes: () => Buffer.concat(out),
     stderr: () => text('stderr'),
     write: (data) => {
       if (child.stdin.writable) child.stdin.write(data);
