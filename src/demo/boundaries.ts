@@ -4,8 +4,8 @@
  */
 import { once } from 'node:events';
 import type { CloseInfo, Connection } from '../behaviours/behaviour.js';
-import { connectTcp, listenTcp } from '../core/tcp.js';
-import { listenUdp, openUdp } from '../core/udp.js';
+import { listenTcp } from '../core/tcp.js';
+import { listenUdp } from '../core/udp.js';
 import type { BoundaryFacts } from './facts.js';
 import { plural } from './format.js';
 import { countdown, DEMO_HOST, isTimeout, Stage, STEP_LIMIT_MS, within, type SceneContext } from './stage.js';
@@ -32,16 +32,7 @@ async function overTcp({ narrator, signal }: SceneContext): Promise<BoundaryFact
       (s) => s.close({ force: true }),
     );
     const ended = once(server, 'close') as Promise<[Connection, CloseInfo]>;
-    const client = stage.own(
-      await within(
-        connectTcp({ host: DEMO_HOST, port: server.address().port }),
-        STEP_LIMIT_MS,
-        'the TCP connect',
-        signal,
-        (late) => late.destroy(),
-      ),
-      (c) => c.destroy(),
-    );
+    const client = await stage.connectTcp(server.address().port, signal);
     // Three writes, one after the other, without waiting for anything in between.
     const writes = WRITES.map((text) => {
       narrator.says('TCP client', 'server', text);
@@ -79,9 +70,7 @@ async function overUdp({ narrator, signal }: SceneContext): Promise<BoundaryFact
       }),
       (s) => s.close(),
     );
-    const client = stage.own(await openUdp({ host: DEMO_HOST, port: server.address().port }), (c) =>
-      c.close(),
-    );
+    const client = await stage.openUdp(server.address().port);
     const sends = WRITES.map((text) => {
       narrator.says('UDP client', 'server', text);
       return client.send(text);

@@ -4,7 +4,7 @@
  */
 import { formatAddress } from '../address.js';
 import { connectTcp, listenTcp, type TcpServer } from '../core/tcp.js';
-import { listenUdp, openUdp, type UdpServer } from '../core/udp.js';
+import { listenUdp, type UdpServer } from '../core/udp.js';
 import { isSocklabError, systemCode } from '../errors.js';
 import type { ClosedPortFacts } from './facts.js';
 import { ms } from './format.js';
@@ -68,7 +68,7 @@ async function probeTcp({ narrator, signal }: SceneContext, port: number): Promi
 async function probeUdp({ narrator, signal }: SceneContext, port: number): Promise<ClosedPortFacts['udp']> {
   const stage = new Stage();
   try {
-    const client = stage.own(await openUdp({ host: DEMO_HOST, port }), (c) => c.close());
+    const client = await stage.openUdp(port);
     narrator.says('UDP client', 'nobody', PROBE);
     const start = performance.now();
     let sendError: string | null = null;

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { CloseInfo, Connection } from '../behaviours/behaviour.js';
-import { connectTcp, listenTcp } from '../core/tcp.js';
-import { listenUdp, openUdp } from '../core/udp.js';
+import { listenTcp } from '../core/tcp.js';
+import { listenUdp } from '../core/udp.js';
 import type { DeliveryFacts } from './facts.js';
 import { bytes, count, ms, percent, plural } from './format.js';
 import { DatagramTally, makeRecord, StreamChecker } from './records.js';
@@ -75,9 +75,7 @@ async function overUdp(
       }),
       (s) => s.close(),
     );
-    const client = stage.own(await openUdp({ host: DEMO_HOST, port: server.address().port }), (c) =>
-      c.close(),
-    );
+    const client = await stage.openUdp(server.address().port);
     narrator.event(
       'UDP receiver',
       `a server with a ${bytes(options.receiveBufferBytes)} receive buffer; it cannot read until the ` +
@@ -164,16 +162,7 @@ async function overTcp(
       (s) => s.close({ force: true }),
     );
     const ended = once(server, 'close') as Promise<[Connection, CloseInfo]>;
-    const client = stage.own(
-      await within(
-        connectTcp({ host: DEMO_HOST, port: server.address().port }),
-        STEP_LIMIT_MS,
-        'the TCP connect',
-        signal,
-        (late) => late.destroy(),
-      ),
-      (c) => c.destroy(),
-    );
+    const client = await stage.connectTcp(server.address().port, signal);
     const sentHash = createHash('sha256');
     let drainWaits = 0;
     const start = performance.now();

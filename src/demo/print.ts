@@ -7,8 +7,8 @@ import { Writable } from 'node:stream';
 import { formatAddress } from '../address.js';
 import type { CloseInfo, Connection, Message } from '../behaviours/behaviour.js';
 import { print } from '../behaviours/print.js';
-import { connectTcp, listenTcp } from '../core/tcp.js';
-import { listenUdp, openUdp } from '../core/udp.js';
+import { listenTcp } from '../core/tcp.js';
+import { listenUdp } from '../core/udp.js';
 import type { PrintFacts } from './facts.js';
 import { ms } from './format.js';
 import type { Narrator } from './narrator.js';
@@ -52,16 +52,7 @@ async function overTcp({ narrator, signal }: SceneContext): Promise<PrintFacts['
     const accepted = once(server, 'connection') as Promise<[Connection]>;
     const ended = once(server, 'close') as Promise<[Connection, CloseInfo]>;
     const start = performance.now();
-    const client = stage.own(
-      await within(
-        connectTcp({ host: DEMO_HOST, port: server.address().port }),
-        STEP_LIMIT_MS,
-        'the TCP connect',
-        signal,
-        (late) => late.destroy(),
-      ),
-      (c) => c.destroy(),
-    );
+    const client = await stage.connectTcp(server.address().port, signal);
     const connectMs = since(start);
     const [conn] = await within(accepted, STEP_LIMIT_MS, 'the TCP accept', signal);
     narrator.event('client', `connected in ${ms(connectMs)}: the handshake (SYN, SYN-ACK, ACK) came first`);
@@ -100,9 +91,7 @@ async function overUdp({ narrator, signal }: SceneContext): Promise<PrintFacts['
     );
     narrator.event('server', `listening on ${formatAddress(server.address())}`);
     const handled = once(server, 'handled') as Promise<[Message]>;
-    const client = stage.own(await openUdp({ host: DEMO_HOST, port: server.address().port }), (c) =>
-      c.close(),
-    );
+    const client = await stage.openUdp(server.address().port);
     narrator.event('client', 'no handshake: its socket just notes the server address, and sends');
     narrator.says('client', 'server', UDP_MESSAGE);
     await client.send(UDP_MESSAGE);

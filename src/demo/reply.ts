@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import { formatAddress } from '../address.js';
 import type { CloseInfo, Connection } from '../behaviours/behaviour.js';
 import { reply } from '../behaviours/reply.js';
-import { connectTcp, listenTcp } from '../core/tcp.js';
-import { listenUdp, openUdp } from '../core/udp.js';
+import { listenTcp } from '../core/tcp.js';
+import { listenUdp } from '../core/udp.js';
 import type { ReplyFacts } from './facts.js';
 import { DEMO_HOST, isTimeout, Stage, STEP_LIMIT_MS, within, type SceneContext } from './stage.js';
 
@@ -28,16 +28,7 @@ async function overTcp({ narrator, signal }: SceneContext): Promise<ReplyFacts['
       (s) => s.close({ force: true }),
     );
     const ended = once(server, 'close') as Promise<[Connection, CloseInfo]>;
-    const client = stage.own(
-      await within(
-        connectTcp({ host: DEMO_HOST, port: server.address().port }),
-        STEP_LIMIT_MS,
-        'the TCP connect',
-        signal,
-        (late) => late.destroy(),
-      ),
-      (c) => c.destroy(),
-    );
+    const client = await stage.connectTcp(server.address().port, signal);
     narrator.event('client', `connected to ${formatAddress(server.address())}`);
     narrator.says('client', 'server', TCP_REQUEST);
     const answer = await within(
@@ -70,9 +61,7 @@ async function overUdp({ narrator, signal }: SceneContext): Promise<ReplyFacts['
       requestsSeen = msg.n;
       narrator.event('server', `a datagram from ${msg.peer}: the address to answer to`);
     });
-    const client = stage.own(await openUdp({ host: DEMO_HOST, port: server.address().port }), (c) =>
-      c.close(),
-    );
+    const client = await stage.openUdp(server.address().port);
     narrator.says('client', 'server', UDP_REQUEST);
     try {
       const answer = await within(

@@ -4,6 +4,8 @@
  * by Ctrl-C.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connectTcp, type TcpClient } from '../core/tcp.js';
+import { openUdp, type UdpClient } from '../core/udp.js';
 import { isSocklabError, SocklabError } from '../errors.js';
 import type { Narrator } from './narrator.js';
 
@@ -32,6 +34,19 @@ export class Stage {
     if (this.#closed) void Promise.resolve(close(resource)).catch(() => undefined);
     else this.#closers.push(() => close(resource));
     return resource;
+  }
+
+  /** A TCP client to `port` on the demo host, owned by the stage, its connect bounded in time and by Ctrl-C. */
+  async connectTcp(port: number, signal: AbortSignal, what = 'the TCP connect'): Promise<TcpClient> {
+    const client = await within(connectTcp({ host: DEMO_HOST, port }), STEP_LIMIT_MS, what, signal, (late) =>
+      late.destroy(),
+    );
+    return this.own(client, (c) => c.destroy());
+  }
+
+  /** A UDP client for `port` on the demo host, owned by the stage. */
+  async openUdp(port: number): Promise<UdpClient> {
+    return this.own(await openUdp({ host: DEMO_HOST, port }), (c) => c.close());
   }
 
   /** Close everything, newest first. Never throws: it runs in `finally`, after the real error. */

@@ -8,8 +8,8 @@ import type { CloseInfo, Connection } from '../behaviours/behaviour.js';
 import { exitWord } from '../behaviours/exit-word.js';
 import { reply } from '../behaviours/reply.js';
 import { welcome } from '../behaviours/welcome.js';
-import { connectTcp, listenTcp, type TcpServer } from '../core/tcp.js';
-import { listenUdp, openUdp } from '../core/udp.js';
+import { listenTcp, type TcpServer } from '../core/tcp.js';
+import { listenUdp } from '../core/udp.js';
 import type { WelcomeClientFacts, WelcomeFacts } from './facts.js';
 import { ms, plural } from './format.js';
 import {
@@ -48,16 +48,7 @@ async function converse(
   peers: Map<string, string>,
 ): Promise<WelcomeClientFacts> {
   const me = `client ${clientNumber}`;
-  const client = stage.own(
-    await within(
-      connectTcp({ host: DEMO_HOST, port: server.address().port }),
-      STEP_LIMIT_MS,
-      `${me}'s connect`,
-      signal,
-      (late) => late.destroy(),
-    ),
-    (c) => c.destroy(),
-  );
+  const client = await stage.connectTcp(server.address().port, signal, `${me}'s connect`);
   const { host, port } = client.localAddress();
   peers.set(formatHostPort(host, port), me);
   narrator.event(me, `connected from port ${port}`);
@@ -161,9 +152,7 @@ async function overUdp({ narrator, signal }: SceneContext): Promise<WelcomeFacts
       senders.push(msg.peer);
       narrator.event('server', `received from ${msg.peer}`);
     });
-    const client = stage.own(await openUdp({ host: DEMO_HOST, port: server.address().port }), (c) =>
-      c.close(),
-    );
+    const client = await stage.openUdp(server.address().port);
     const replies: (string | null)[] = [];
     for (const name of UDP_NAMES) {
       narrator.says('client', 'server', name);
