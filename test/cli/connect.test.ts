@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
 import { test } from 'node:test';
 import { echo } from '../../src/behaviours/echo.js';
 import { exitWord } from '../../src/behaviours/exit-word.js';
@@ -11,6 +9,7 @@ import { parse } from '../../src/cli/commands/connect.js';
 import { listenTcp } from '../../src/core/tcp.js';
 import { listenUdp } from '../../src/core/udp.js';
 import { runCli } from '../helpers/cli.js';
+import { closedPort } from '../helpers/ports.js';
 
 test('argv → options', () => {
   const o = parse(['127.0.0.1:9000', 'a', 'b', '-W', '--eol', 'crlf', '--timeout', '700']);
@@ -108,11 +107,7 @@ test('no reply within --timeout: exit 1 with one line; the server closing while 
 });
 
 test('network errors exit 1 with one line naming the address; usage errors exit 2', async () => {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  await once(probe, 'close');
+  const port = await closedPort();
   const refused = await runCli(['connect', `127.0.0.1:${port}`, 'x']);
   assert.equal(refused.code, 1);
   assert.equal(

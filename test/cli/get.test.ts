@@ -8,13 +8,8 @@ import { test } from 'node:test';
 import { parse, run, type GetOptions } from '../../src/cli/commands/get.js';
 import type { Io } from '../../src/cli/io.js';
 import { runCli } from '../helpers/cli.js';
-import {
-  closedPort,
-  startHttpServer,
-  startHttpsServer,
-  startRawServer,
-  TLS_FIXTURES,
-} from '../helpers/http-servers.js';
+import { closedPort } from '../helpers/ports.js';
+import { startHttpServer, startHttpsServer, startRawServer, TLS_FIXTURES } from '../helpers/http-servers.js';
 import { randomBytes } from '../helpers/random.js';
 
 // ---- argv → options -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { parse } from '../../src/cli/commands/listen.js';
 import { connectTcp } from '../../src/core/tcp.js';
 import { openUdp } from '../../src/core/udp.js';
 import { BIN, runCli, startCli, type RunningCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 import { randomBytes } from '../helpers/random.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -130,11 +131,7 @@ test('TCP and UDP on one port number, in one process', async (t) => {
   // Find a port free for both: take one from the OS for TCP, then try UDP on it.
   let server: RunningCli | undefined;
   for (let attempt = 0; attempt < 5 && !server; attempt++) {
-    const probe = net.createServer().listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const { port } = probe.address() as net.AddressInfo;
-    probe.close();
-    await once(probe, 'close');
+    const port = await freePort('tcp');
     server = await startCli(['listen', `tcp://127.0.0.1:${port}`, `udp://127.0.0.1:${port}`, '--echo'], {
       listening: 2,
     }).catch(() => undefined);

@@ -135,14 +135,3 @@ export async function startRawServer(
   const { port } = server.address() as net.AddressInfo;
   return { port, requests, url: (path = '/') => `http://127.0.0.1:${port}${path}` };
 }
-
-/** A port nobody listens on: bound, read, closed (another process could take it in between). */
-export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}

@@ -7,9 +7,7 @@
  * take the port in between), so a peer that fails with "address in use" is started again on a
  * new port. This is the one place the tests pick a port number themselves.
  */
-import dgram from 'node:dgram';
-import { once } from 'node:events';
-import net from 'node:net';
+import { freePort } from './ports.js';
 import { findExecutable, startProcess, type Spawned } from './spawn.js';
 
 /** The peers by the names CI installs them under (apt: ncat, socat, netcat-openbsd). */
@@ -24,26 +22,6 @@ export async function findPeers(): Promise<Partial<Record<PeerName, string>>> {
     if (full !== undefined) found[name] = full;
   }
   return found;
-}
-
-/** A port that was free on 127.0.0.1 when we asked (see the note above: it may be taken since). */
-export async function freePort(transport: 'tcp' | 'udp'): Promise<number> {
-  if (transport === 'tcp') {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    server.close();
-    await once(server, 'close');
-    return port;
-  }
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  socket.close();
-  await once(socket, 'close');
-  return port;
 }
 
 export interface PeerServer extends Spawned {

@@ -161,13 +161,3 @@ export async function udpClient(port: number) {
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };
 }
-
-/** A port nobody listens on (taken and released at once). */
-export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

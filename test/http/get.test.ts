@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { getHeader } from '../../src/http/headers.js';
 import { httpGet, httpGetStream } from '../../src/http/get.js';
-import { closedPort, startHttpServer, startRawServer } from '../helpers/http-servers.js';
+import { startHttpServer, startRawServer } from '../helpers/http-servers.js';
+import { closedPort } from '../helpers/ports.js';
 import { randomBytes } from '../helpers/random.js';
 
 /** Every request in these tests is bounded; a hang fails the test instead of stalling the run. */

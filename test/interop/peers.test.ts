@@ -160,14 +160,19 @@ for (const { name, args, ready } of tcpListeners) {
   });
 }
 
+/** socat as a one-connection TCP server on 127.0.0.1 that hands the stream to `sink` (echo: EXEC:cat or PIPE). */
+function startSocatTcpServer(bin: string, sink: 'EXEC:cat' | 'PIPE') {
+  return startPeerServer(bin, {
+    transport: 'tcp',
+    args: (port) => ['-d', '-d', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, sink],
+    ready: /listening on/,
+  });
+}
+
 test('socklab connect -W against a socat TCP echo server (EXEC:cat) prints each reply on its line', async (t) => {
   const bin = need(t, 'socat');
   if (bin === undefined) return;
-  const peer = await startPeerServer(bin, {
-    transport: 'tcp',
-    args: (port) => ['-d', '-d', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, 'EXEC:cat'],
-    ready: /listening on/,
-  });
+  const peer = await startSocatTcpServer(bin, 'EXEC:cat');
   t.after(() => peer.stop());
   const result = await runCli(['connect', '-W', `127.0.0.1:${peer.port}`, 'Michael', 'Tracy', 'Sarah']);
   assert.equal(result.code, 0, result.stderr);
@@ -179,11 +184,7 @@ test('socklab connect -W against a socat TCP echo server (EXEC:cat) prints each 
 test('half-close: 1 MiB piped into socklab connect, socat echoes (PIPE) and closes at EOF: all of it, exit 0', async (t) => {
   const bin = need(t, 'socat');
   if (bin === undefined) return;
-  const peer = await startPeerServer(bin, {
-    transport: 'tcp',
-    args: (port) => ['-d', '-d', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, 'PIPE'],
-    ready: /listening on/,
-  });
+  const peer = await startSocatTcpServer(bin, 'PIPE');
   t.after(() => peer.stop());
   const data = randomBytes(1024 * 1024);
   const result = await runCli(['connect', `127.0.0.1:${peer.port}`], { input: data, timeoutMs: 20_000 });
@@ -195,11 +196,7 @@ test('half-close: 1 MiB piped into socklab connect, socat echoes (PIPE) and clos
 test('half-close: printf data | socklab connect to socat EXEC:cat prints everything, exit 0', async (t) => {
   const bin = need(t, 'socat');
   if (bin === undefined) return;
-  const peer = await startPeerServer(bin, {
-    transport: 'tcp',
-    args: (port) => ['-d', '-d', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, 'EXEC:cat'],
-    ready: /listening on/,
-  });
+  const peer = await startSocatTcpServer(bin, 'EXEC:cat');
   t.after(() => peer.stop());
   const result = await runCli(['connect', `127.0.0.1:${peer.port}`], {
     input: 'line one\nline two\nno newline',

@@ -5,7 +5,6 @@ import type { Endpoint } from '../../src/address.js';
 import { parse } from '../../src/cli/commands/relay.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import {
-  closedPort,
   collect,
   connect,
   connectAndCollect,
@@ -15,6 +14,7 @@ import {
   udpServer,
   within,
 } from '../helpers/relay-peers.js';
+import { closedPort } from '../helpers/ports.js';
 
 test('impairments apply to both directions, or to those chosen by --up/--down before them', () => {
   const o = parse([

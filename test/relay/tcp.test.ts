@@ -7,7 +7,6 @@ import { test } from 'node:test';
 import { createRelay, type Relay } from '../../src/relay/relay.js';
 import { randomBytes } from '../helpers/random.js';
 import {
-  closedPort,
   collect,
   connect,
   connectAndCollect,
@@ -18,6 +17,7 @@ import {
   within,
   writeAll,
 } from '../helpers/relay-peers.js';
+import { closedPort } from '../helpers/ports.js';
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 

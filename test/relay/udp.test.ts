@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { createRelay, type Relay, type RelayOptions } from '../../src/relay/relay.js';
-import { closedPort, udpClient, udpServer, until, within } from '../helpers/relay-peers.js';
+import { closedPort } from '../helpers/ports.js';
+import { udpClient, udpServer, until, within } from '../helpers/relay-peers.js';
 import { numberOf, numbered } from '../helpers/relay-harness.js';
 
 async function relayTo(
