@@ -12,6 +12,7 @@ import {
   tcpServer,
   udpClient,
   udpServer,
+  until,
   within,
 } from '../helpers/relay-peers.js';
 import { closedPort } from '../helpers/ports.js';
@@ -149,13 +150,7 @@ test('socklab relay (UDP): forwards with seeded loss, prints the real port, and 
   const client = await udpClient(relay.ports[0]!);
   t.after(() => client.close());
   for (let i = 0; i < 40; i++) client.send(`n${i}`);
-  await within(
-    (async () => {
-      while (client.received.length < 10) await new Promise((resolve) => setTimeout(resolve, 10));
-    })(),
-    5000,
-    'some replies',
-  );
+  await until(() => client.received.length >= 10, 5000, 'some replies');
   const result = await relay.stop('SIGINT');
   assert.equal(result.code, 130);
   assert.match(
