@@ -216,7 +216,7 @@ async function runTcp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
     }
     if (mode === 'pipe') {
       let sendError: Error | undefined;
-      const sending = pumpStdin(io, (chunk) => client.send(chunk)).then(
+      void pumpStdin(io, (chunk) => client.send(chunk)).then(
         async () => {
           await client.end();
           out.note('stdin ended: sent FIN (half-close); reading until the server closes', {
@@ -227,12 +227,13 @@ async function runTcp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
           sendError = err instanceof Error ? err : new Error(String(err));
         },
       );
+      // A reset is thrown by read() here; a normal close (FIN) ends the session.
       await printRest();
-      // Give a send that failed as the server closed the chance to say so before we decide.
-      await Promise.race([sending, new Promise<void>((resolve) => setImmediate(resolve))]);
-      // The server closed first: what is left of stdin is not sent (netcat does the same).
+      // If the server closed before stdin ended, the rest of stdin is not sent (netcat does the
+      // same), and a write that failed on the closed connection is part of that, not an error.
+      // A failure to read stdin itself is.
       io.stdin.pause();
-      if (sendError !== undefined) throw sendError;
+      if (sendError !== undefined && !isSocklabError(sendError, 'SOCKLAB_ERR_SOCKET')) throw sendError;
       return 0;
     }
     return await runInteractive(io, {
