@@ -11,6 +11,7 @@ import { ANY_HOST, formatAddress, formatHostPort, type Endpoint } from '../addre
 import { connectFailure, describeSystemError, SocklabError, systemCode } from '../errors.js';
 import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
 import { drained } from './backpressure.js';
+import { readDiscarding } from './discard.js';
 import { raw, type Codec } from './framing.js';
 import { untilSettled } from './wait.js';
 
@@ -46,9 +47,18 @@ export interface TcpServerEvents {
   drop: [peer: string];
 }
 
+export interface TcpServerStats {
+  /** Connections accepted (not counting those refused by `maxConnections`). */
+  connections: number;
+  /** Bytes received and sent on connections that have closed. */
+  bytesReceived: number;
+  bytesSent: number;
+}
+
 export class TcpServer extends EventEmitter<TcpServerEvents> {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
+  readonly stats: TcpServerStats = { connections: 0, bytesReceived: 0, bytesSent: 0 };
   #closing: Promise<void> | undefined;
 
   /** @internal use listenTcp() */
@@ -129,14 +139,15 @@ async function bind(server: net.Server, host: string, port: number, backlog: num
 export async function listenTcp(options: ListenTcpOptions): Promise<TcpServer> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
-  const netServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true });
+  // With no behaviours the bytes are only counted: such connections read into one reused buffer.
+  const countOnly = options.behaviours.length === 0;
+  const netServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: countOnly, noDelay: true });
   if (options.maxConnections !== undefined) netServer.maxConnections = options.maxConnections;
   const server = new TcpServer(netServer);
   let nextId = 1;
 
   netServer.on('connection', (socket) => {
-    server.track(socket);
-    serveConnection(server, socket, nextId++, options);
+    serveConnection(server, socket, nextId++, options, countOnly);
   });
   netServer.on('drop', (data) => {
     server.emit('drop', data ? formatHostPort(data.remoteAddress ?? '?', data.remotePort ?? 0) : '?');
@@ -156,14 +167,22 @@ export async function listenTcp(options: ListenTcpOptions): Promise<TcpServer> {
 }
 
 /** Runs one accepted connection: framing, behaviours in order, backpressure, limits, close. */
-function serveConnection(server: TcpServer, socket: net.Socket, id: number, options: ListenTcpOptions): void {
+function serveConnection(
+  server: TcpServer,
+  accepted: net.Socket,
+  id: number,
+  options: ListenTcpOptions,
+  countOnly: boolean,
+): void {
+  let bytesReceived = 0;
+  const socket = countOnly ? readDiscarding(accepted, (n) => (bytesReceived += n)) : accepted;
+  server.track(socket);
   const behaviours = options.behaviours;
   const codec = options.framing ?? raw;
   const decoder = codec.createDecoder(
     options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {},
   );
   const peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
-  let bytesReceived = 0;
   let bytesSent = 0;
   let messages = 0;
   let failure: Error | undefined;
@@ -317,9 +336,12 @@ function serveConnection(server: TcpServer, socket: net.Socket, id: number, opti
       ? { bytesReceived, bytesSent, messages, error: failure }
       : { bytesReceived, bytesSent, messages };
     for (const b of behaviours) b.onClose?.(conn, info);
+    server.stats.bytesReceived += bytesReceived;
+    server.stats.bytesSent += bytesSent;
     server.emit('close', conn, info);
   });
 
+  server.stats.connections += 1;
   server.emit('connection', conn);
   // Welcome messages and the like run before the first message is handled.
   const opening: Promise<void>[] = [];

@@ -175,12 +175,16 @@ export async function listenUdp(options: ListenUdpOptions): Promise<UdpServer> {
   socket.on('message', (data, rinfo) => {
     server.stats.datagramsReceived += 1;
     server.stats.bytesReceived += data.length;
-    const peer = formatHostPort(rinfo.address, rinfo.port);
     if (data.length > maxMessageBytes) {
       server.stats.dropped += 1;
+      const peer = formatHostPort(rinfo.address, rinfo.port);
       server.emit('drop', peer, `datagram of ${data.length} bytes exceeds --max-message ${maxMessageBytes}`);
       return;
     }
+    // Counting only (no behaviours, nobody listening): the per-datagram cost is the count.
+    if (behaviours.length === 0 && server.listenerCount('message') + server.listenerCount('handled') === 0)
+      return;
+    const peer = formatHostPort(rinfo.address, rinfo.port);
     if (pending >= maxPending) {
       server.stats.dropped += 1;
       server.emit('drop', peer, `${maxPending} datagrams already waiting`);

@@ -1,6 +1,7 @@
 /** `socklab listen ADDRESS... [options]`: a TCP and/or UDP server with pluggable behaviours. */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
 import type { Behaviour } from '../../behaviours/behaviour.js';
 import { chat } from '../../behaviours/chat.js';
@@ -17,6 +18,8 @@ import { listenUdp, type UdpServer } from '../../core/udp.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
 import { OutputFile } from '../output-file.js';
+import { formatSummary, type ServerTotals } from '../server-summary.js';
+import { isWorker, leavePrimary, runPrimary, stopSignal, tellPrimary } from '../workers.js';
 
 export const help = `Usage: socklab listen ADDRESS... [options]
 
@@ -46,12 +49,16 @@ Messages and limits:
       --idle-timeout SEC  close a TCP client silent for SEC seconds
       --once              serve one TCP client (or one UDP datagram), then exit
 Output:
-  -q, --quiet             print nothing of what is received (with -o, or for benchmarks)
+  -q, --quiet             print nothing of what is received, only a count per address at exit
+                          (with -o, or for benchmarks: received bytes are not even copied)
       --hex               print a hex dump of each message (for binary data: raw bytes sent to
                           a terminal are shown with control characters replaced, never as-is)
       --json              one JSON event per line on stdout (open, message, close)
   -o, --output FILE       also write the received bytes to FILE
   -v, --verbose           connection events on stderr
+      --workers N|auto    serve from N processes (auto: one per core): TCP connections are
+                          spread over them; UDP datagrams go to whichever is free (no order
+                          per sender). Not with --once, --chat, -o; --max-conns is per worker
   -u, --udp               addresses without a scheme are UDP
   -h, --help              this help
 
@@ -63,6 +70,7 @@ Examples:
   socklab listen 8081 --welcome "Welcome!" --reply "Hello, {msg}!" --exit-word exit
   socklab listen 0 --once -q -o received.bin           receive one upload into a file, then exit
   socklab listen 9000 --lines --json                   one JSON event per line received
+  socklab listen :9000 --echo --workers auto           an echo server on every core
 
 Exit status: 0 done (--once) · 1 cannot listen, cannot write -o · 2 bad usage · 130 Ctrl-C.
 `;
@@ -85,6 +93,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   output: { type: 'string', short: 'o' },
   verbose: { type: 'boolean', short: 'v' },
+  workers: { type: 'string' },
 } as const;
 
 export interface ListenOptions {
@@ -101,6 +110,8 @@ export interface ListenOptions {
   readonly output: 'quiet' | PrintFormat;
   readonly outputFile?: string;
   readonly verbose: boolean;
+  /** Processes serving the addresses (TCP connections spread over them); 1 = this one. */
+  readonly workers: number;
 }
 
 export function parse(argv: readonly string[]): ListenOptions {
@@ -125,6 +136,19 @@ export function parse(argv: readonly string[]): ListenOptions {
   const maxMessageBytes = optionalNumber('--max-message', v['max-message'], { min: 1, integer: true });
   const maxConnections = optionalNumber('--max-conns', v['max-conns'], { min: 1, integer: true });
   const delayMs = optionalNumber('--delay', v.delay, { min: 0, max: 3_600_000 });
+  const workers =
+    v.workers === 'auto'
+      ? availableParallelism()
+      : (optionalNumber('--workers', v.workers, { min: 1, max: 256, integer: true }) ?? 1);
+  if (workers > 1) {
+    for (const [flag, set] of [
+      ['--once', v.once],
+      ['--chat', v.chat],
+      ['--output', v.output !== undefined],
+    ] as const) {
+      if (set) throw usageError(`${flag} cannot be combined with --workers (each worker is its own process)`);
+    }
+  }
   return {
     endpoints,
     ...(v.echo ? { response: { kind: 'echo' as const } } : {}),
@@ -141,6 +165,7 @@ export function parse(argv: readonly string[]): ListenOptions {
     output: v.quiet ? 'quiet' : v.hex ? 'hex' : v.json ? 'json' : 'raw',
     ...(v.output !== undefined ? { outputFile: v.output } : {}),
     verbose: v.verbose ?? false,
+    workers,
   };
 }
 
@@ -159,9 +184,14 @@ async function expandHosts(endpoint: Endpoint): Promise<string[]> {
   }
 }
 
-type Server = { kind: 'tcp'; server: TcpServer } | { kind: 'udp'; server: UdpServer };
+/** A bound server and its address as printed (a closed socket can no longer say). */
+type Server =
+  { kind: 'tcp'; server: TcpServer; where: string } | { kind: 'udp'; server: UdpServer; where: string };
 
 export async function run(options: ListenOptions, io: Io): Promise<number> {
+  const summary = options.verbose || options.output === 'quiet';
+  if (options.workers > 1 && !isWorker) return runPrimary({ workers: options.workers, summary }, io);
+  if (isWorker) io = { ...io, signal: AbortSignal.any([io.signal, stopSignal()]) };
   const servers: Server[] = [];
   let finishOnce: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finishOnce = resolve));
@@ -182,8 +212,9 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
   if (response?.kind === 'reply') behaviours.push(reply(response.template));
   if (response?.kind === 'chat') behaviours.push(chat());
 
+  const who = isWorker ? `[worker ${process.env.SOCKLAB_WORKER ?? '?'}] ` : '';
   const log = (line: string) => {
-    if (options.verbose) io.stderr.write(`${line}\n`);
+    if (options.verbose) io.stderr.write(`${who}${line}\n`);
   };
   let onceTaken = false;
 
@@ -206,7 +237,7 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
             ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
             ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
           });
-          servers.push({ kind: 'tcp', server });
+          servers.push({ kind: 'tcp', server, where: formatAddress(server.address()) });
           server.on('connection', (conn) => {
             log(`connection from ${conn.peer} (#${conn.id})`);
             if (options.once && !onceTaken) {
@@ -234,24 +265,28 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
             ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
             ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
           });
-          servers.push({ kind: 'udp', server });
-          server.on('message', (msg) => log(`datagram from ${msg.peer}: ${msg.data.length} bytes`));
+          servers.push({ kind: 'udp', server, where: formatAddress(server.address()) });
+          if (options.verbose) {
+            server.on('message', (msg) => log(`datagram from ${msg.peer}: ${msg.data.length} bytes`));
+          }
           server.on('drop', (peer, why) => log(`dropped a datagram from ${peer}: ${why}`));
           server.on('sendError', (peer, err) =>
             log(`could not reply to ${peer}: ${describeSystemError(err)}`),
           );
-          server.on('handled', () => {
-            if (options.once && !onceTaken) {
-              onceTaken = true;
-              void closeAll(false).then(finishOnce);
-            }
-          });
+          if (options.once) {
+            server.on('handled', () => {
+              if (!onceTaken) {
+                onceTaken = true;
+                void closeAll(false).then(finishOnce);
+              }
+            });
+          }
           port = server.address().port;
         }
-        const bound = servers[servers.length - 1]!.server.address();
-        io.stderr.write(`listening on ${formatAddress(bound)}\n`);
+        if (!isWorker) io.stderr.write(`listening on ${servers[servers.length - 1]!.where}\n`);
       }
     }
+    if (isWorker) await tellPrimary({ type: 'socklab:listening', where: servers.map((s) => s.where) });
 
     const aborted = new Promise<void>((resolve) => {
       if (io.signal.aborted) resolve();
@@ -259,6 +294,15 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
     });
     await Promise.race([done, aborted]);
     await closeAll(io.signal.aborted);
+    const totals: ServerTotals[] = servers.map((s) =>
+      s.kind === 'tcp'
+        ? { kind: 'tcp', where: s.where, stats: s.server.stats }
+        : { kind: 'udp', where: s.where, stats: s.server.stats },
+    );
+    if (isWorker) {
+      await tellPrimary({ type: 'socklab:summary', totals });
+      leavePrimary();
+    } else if (summary) for (const t of totals) io.stderr.write(`${formatSummary(t)}\n`);
   } finally {
     await closeAll(true);
     await file?.close();

@@ -1,0 +1,36 @@
+/** The line `listen` prints per address at exit (with --quiet or -v), summed over workers. */
+import type { TcpServerStats } from '../core/tcp.js';
+import type { UdpServerStats } from '../core/udp.js';
+
+export type ServerTotals =
+  | { readonly kind: 'tcp'; readonly where: string; readonly stats: TcpServerStats }
+  | { readonly kind: 'udp'; readonly where: string; readonly stats: UdpServerStats };
+
+export function formatSummary(t: ServerTotals): string {
+  if (t.kind === 'tcp') {
+    const { connections, bytesReceived, bytesSent } = t.stats;
+    return `summary ${t.where}: ${connections} connections, ${bytesReceived} bytes in, ${bytesSent} out`;
+  }
+  const { datagramsReceived, bytesReceived, dropped } = t.stats;
+  return `summary ${t.where}: ${datagramsReceived} datagrams, ${bytesReceived} bytes received, ${dropped} dropped`;
+}
+
+/** Adds up the totals of several processes serving the same addresses, in first-seen order. */
+export function sumTotals(all: readonly (readonly ServerTotals[])[]): ServerTotals[] {
+  const sums = new Map<string, ServerTotals>();
+  for (const totals of all) {
+    for (const t of totals) {
+      const key = `${t.kind} ${t.where}`;
+      const seen = sums.get(key);
+      if (seen === undefined) {
+        sums.set(key, { ...t, stats: { ...t.stats } } as ServerTotals);
+        continue;
+      }
+      const into = seen.stats as unknown as Record<string, number>;
+      for (const [name, value] of Object.entries(t.stats as unknown as Record<string, number>)) {
+        into[name] = (into[name] ?? 0) + value;
+      }
+    }
+  }
+  return [...sums.values()];
+}
