@@ -1,0 +1,50 @@
+/* global process */
+/**
+ * The programs a figure starts: socklab's CLI, the plain Node peers in bench/peers/, and the peers
+ * that cannot report a port (socat, iperf3 -s, sockperf sr), which get fixed ports above 61000.
+ */
+import { fileURLToPath } from 'node:url';
+import { assertPortFree, start, waitForPort } from './proc.js';
+
+export const NODE = process.execPath;
+export const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
+export const peerScript = (name) => fileURLToPath(new URL(`../peers/${name}.js`, import.meta.url));
+
+/** What socklab (and every plain Node peer here) prints once it listens. */
+export const LISTENING = /listening on (tcp|udp):\/\/127\.0\.0\.1:(\d+)/;
+
+/** `node dist/cli/bin.js ARGS`, as a child (options as for start()). */
+export const socklab = (args, options) => start(NODE, [BIN, ...args], options);
+
+/** `node bench/peers/NAME.js ARGS`. */
+export const plainPeer = (name, args, options) => start(NODE, [peerScript(name), ...args], options);
+
+/** Start a server that prints "listening on ...:PORT" (port 0 asked); resolves { proc, port }. */
+export async function listening(proc, timeoutMs = 10_000) {
+  try {
+    const m = await proc.waitFor(LISTENING, { timeoutMs });
+    return { proc, port: Number(m[2]) };
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}
+
+/** Start a server on a fixed port and wait until it listens (TCP) or has bound (UDP). */
+export async function fixedPort(command, args, port, protocol, options) {
+  assertPortFree(port, protocol);
+  const proc = start(command, args, options);
+  try {
+    await waitForPort(port, protocol, { proc });
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return proc;
+}
+
+/** The command lines shown in the report: the script paths relative to the repository. */
+export function shown(commandLine) {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  return commandLine.replaceAll(root, '').replaceAll(NODE, 'node');
+}
