@@ -15,6 +15,12 @@ import { connectBench } from './connect.js';
 import { pause } from './pause.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * sockperf's message header: sequence number (u64), flags (u16), whole message length (u32),
+ * network byte order. Its server answers only messages flagged as a client's ping.
+ */
+export const SOCKPERF_HEADER_BYTES = 14;
+const SOCKPERF_CLIENT_PING = 0x0003;
 /** A UDP ping whose pong has not come back within this is counted lost and the next is sent. */
 const UDP_REPLY_TIMEOUT_MS = 1_000;
 
@@ -24,6 +30,8 @@ export interface PingPongOptions {
   readonly transport: 'tcp' | 'udp';
   readonly lengthBytes: number;
   readonly connections: number;
+  /** 'sockperf': each message starts with sockperf's header (for `sockperf server`). */
+  readonly format?: 'plain' | 'sockperf';
   readonly durationMs?: number;
   readonly count?: number;
   readonly intervalMs: number;
@@ -54,6 +62,11 @@ export interface PingPongReport {
 export async function runPingPong(options: PingPongOptions): Promise<PingPongReport> {
   const { clock, lengthBytes } = options;
   const message = Buffer.alloc(lengthBytes, 0x78); // 'x': never mistaken for a bench hello
+  if (options.format === 'sockperf') {
+    message.writeBigUInt64BE(1n, 0);
+    message.writeUInt16BE(SOCKPERF_CLIENT_PING, 8);
+    message.writeUInt32BE(lengthBytes, 10);
+  }
   const total = new LatencyHistogram();
   const interval = new LatencyHistogram();
   const finished = new AbortController();
@@ -179,6 +192,18 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
     clearInterval(ticker);
     if (clock.nowMs() - intervalStartMs >= options.intervalMs / 10) takeInterval();
     if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
+    if (roundTrips === 0) {
+      const where = `${options.transport}://${options.host}:${options.port}`;
+      const closed = options.transport === 'tcp' && sockets.every((s) => s.destroyed);
+      const why = closed
+        ? 'it closed the connection without answering'
+        : `nothing in ${((clock.nowMs() - runStartMs) / 1000).toFixed(1)} s`;
+      throw new SocklabError(
+        'SOCKLAB_ERR_TIMEOUT',
+        `no reply from ${where} (${why}): is it an echo server?` +
+          (options.format === 'sockperf' ? '' : " (sockperf's server answers only --sockperf messages)"),
+      );
+    }
     return {
       connections: sockets.length || (udp ? 1 : 0),
       connectFailures,

@@ -4,7 +4,7 @@
  *
  * Exit status: 0 success, 1 network or runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
  */
-import { readFileSync } from 'node:fs';
+import { createReadStream, fstatSync, readFileSync } from 'node:fs';
 import { SocklabError, isSocklabError } from '../errors.js';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './io.js';
@@ -120,8 +120,11 @@ export async function runProcess(): Promise<void> {
     stdoutClosed = true;
     controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', 'stdout closed'));
   });
+  let stdin: Io['stdin'] | undefined;
   const code = await main(process.argv.slice(2), {
-    stdin: process.stdin,
+    get stdin() {
+      return (stdin ??= openStdin());
+    },
     stdout: process.stdout,
     stderr: process.stderr,
     signal: controller.signal,
@@ -131,4 +134,18 @@ export async function runProcess(): Promise<void> {
   // Everything the command opened is closed by now; if a stray handle still holds the event loop,
   // do not hang on it.
   setTimeout(() => process.exit(), 1000).unref();
+}
+
+/**
+ * stdin as a stream, made when a command first asks for it. A regular file (`< file.bin`) is read
+ * in 1 MiB chunks instead of process.stdin's 64 KiB: sixteen times fewer chunks to pass along.
+ */
+function openStdin(): Io['stdin'] {
+  try {
+    if (fstatSync(0).isFile())
+      return createReadStream('', { fd: 0, highWaterMark: 1 << 20, autoClose: false });
+  } catch {
+    // no fd 0 (closed): process.stdin copes with that
+  }
+  return process.stdin;
 }

@@ -3,6 +3,8 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { runCli, startCli } from '../helpers/cli.js';
+import { startPeerServer } from '../helpers/peers.js';
+import { findExecutable } from '../helpers/spawn.js';
 
 interface Sum {
   bytes: number;
@@ -224,4 +226,79 @@ test('a server that never answers the hello: timeout, exit 1', async (t) => {
   const r = await runCli(['bench', `127.0.0.1:${port}`, '-t', '0.5', '--hello-timeout', '300']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /did not answer the bench hello: no answer within 300 ms/);
+});
+
+test('ping-pong against a server that closes without answering: exit 1, one line', async (t) => {
+  const rude = createServer((socket) => socket.destroy());
+  rude.listen(0, '127.0.0.1');
+  await once(rude, 'listening');
+  t.after(() => rude.close());
+  const port = (rude.address() as { port: number }).port;
+  const r = await runCli(['bench', `127.0.0.1:${port}`, '--pingpong', '-t', '5']);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /no reply from tcp:\/\/127\.0\.0\.1:\d+ \(it closed the connection without answering\)/,
+  );
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test("--sockperf: each message carries sockperf's header (seq u64, flags 0x0003, length u32)", async (t) => {
+  // A stand-in for 'sockperf server': it answers only well-formed client pings, as sockperf does.
+  const headers: Buffer[] = [];
+  const server = createServer((socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      for (let at = 0; at + 100 <= chunk.length; at += 100) {
+        const message = chunk.subarray(at, at + 100);
+        if (message.readUInt16BE(8) !== 0x0003 || message.readUInt32BE(10) !== 100) return socket.destroy();
+        if (headers.length < 3) headers.push(Buffer.from(message.subarray(0, 14)));
+        socket.write(message);
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const r = await runCli([
+    'bench',
+    `127.0.0.1:${port}`,
+    '--pingpong',
+    '--sockperf',
+    '-l',
+    '100',
+    '-n',
+    '200',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { end: { round_trips: number } }).end.round_trips, 200);
+  assert.equal(headers[0]?.readBigUInt64BE(0), 1n);
+  const usage = await runCli(['bench', `127.0.0.1:${port}`, '--pingpong', '--sockperf', '-l', '10']);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /at least 14 bytes/);
+});
+
+test('--sockperf against the real sockperf server (TCP), when sockperf is installed', async (t) => {
+  const sockperf = await findExecutable('sockperf');
+  if (sockperf === undefined) return t.skip('sockperf is not installed');
+  const server = await startPeerServer(sockperf, {
+    transport: 'tcp',
+    args: (port) => ['server', '--tcp', '-i', '127.0.0.1', '-p', String(port)],
+    ready: /using \w+\(\) to block on socket/,
+    stream: 'stdout',
+  });
+  t.after(() => server.stop());
+  const r = await runCli([
+    'bench',
+    `127.0.0.1:${server.port}`,
+    '--pingpong',
+    '--sockperf',
+    '-n',
+    '1000',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { end: { round_trips: number } }).end.round_trips, 1000);
 });

@@ -34,6 +34,8 @@ export interface PeerServerOptions {
   readonly args: (port: number) => string[];
   /** What the peer prints (on stderr, in verbose mode) once it is bound and listening. */
   readonly ready: RegExp;
+  /** Where it prints that (default stderr). */
+  readonly stream?: 'stdout' | 'stderr';
   readonly attempts?: number;
   readonly readyTimeoutMs?: number;
 }
@@ -52,12 +54,12 @@ export async function startPeerServer(command: string, options: PeerServerOption
     const port = await freePort(options.transport);
     const proc = startProcess(command, options.args(port));
     try {
-      await proc.waitFor(options.ready, 'stderr', options.readyTimeoutMs ?? 10_000);
+      await proc.waitFor(options.ready, options.stream ?? 'stderr', options.readyTimeoutMs ?? 10_000);
       return Object.assign(proc, { port });
     } catch (err) {
       lastError = err;
       await proc.stop('SIGKILL');
-      if (!ADDRESS_IN_USE.test(proc.stderr())) throw err;
+      if (!ADDRESS_IN_USE.test(proc.stderr() + proc.stdout())) throw err;
     }
   }
   throw new Error(`${command}: no free port after ${attempts} attempts`, { cause: lastError });

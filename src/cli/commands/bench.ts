@@ -1,7 +1,7 @@
 /** `socklab bench`: throughput (TCP/UDP), ping-pong latency and many-connection tests; and the server. */
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
 import { startBenchServer } from '../../bench/server.js';
-import { runPingPong, type PingPongReport } from '../../bench/pingpong.js';
+import { runPingPong, SOCKPERF_HEADER_BYTES, type PingPongReport } from '../../bench/pingpong.js';
 import type { TestSpec } from '../../bench/protocol.js';
 import { runThroughput, type ThroughputReport } from '../../bench/throughput-client.js';
 import { systemClock } from '../../measure/clock.js';
@@ -38,6 +38,8 @@ Options:
   -R, --reverse           the server sends, the client receives
       --pingpong          one message in flight: round trips/s and latency percentiles
       --connections N     N concurrent TCP connections, each ping-ponging (up to 10000)
+      --sockperf          ping-pong messages carry sockperf's 14-byte header, so that
+                          'sockperf server' (which answers nothing else) is the echo server
   -i, --interval SEC      a progress line on stderr every SEC seconds (default 1; 0 = none)
       --hello-timeout MS  how long to wait for the server to answer or connect (default 3000)
       --json              the result as JSON on stdout (iperf3's key names where they mean the same)
@@ -49,6 +51,7 @@ Examples:
   socklab bench -u 127.0.0.1:5201 -b 100M -l 1200      UDP at 100 Mbit/s: loss, order, jitter
   socklab bench 127.0.0.1:9000 --pingpong -n 100000    latency against 'socklab listen 9000 --echo'
   socklab bench 127.0.0.1:9000 --connections 1000 -t 5
+  socklab bench 127.0.0.1:11111 --pingpong --sockperf   against 'sockperf server -p 11111 --tcp'
 
 Exit status: 0 done · 1 network failure (refused, timeout, not a bench server) · 2 bad usage.
 `;
@@ -64,6 +67,7 @@ const OPTIONS = {
   reverse: { type: 'boolean', short: 'R' },
   pingpong: { type: 'boolean' },
   connections: { type: 'string' },
+  sockperf: { type: 'boolean' },
   interval: { type: 'string', short: 'i' },
   'hello-timeout': { type: 'string' },
   json: { type: 'boolean' },
@@ -81,6 +85,8 @@ export interface BenchOptions {
   readonly rateBitsPerSec: number;
   readonly reverse: boolean;
   readonly connections: number;
+  /** Ping-pong messages carry sockperf's header, so `sockperf server` answers them. */
+  readonly sockperf: boolean;
   readonly intervalMs: number;
   readonly helloTimeoutMs: number;
   readonly json: boolean;
@@ -134,6 +140,10 @@ export function parse(argv: readonly string[]): BenchOptions {
   }
   const connections =
     optionalNumber('--connections', v.connections, { min: 1, max: 10_000, integer: true }) ?? 1;
+  if (v.sockperf && mode !== 'pingpong' && mode !== 'connections')
+    throw usageError('--sockperf is for --pingpong and --connections');
+  if (v.sockperf && lengthBytes < SOCKPERF_HEADER_BYTES)
+    throw usageError(`--length: sockperf messages are at least ${SOCKPERF_HEADER_BYTES} bytes`);
   const intervalSec = optionalNumber('--interval', v.interval, { min: 0, max: 3600 }) ?? 1;
   const helloTimeoutMs =
     optionalNumber('--hello-timeout', v['hello-timeout'], { min: 1, max: 600_000 }) ?? 3000;
@@ -146,6 +156,7 @@ export function parse(argv: readonly string[]): BenchOptions {
     rateBitsPerSec,
     reverse: v.reverse ?? false,
     connections,
+    sockperf: v.sockperf ?? false,
     intervalMs: intervalSec * 1000,
     helloTimeoutMs,
     json: v.json ?? false,
@@ -198,6 +209,7 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
     transport: options.endpoint.transport,
     lengthBytes: options.lengthBytes,
     connections: options.mode === 'connections' ? options.connections : 1,
+    format: options.sockperf ? 'sockperf' : 'plain',
     ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}),
     ...(options.count !== undefined ? { count: options.count } : {}),
     intervalMs: options.intervalMs > 0 ? options.intervalMs : 3_600_000,

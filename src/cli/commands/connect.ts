@@ -9,7 +9,6 @@ import { MAX_UDP_PAYLOAD, openUdp } from '../../core/udp.js';
 import { optionalNumber, parseCommandLine, usageError, atMostOne } from '../args.js';
 import type { Io } from '../io.js';
 import { ClientOutput, type ReceivedFormat } from '../output.js';
-import { runInteractive } from '../interactive.js';
 
 export const help = `Usage: socklab connect HOST:PORT [MESSAGE...] [options]
 
@@ -236,6 +235,8 @@ async function runTcp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
       if (sendError !== undefined && !isSocklabError(sendError, 'SOCKLAB_ERR_SOCKET')) throw sendError;
       return 0;
     }
+    // The prompt (readline and terminal handling) is loaded only when a terminal is there.
+    const { runInteractive } = await import('../interactive.js');
     return await runInteractive(io, {
       send: (line) => client.send(line),
       nextReply: async () => {
@@ -340,6 +341,8 @@ async function runUdp(options: ConnectOptions, io: Io, out: ClientOutput, mode: 
       await printUntilIdle();
       return 0;
     }
+    // The prompt (readline and terminal handling) is loaded only when a terminal is there.
+    const { runInteractive } = await import('../interactive.js');
     return await runInteractive(io, {
       send: (line) => client.send(line),
       nextReply: async () => {
