@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process, console */
+/* global process, console, URL */
 /**
  * bench/run.js — `npm run bench`: socklab side by side with iperf3, sockperf, socat, hyperfine and
  * the plainest Node programs (bench/peers/), one figure per file in bench/figures/.

@@ -6,7 +6,6 @@
 import { sleep, start } from '../lib/proc.js';
 import { fixedPort, listening, plainPeer, socklab } from '../lib/roles.js';
 import { alternate, standardRow } from '../lib/rounds.js';
-import { units } from '../lib/stats.js';
 
 const IPERF3_PORT = 61101; // iperf3 -s cannot report a port 0 it was given
 const CPU = '0';
@@ -43,6 +42,7 @@ async function receive(receiver, bytesPattern, seconds) {
 
 export default {
   name: 'tcp-receive',
+  order: 10,
   title: 'TCP receive throughput (one stream, loopback, receiver and sender pinned to CPU 0)',
   method: (ctx) =>
     `Receiver and sender both run under \`taskset -c ${CPU}\`, so they share one CPU and the receiver's ` +
@@ -124,13 +124,13 @@ export default {
           label: 'tcp-receive vs plain Node',
           compare: 'socklab/plain',
           goal: { op: '>=', ratio: 1.0, text: '>= 1.0x plain Node' },
-          format: units.bitsPerSecond,
+          unit: 'bitsPerSecond',
         }),
         standardRow(v, {
           label: 'tcp-receive vs iperf3',
           compare: 'socklab/peer',
           goal: { op: '>=', ratio: 0.8, text: '>= 0.8x iperf3' },
-          format: units.bitsPerSecond,
+          unit: 'bitsPerSecond',
         }),
       ],
     };

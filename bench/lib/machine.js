@@ -41,13 +41,15 @@ export function ensurePeers(log) {
   return PEERS.filter((p) => !which(p));
 }
 
+const ANSI_COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+
 const firstLine = (command, args, pattern = /\S/) => {
   const r = spawnSync(command, args, { encoding: 'utf8', timeout: 5000 });
   const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
   return (
     text
       .split('\n')
-      .map((l) => l.replaceAll(/\x1b\[[0-9;]*m/g, '').trim())
+      .map((l) => l.replaceAll(ANSI_COLOUR, '').trim())
       .find((l) => pattern.test(l)) ?? 'not installed'
   );
 };

@@ -1,4 +1,4 @@
-/* global process */
+/* global process, URL */
 /**
  * The programs a figure starts: socklab's CLI, the plain Node peers in bench/peers/, and the peers
  * that cannot report a port (socat, iperf3 -s, sockperf sr), which get fixed ports above 61000.

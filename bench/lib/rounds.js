@@ -35,6 +35,7 @@ export async function alternate(ctx, figureName, variants, { rounds = ctx.rounds
     for (const variant of variants) {
       const slot = out[variant.key];
       if (slot.error || slot.unavailable) continue;
+      const t0 = Date.now();
       try {
         const sample = await variant.run(round);
         if (!Number.isFinite(sample.value)) throw new Error(`no figure measured (got ${sample.value})`);
@@ -43,7 +44,7 @@ export async function alternate(ctx, figureName, variants, { rounds = ctx.rounds
         slot.samples.push({ round, ...kept });
         slot.values.push(sample.value);
         ctx.log(
-          `[${figureName}] round ${round}/${rounds} ${variant.label}: ${units[slot.unit](sample.value)}`,
+          `[${figureName}] round ${round}/${rounds} ${variant.label}: ${units[slot.unit](sample.value)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
         );
       } catch (err) {
         if (err instanceof Unavailable) slot.unavailable = oneLine(err);
@@ -59,7 +60,7 @@ export async function alternate(ctx, figureName, variants, { rounds = ctx.rounds
 }
 
 /** What a table cell shows for a variant: its median, "not available", "error: ...", or "-". */
-export function cell(slot, format) {
+export function cell(slot, format = String) {
   if (!slot) return '-';
   if (slot.error) return `error: ${slot.error}`;
   if (slot.unavailable) return `not available: ${slot.unavailable}`;
@@ -68,12 +69,14 @@ export function cell(slot, format) {
 
 /**
  * The usual row: socklab, peer and plain Node medians, and socklab's ratio to one of them.
- * compare: 'socklab/peer' | 'socklab/plain'; goal: { op: '>=' | '<=', ratio, text }.
+ * compare: 'socklab/peer' | 'socklab/plain'; goal: { op: '>=' | '<=', ratio, text }; unit: a key of
+ * stats.units.
  */
 export function standardRow(
   v,
-  { label, compare, goal, format, socklab = 'socklab', peer = 'peer', plain = 'plain' },
+  { label, compare, goal, unit, socklab = 'socklab', peer = 'peer', plain = 'plain' },
 ) {
+  const format = units[unit];
   const [num, den] = compare.split('/').map((k) => ({ socklab, peer, plain })[k] ?? k);
   const r = ratio(v[num]?.median, v[den]?.median);
   const broken = [v[num], v[den]].find((s) => s?.error || s?.unavailable);

@@ -1,4 +1,4 @@
-/* global process */
+/* global process, console */
 /**
  * The plain Node TCP sender (tcp-send's reference): a file piped into a connection, as the docs
  * show it. Exits once the server has closed its side. `node bench/peers/tcp-sender.js FILE PORT`
