@@ -43,6 +43,32 @@ export async function fixedPort(command, args, port, protocol, options) {
   return proc;
 }
 
+/**
+ * `socklab bench 127.0.0.1:PORT --pingpong -t SECONDS --json` (with -u for UDP): round trips/s and
+ * p50/p99 from its JSON report.
+ */
+export async function socklabPingpong(port, seconds, { cpu, udp = false } = {}) {
+  const client = socklab(
+    ['bench', ...(udp ? ['-u'] : []), `127.0.0.1:${port}`, '--pingpong', '-t', String(seconds), '--json'],
+    {
+      cpu,
+      deadlineMs: seconds * 1000 + 20_000,
+    },
+  );
+  const r = await client.exited;
+  if (r.code !== 0)
+    throw new Error(`socklab bench --pingpong failed (${r.code ?? r.signal})${client.lastWords()}`);
+  const end = JSON.parse(r.stdout).end;
+  if (!end.round_trips) throw new Error(`no round trip completed${client.lastWords()}`);
+  return {
+    value: end.round_trips_per_second,
+    roundTrips: end.round_trips,
+    p50_us: end.latency_us.p50_us,
+    p99_us: end.latency_us.p99_us,
+    command: client.commandLine,
+  };
+}
+
 /** The command lines shown in the report: the script paths relative to the repository. */
 export function shown(commandLine) {
   const root = fileURLToPath(new URL('../../', import.meta.url));
