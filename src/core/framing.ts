@@ -37,23 +37,36 @@ function tooLarge(size: number, max: number): SocklabError {
   );
 }
 
+/** Raw framing keeps no state: connections with the same limit share one decoder. */
+const rawDecoders = new Map<number, Decoder>();
+
 export const raw: Codec = {
   name: 'raw',
   createDecoder({ maxMessageBytes = Infinity } = {}) {
-    return {
-      push(chunk) {
-        if (chunk.length <= maxMessageBytes) return [chunk];
-        const parts: Buffer[] = [];
-        for (let at = 0; at < chunk.length; at += maxMessageBytes) {
-          parts.push(chunk.subarray(at, at + maxMessageBytes));
-        }
-        return parts;
-      },
-      end: () => [],
-    };
+    let shared = rawDecoders.get(maxMessageBytes);
+    if (shared === undefined) {
+      if (rawDecoders.size > 64) rawDecoders.clear();
+      shared = rawDecoder(maxMessageBytes);
+      rawDecoders.set(maxMessageBytes, shared);
+    }
+    return shared;
   },
   encode: (message) => message,
 };
+
+function rawDecoder(maxMessageBytes: number): Decoder {
+  return {
+    push(chunk) {
+      if (chunk.length <= maxMessageBytes) return [chunk];
+      const parts: Buffer[] = [];
+      for (let at = 0; at < chunk.length; at += maxMessageBytes) {
+        parts.push(chunk.subarray(at, at + maxMessageBytes));
+      }
+      return parts;
+    },
+    end: () => [],
+  };
+}
 
 const LF = 0x0a;
 const CR = 0x0d;

@@ -12,7 +12,7 @@ import { connectFailure, describeSystemError, SocklabError, systemCode } from '.
 import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
 import { drained } from './backpressure.js';
 import { readDiscarding } from './discard.js';
-import { raw, type Codec } from './framing.js';
+import { raw, type Codec, type Decoder } from './framing.js';
 import { untilSettled } from './wait.js';
 
 const RESOLVED = Promise.resolve();
@@ -70,7 +70,11 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** @internal */
   track(socket: net.Socket): void {
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+  }
+
+  /** @internal */
+  untrack(socket: net.Socket): void {
+    this.#sockets.delete(socket);
   }
 
   /** Where the server really listens (the real port when asked for 0). */
@@ -166,7 +170,207 @@ export async function listenTcp(options: ListenTcpOptions): Promise<TcpServer> {
   return server;
 }
 
-/** Runs one accepted connection: framing, behaviours in order, backpressure, limits, close. */
+/**
+ * One accepted connection: framing, behaviours in order, backpressure, limits, close.
+ *
+ * A class with shared methods and socket listeners, not a set of closures: a server may hold
+ * 10,000 of these, and per-connection closures (a dozen, with their contexts) cost more memory
+ * than the connection's own state.
+ */
+class ServedConnection implements Connection {
+  readonly transport = 'tcp';
+  readonly peer: string;
+  bytesReceived = 0;
+  bytesSent = 0;
+  messages = 0;
+  failure: Error | undefined;
+  /** Messages waiting while a behaviour is busy with an earlier one. */
+  queue: Buffer[] | undefined;
+  running = false;
+  ended = false;
+  #reply: Reply | undefined;
+
+  constructor(
+    readonly server: TcpServer,
+    /** Replaced once, before any I/O, when the connection is read discarding (see discard.ts). */
+    public socket: net.Socket,
+    readonly id: number,
+    readonly options: ListenTcpOptions,
+    readonly decoder: Decoder,
+  ) {
+    this.peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+  }
+
+  send(data: Buffer): Promise<void> {
+    const socket = this.socket;
+    if (socket.destroyed || !socket.writable) return RESOLVED;
+    this.bytesSent += data.length;
+    return socket.write(data) ? RESOLVED : drained(socket);
+  }
+
+  end(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** What behaviours call to answer: framed, after --delay. One per connection, made on first use. */
+  get reply(): Reply {
+    return (this.#reply ??= (data) => this.#sendReply(data));
+  }
+
+  async #sendReply(data: Buffer): Promise<void> {
+    const delayMs = this.options.delayMs ?? 0;
+    if (delayMs > 0) await sleep(delayMs, undefined, { ref: true });
+    await this.send((this.options.framing ?? raw).encode(data));
+  }
+
+  /** Runs the behaviours on one message; a promise if one of them is still busy with it. */
+  handle(data: Buffer): Promise<void> | void {
+    this.messages += 1;
+    const msg: Message = { data, peer: this.peer, n: this.messages, transport: 'tcp', connection: this };
+    const behaviours = this.options.behaviours;
+    const reply = this.reply;
+    for (let i = 0; i < behaviours.length; i++) {
+      const result = behaviours[i]?.onMessage?.(msg, reply);
+      if (result === 'stop') return;
+      if (result instanceof Promise) return this.#continue(result, msg, i + 1);
+    }
+  }
+
+  async #continue(pending: Promise<unknown>, msg: Message, from: number): Promise<void> {
+    if ((await pending) === 'stop') return;
+    const behaviours = this.options.behaviours;
+    for (let i = from; i < behaviours.length; i++) {
+      if ((await behaviours[i]?.onMessage?.(msg, this.reply)) === 'stop') return;
+    }
+  }
+
+  /**
+   * Messages are handled one at a time, in order. While a behaviour is busy (a delay, a full
+   * output, a slow client), reading from this socket is paused: the kernel's buffers push back on
+   * this client only.
+   */
+  async drain(): Promise<void> {
+    this.running = true;
+    const queue = this.queue ?? [];
+    try {
+      while (queue.length > 0 && !this.socket.destroyed) {
+        const result = this.handle(queue.shift()!);
+        if (result instanceof Promise) {
+          this.socket.pause();
+          await result;
+        }
+      }
+    } catch (err) {
+      this.fail(err);
+      return;
+    } finally {
+      this.running = false;
+    }
+    if (this.ended) this.finish();
+    else if (!this.socket.destroyed) this.socket.resume();
+  }
+
+  /** Hold back reading until `busy` settles, then go on with what queued meanwhile. */
+  wait(busy: Promise<unknown>): void {
+    this.running = true;
+    this.socket.pause();
+    busy.then(
+      () => {
+        this.running = false;
+        if ((this.queue?.length ?? 0) > 0 || this.ended) void this.drain();
+        else if (!this.socket.destroyed) this.socket.resume();
+      },
+      (err: unknown) => {
+        this.running = false;
+        this.fail(err);
+      },
+    );
+  }
+
+  fail(err: unknown): void {
+    this.failure ??= err instanceof Error ? err : new Error(String(err));
+    this.socket.destroy();
+  }
+
+  /** After the client's FIN and the last message handled, close our side too. */
+  finish(): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.end();
+  }
+}
+
+const CONNECTION = Symbol('socklab.connection');
+type ServedSocket = net.Socket & { [CONNECTION]: ServedConnection };
+
+function onData(this: ServedSocket, chunk: Buffer): void {
+  const c = this[CONNECTION];
+  c.bytesReceived += chunk.length;
+  let parts: Buffer[];
+  try {
+    parts = c.decoder.push(chunk);
+  } catch (err) {
+    c.fail(err);
+    return;
+  }
+  if (parts.length === 0) return;
+  if (!c.running && (c.queue?.length ?? 0) === 0 && parts.length === 1) {
+    // Fast path: nothing queued, one message.
+    let result: Promise<void> | void;
+    try {
+      result = c.handle(parts[0]!);
+    } catch (err) {
+      c.fail(err);
+      return;
+    }
+    if (result instanceof Promise) c.wait(result);
+    return;
+  }
+  (c.queue ??= []).push(...parts);
+  if (!c.running) void c.drain();
+}
+
+function onEnd(this: ServedSocket): void {
+  const c = this[CONNECTION];
+  c.ended = true;
+  let tail: Buffer[];
+  try {
+    tail = c.decoder.end();
+  } catch (err) {
+    c.fail(err);
+    return;
+  }
+  if (tail.length > 0) (c.queue ??= []).push(...tail);
+  if (!c.running) {
+    if ((c.queue?.length ?? 0) > 0) void c.drain();
+    else c.finish();
+  }
+}
+
+function onError(this: ServedSocket, err: Error): void {
+  this[CONNECTION].failure ??= err;
+}
+
+function onClose(this: ServedSocket): void {
+  const c = this[CONNECTION];
+  c.server.untrack(this);
+  const { bytesReceived, bytesSent, messages, failure } = c;
+  const info: CloseInfo = failure
+    ? { bytesReceived, bytesSent, messages, error: failure }
+    : { bytesReceived, bytesSent, messages };
+  for (const b of c.options.behaviours) b.onClose?.(c, info);
+  c.server.stats.bytesReceived += bytesReceived;
+  c.server.stats.bytesSent += bytesSent;
+  c.server.emit('close', c, info);
+}
+
+function onIdle(this: ServedSocket): void {
+  const ms = this[CONNECTION].options.idleTimeoutMs;
+  this[CONNECTION].fail(new SocklabError('SOCKLAB_ERR_TIMEOUT', `idle for ${ms} ms (--idle-timeout)`));
+}
+
 function serveConnection(
   server: TcpServer,
   accepted: net.Socket,
@@ -174,193 +378,33 @@ function serveConnection(
   options: ListenTcpOptions,
   countOnly: boolean,
 ): void {
-  let bytesReceived = 0;
-  const socket = countOnly ? readDiscarding(accepted, (n) => (bytesReceived += n)) : accepted;
-  server.track(socket);
-  const behaviours = options.behaviours;
-  const codec = options.framing ?? raw;
-  const decoder = codec.createDecoder(
+  const decoder = (options.framing ?? raw).createDecoder(
     options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {},
   );
-  const peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
-  let bytesSent = 0;
-  let messages = 0;
-  let failure: Error | undefined;
-
-  const send = (data: Buffer): Promise<void> => {
-    if (socket.destroyed || !socket.writable) return RESOLVED;
-    bytesSent += data.length;
-    return socket.write(data) ? RESOLVED : drained(socket);
-  };
-
-  const conn: Connection = {
-    id,
-    peer,
-    transport: 'tcp',
-    send,
-    end: () => {
-      if (!socket.destroyed) socket.end();
-    },
-    destroy: () => socket.destroy(),
-  };
-
-  const delayMs = options.delayMs ?? 0;
-  const reply: Reply = async (data) => {
-    if (delayMs > 0) await sleep(delayMs, undefined, { ref: true });
-    await send(codec.encode(data));
-  };
-
-  // Messages are handled one at a time, in order. While a behaviour is busy (a delay, a full
-  // output, a slow client), reading from this socket is paused: the kernel's buffers push back
-  // on this client only.
-  const queue: Buffer[] = [];
-  let running = false;
-  let ended = false;
-
-  const handle = (data: Buffer): Promise<void> | void => {
-    messages += 1;
-    const msg: Message = { data, peer, n: messages, transport: 'tcp', connection: conn };
-    for (let i = 0; i < behaviours.length; i++) {
-      const result = behaviours[i]?.onMessage?.(msg, reply);
-      if (result === 'stop') return;
-      if (result instanceof Promise) return continueAsync(result, msg, i + 1);
-    }
-  };
-  const continueAsync = async (pending: Promise<unknown>, msg: Message, from: number): Promise<void> => {
-    if ((await pending) === 'stop') return;
-    for (let i = from; i < behaviours.length; i++) {
-      if ((await behaviours[i]?.onMessage?.(msg, reply)) === 'stop') return;
-    }
-  };
-
-  const drain = async (): Promise<void> => {
-    running = true;
-    try {
-      while (queue.length > 0 && !socket.destroyed) {
-        const result = handle(queue.shift()!);
-        if (result instanceof Promise) {
-          socket.pause();
-          await result;
-        }
-      }
-    } catch (err) {
-      fail(err instanceof Error ? err : new Error(String(err)));
-      return;
-    } finally {
-      running = false;
-    }
-    if (ended) finish();
-    else if (!socket.destroyed) socket.resume();
-  };
-
-  const fail = (err: Error) => {
-    failure ??= err;
-    socket.destroy();
-  };
-
-  // After the client's FIN and the last message handled, close our side too.
-  const finish = () => {
-    if (!socket.destroyed && socket.writable) socket.end();
-  };
-
+  const c = new ServedConnection(server, accepted, id, options, decoder);
+  // With no behaviours, bytes are only counted, read into one shared buffer (no 'data' events).
+  if (countOnly) c.socket = readDiscarding(accepted, (n) => (c.bytesReceived += n));
+  const socket = c.socket;
+  const served = Object.assign(socket, { [CONNECTION]: c });
+  server.track(socket);
   socket.setNoDelay(true);
   if (options.idleTimeoutMs !== undefined && options.idleTimeoutMs > 0) {
-    socket.setTimeout(options.idleTimeoutMs, () => {
-      fail(new SocklabError('SOCKLAB_ERR_TIMEOUT', `idle for ${options.idleTimeoutMs} ms (--idle-timeout)`));
-    });
+    socket.setTimeout(options.idleTimeoutMs, onIdle.bind(served));
   }
-
-  socket.on('data', (chunk: Buffer) => {
-    bytesReceived += chunk.length;
-    let parts: Buffer[];
-    try {
-      parts = decoder.push(chunk);
-    } catch (err) {
-      fail(err as Error);
-      return;
-    }
-    if (parts.length === 0) return;
-    if (!running && queue.length === 0 && parts.length === 1) {
-      // Fast path: nothing queued, one message.
-      let result: Promise<void> | void;
-      try {
-        result = handle(parts[0]!);
-      } catch (err) {
-        fail(err as Error);
-        return;
-      }
-      if (result instanceof Promise) {
-        running = true;
-        socket.pause();
-        result.then(
-          () => {
-            running = false;
-            if (queue.length > 0) void drain();
-            else if (ended) finish();
-            else if (!socket.destroyed) socket.resume();
-          },
-          (err: unknown) => {
-            running = false;
-            fail(err instanceof Error ? err : new Error(String(err)));
-          },
-        );
-      }
-      return;
-    }
-    queue.push(...parts);
-    if (!running) void drain();
-  });
-
-  socket.on('end', () => {
-    ended = true;
-    let tail: Buffer[];
-    try {
-      tail = decoder.end();
-    } catch (err) {
-      fail(err as Error);
-      return;
-    }
-    queue.push(...tail);
-    if (!running) {
-      if (queue.length > 0) void drain();
-      else finish();
-    }
-  });
-
-  socket.on('error', (err) => {
-    failure ??= err;
-  });
-
-  socket.on('close', () => {
-    const info: CloseInfo = failure
-      ? { bytesReceived, bytesSent, messages, error: failure }
-      : { bytesReceived, bytesSent, messages };
-    for (const b of behaviours) b.onClose?.(conn, info);
-    server.stats.bytesReceived += bytesReceived;
-    server.stats.bytesSent += bytesSent;
-    server.emit('close', conn, info);
-  });
+  socket.on('data', onData);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+  socket.on('close', onClose);
 
   server.stats.connections += 1;
-  server.emit('connection', conn);
+  server.emit('connection', c);
   // Welcome messages and the like run before the first message is handled.
   const opening: Promise<void>[] = [];
-  for (const b of behaviours) {
-    const result = b.onConnection?.(conn);
+  for (const b of options.behaviours) {
+    const result = b.onConnection?.(c);
     if (result instanceof Promise) opening.push(result);
   }
-  if (opening.length > 0) {
-    running = true;
-    socket.pause();
-    Promise.all(opening).then(
-      () => {
-        running = false;
-        if (queue.length > 0 || ended) void drain();
-        else if (!socket.destroyed) socket.resume();
-      },
-      (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
-    );
-  }
+  if (opening.length > 0) c.wait(Promise.all(opening));
 }
 
 // ---------------------------------------------------------------------------------------------
