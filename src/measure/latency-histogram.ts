@@ -28,7 +28,9 @@ export class LatencyHistogram {
     lowestDiscernibleValue: 1,
     highestTrackableValue: HIGHEST_TRACKABLE_NS,
     numberOfSignificantValueDigits: 3,
-    bitBucketSize: 'packed',
+    // Plain 32-bit counts (~150 KB): recording is an index and an increment; the packed layout
+    // saves memory but showed up at ~4 % of a ping-pong client's CPU.
+    bitBucketSize: 32,
     useWebAssembly: false,
   });
 
