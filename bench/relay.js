@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process, console, Buffer, performance, setTimeout, clearTimeout, setInterval, clearInterval, URL */
+/* global process, console, Buffer, performance, setTimeout, setInterval, clearInterval, URL */
 /**
  * bench/relay.js — `npm run bench:relay`: socklab relay against socat, side by side, in one run.
  *
@@ -19,11 +19,10 @@
  * relay's cost per byte shows directly in the throughput.
  *
  * Options: --rounds N (default 5) · --tcp-mib N (512) · --datagrams N (200000) · --gib-mib N (1024)
- *          · --only tcp|delay|udp|gib (delay: the relay with and without the 50 ms delay only)
+ *          · --only tcp|delay|udp|gib[,...] (delay: the relay with and without the 50 ms delay only)
  *          · --json FILE (also write the results as JSON)
  * Roles (used by the bench itself): --role tcp-sink|tcp-send|udp-echo|udp-client …
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -31,6 +30,8 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { killAllNow, start, stopAll } from './lib/proc.js';
+import { best, median } from './lib/stats.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
@@ -190,72 +191,19 @@ async function udpClient(port, count, window) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Processes: each started with a deadline, stopped by PID.
-
-const children = new Set();
-
-function start(command, args, { deadlineMs = 120_000 } = {}) {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-  const exited = new Promise((resolve) => {
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, signal, out, err });
-    });
-  });
-  const waitFor = (pattern, which = 'out', timeoutMs = 10_000) =>
-    new Promise((resolve, reject) => {
-      const stream = which === 'out' ? child.stdout : child.stderr;
-      const check = () => {
-        const m = pattern.exec(which === 'out' ? out : err);
-        if (m) {
-          cleanup();
-          resolve(m);
-        }
-      };
-      const fail = () => {
-        cleanup();
-        reject(new Error(`${command} ${args.join(' ')} did not print ${pattern}: ${err || out}`));
-      };
-      const timer = setTimeout(fail, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        stream.off('data', check);
-        child.off('close', fail);
-      };
-      stream.on('data', check);
-      child.on('close', fail);
-      check();
-    });
-  return {
-    child,
-    exited,
-    waitFor,
-    stop: () => child.pid !== undefined && !child.killed && child.kill('SIGTERM'),
-  };
-}
-
-function stopAll() {
-  for (const child of children) child.kill('SIGKILL');
-}
+// Processes: each started with a deadline, stopped by PID (bench/lib/proc.js).
 
 async function runRole(args) {
   const r = start(process.execPath, [SELF, '--role', ...args], { deadlineMs: 300_000 });
   const result = await r.exited;
   if (result.code !== 0)
-    throw new Error(`${args.join(' ')} failed (${result.code ?? result.signal}): ${result.err}`);
-  return JSON.parse(result.out.trim().split('\n').at(-1));
+    throw new Error(`${args.join(' ')} failed (${result.code ?? result.signal}): ${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split('\n').at(-1));
 }
 
 async function startRelay(args) {
   const relay = start(process.execPath, [BIN, 'relay', ...args], { deadlineMs: 600_000 });
-  const m = await relay.waitFor(/listening on \S+:(\d+)\n/, 'err');
+  const m = await relay.waitFor(/listening on \S+:(\d+)\n/, { stream: 'stderr' });
   return { ...relay, port: Number(m[1]) };
 }
 
@@ -284,16 +232,11 @@ async function startSocat(args, port) {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const best = (xs) => Math.max(...xs);
 const fmt = (x, digits = 0) => x.toFixed(digits);
 
 async function benchTcp(rounds, mib, results, delayOnly = false) {
   const sink = start(process.execPath, [SELF, '--role', 'tcp-sink']);
-  const sinkPort = Number((await sink.waitFor(/port (\d+)/))[1]);
+  const sinkPort = Number((await sink.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]);
   const socat = delayOnly
     ? undefined
     : await startSocat(
@@ -321,9 +264,7 @@ async function benchTcp(rounds, mib, results, delayOnly = false) {
       process.stderr.write(`tcp round ${round}/${rounds}\n`);
     }
   } finally {
-    const all = [socat, plain, delayed, sink].filter(Boolean);
-    for (const p of all) p.stop();
-    await Promise.all(all.map((p) => p.exited));
+    await Promise.all([socat, plain, delayed, sink].filter(Boolean).map((p) => p.stop()));
   }
   console.log(
     `\nTCP throughput, ${mib} MiB per run, ${rounds} rounds (MB/s; steady = first to last byte at the sink)`,
@@ -368,14 +309,14 @@ async function benchTcp(rounds, mib, results, delayOnly = false) {
 
 async function benchUdp(rounds, datagrams, results) {
   const echo = start(process.execPath, [SELF, '--role', 'udp-echo']);
-  const echoPort = Number((await echo.waitFor(/port (\d+)/))[1]);
+  const echoPort = Number((await echo.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]);
   const socat = await startSocat(
     ['-T', '10', `UDP4-LISTEN:${SOCAT_UDP_PORT},fork,reuseaddr,bind=127.0.0.1`, `UDP4:127.0.0.1:${echoPort}`],
     SOCAT_UDP_PORT,
   );
   const relay = await startRelay([`udp://127.0.0.1:0`, `udp://127.0.0.1:${echoPort}`]);
   const minimal = start(process.execPath, [SELF, '--role', 'udp-min-relay', String(echoPort)]);
-  const minimalPort = Number((await minimal.waitFor(/port (\d+)/))[1]);
+  const minimalPort = Number((await minimal.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]);
   const variants = {
     direct: echoPort,
     socat: SOCAT_UDP_PORT,
@@ -392,8 +333,7 @@ async function benchUdp(rounds, datagrams, results) {
       process.stderr.write(`udp round ${round}/${rounds}\n`);
     }
   } finally {
-    for (const p of [socat, relay, minimal, echo]) p.stop();
-    await Promise.all([socat, relay, minimal, echo].map((p) => p.exited));
+    await Promise.all([socat, relay, minimal, echo].map((p) => p.stop()));
   }
   console.log(
     `\nUDP datagram rate, 64-byte datagrams, 32 in flight, ${datagrams} per run, ${rounds} rounds (echoes/s)`,
@@ -422,7 +362,7 @@ async function benchUdp(rounds, datagrams, results) {
 
 async function benchGib(mib, results) {
   const sink = start(process.execPath, [SELF, '--role', 'tcp-sink', '--hash']);
-  const sinkPort = Number((await sink.waitFor(/port (\d+)/))[1]);
+  const sinkPort = Number((await sink.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]);
   const faults = [
     '--delay',
     '5ms',
@@ -446,8 +386,8 @@ async function benchGib(mib, results) {
   try {
     r = await runRole(['tcp-send', String(relay.port), String(mib), '--hash']);
   } finally {
-    relay.child.kill('SIGINT');
-    sink.stop();
+    relay.signal('SIGINT');
+    void sink.stop();
   }
   const end = await relay.exited;
   await sink.exited;
@@ -457,7 +397,7 @@ async function benchGib(mib, results) {
     `  sent     ${r.sent}\n  received ${r.received}  (${r.bytes} bytes, ${fmt(r.totalMs / 1000, 1)} s, ${fmt(r.bytes / r.totalMs / 1000)} MB/s)`,
   );
   console.log(`  SHA-256 ${same ? 'identical' : 'DIFFERENT'}`);
-  const counters = end.err.split('\n').filter((l) => /^\s+(up|down):/.test(l));
+  const counters = end.stderr.split('\n').filter((l) => /^\s+(up|down):/.test(l));
   for (const line of counters) console.log(`  relay counters ${line.trim()}`);
   results.gib = { mib, ...r, same, counters };
   if (!same) process.exitCode = 1;
@@ -491,18 +431,20 @@ if (values.role !== undefined) {
   else throw new Error(`unknown role ${values.role}`);
 } else {
   process.on('SIGINT', () => {
-    stopAll();
+    killAllNow();
     process.exit(130);
   });
   const results = { date: new Date().toISOString(), node: process.version };
   try {
-    const only = values.only;
-    if (!only || only === 'tcp') await benchTcp(Number(values.rounds), Number(values['tcp-mib']), results);
-    if (only === 'delay') await benchTcp(Number(values.rounds), Number(values['tcp-mib']), results, true);
-    if (!only || only === 'udp') await benchUdp(Number(values.rounds), Number(values.datagrams), results);
-    if (!only || only === 'gib') await benchGib(Number(values['gib-mib']), results);
+    const only = values.only?.split(',');
+    const has = (part) => !only || only.includes(part);
+    if (has('tcp')) await benchTcp(Number(values.rounds), Number(values['tcp-mib']), results);
+    else if (only.includes('delay'))
+      await benchTcp(Number(values.rounds), Number(values['tcp-mib']), results, true);
+    if (has('udp')) await benchUdp(Number(values.rounds), Number(values.datagrams), results);
+    if (has('gib')) await benchGib(Number(values['gib-mib']), results);
   } finally {
-    stopAll();
+    await stopAll();
   }
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
 }
