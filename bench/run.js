@@ -93,7 +93,15 @@ async function main() {
   );
   const tmpdir = path.join(existsShm() ? '/dev/shm' : os.tmpdir(), `socklab-bench-${process.pid}`);
   mkdirSync(tmpdir, { recursive: true });
-  const ctx = { quick, rounds, seconds: quick ? 1 : 3, log, tmpdir, root: ROOT };
+  const ctx = {
+    quick,
+    rounds,
+    roundsGiven: values.rounds !== undefined,
+    seconds: quick ? 1 : 3,
+    log,
+    tmpdir,
+    root: ROOT,
+  };
 
   const results = [];
   try {

@@ -34,10 +34,10 @@ export default {
   title: 'socklab relay against socat: TCP throughput, UDP echo rate, and the cost of a 50 ms delay',
   method: (ctx) =>
     `\`taskset -c ${CPU} node bench/relay.js --only tcp,udp --rounds ${ctx.rounds}` +
-    `${ctx.quick ? ' --tcp-mib 32 --datagrams 20000' : ''} --json FILE\` (its header says what it runs: ` +
+    `${ctx.quick ? ' --tcp-mib 32 --datagrams 10000' : ''} --json FILE\` (its header says what it runs: ` +
     `sender -> relay -> sink for TCP, ${ctx.quick ? '32' : '512'} MiB per run, bytes/s end to end; a client ` +
     `keeping 32 64-byte datagrams in flight through the relay to an echo server for UDP, ` +
-    `${ctx.quick ? '20,000' : '200,000'} per run; socat \`TCP-LISTEN:...,fork TCP:...\` and ` +
+    `${ctx.quick ? '10,000' : '200,000'} per run; socat \`TCP-LISTEN:...,fork TCP:...\` and ` +
     `\`UDP4-LISTEN:...,fork UDP4:...\` as the peers; all on CPU ${CPU}). The TCP rows use relay.js's medians ` +
     `(end to end); the delay row compares \`socklab relay --delay 50ms\` with no fault, first to last ` +
     `byte at the sink (the 50 ms themselves left out). UDP's "plain Node" is relay.js's minimal node:dgram ` +
@@ -45,7 +45,7 @@ export default {
   async run(ctx) {
     const json = path.join(ctx.tmpdir, 'relay.json');
     const args = [RELAY_BENCH, '--only', 'tcp,udp', '--rounds', String(ctx.rounds)];
-    if (ctx.quick) args.push('--tcp-mib', '32', '--datagrams', '20000');
+    if (ctx.quick) args.push('--tcp-mib', '32', '--datagrams', '10000');
     args.push('--json', json);
     ctx.log(`[relay] node bench/relay.js ${args.slice(1).join(' ')}`);
     const r = await run(NODE, args, { cpu: CPU, deadlineMs: 900_000 });

@@ -29,7 +29,7 @@ async function receive(receiver, countPattern, seconds) {
   const { proc, port } = await listening(receiver);
   try {
     const s = await sockperfSend(port, seconds);
-    await sleep(200); // let it read what is still queued
+    await sleep(100); // let it read what is still queued
     proc.signal('SIGINT');
     const received = Number((await proc.waitFor(countPattern, { stream: 'stderr', timeoutMs: 10_000 }))[1]);
     return {
@@ -52,7 +52,7 @@ export default {
   method: (ctx) =>
     `Receiver and sender both under \`taskset -c ${CPU}\`. socklab and plain Node receive from ` +
     `\`sockperf tp -i 127.0.0.1 -p PORT -m ${LENGTH} -t ${ctx.seconds}\` (sockperf tp needs no sockperf server: it ` +
-    `only sends); after it ends and 200 ms more, the receiver gets SIGINT and prints its count ` +
+    `only sends); after it ends and 100 ms more, the receiver gets SIGINT and prints its count ` +
     `(socklab: "summary udp://...: N datagrams, ..."). Rate = datagrams received / sockperf's sending ` +
     `time; loss = 1 - received / sockperf's "Total of N messages sent". socklab runs with \`--quiet\` ` +
     `only, not \`--quiet -v\`: with -v it writes a line per datagram to stderr ("datagram from ...: 64 ` +
