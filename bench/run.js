@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { ensurePeers, machineInfo } from './lib/machine.js';
 import { killAllNow, stopAll } from './lib/proc.js';
 import { markdownReport, tableRows, TABLE_HEADERS } from './lib/report.js';
+import { shown } from './lib/roles.js';
 import { oneLine } from './lib/rounds.js';
 import { textTable } from './lib/table.js';
 
@@ -150,12 +151,24 @@ async function main() {
     })),
   };
   if (!values['no-write']) {
-    writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(report, null, 2)}\n`);
+    const json = JSON.stringify(report, (key, value) => (key === 'commands' ? value.map(shown) : value), 2);
+    writeFileSync(path.join(ROOT, 'bench/results.json'), await prettierJson(json));
     writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdownReport(report));
     log('wrote BENCHMARKS.md and bench/results.json');
   }
   const broken = results.some(({ result }) => result.error || result.rows.some((r) => r.error));
   return broken ? 1 : 0;
+}
+
+/** JSON as the repository's Prettier writes it (so `npm run lint` passes), if Prettier is there. */
+async function prettierJson(text) {
+  try {
+    const prettier = await import('prettier');
+    const options = await prettier.resolveConfig(path.join(ROOT, 'bench/results.json'));
+    return await prettier.format(text, { ...options, parser: 'json' });
+  } catch {
+    return `${text}\n`;
+  }
 }
 
 function existsShm() {
