@@ -57,7 +57,12 @@ export default {
     const echoes = (name) => udp[name].runs.map((x) => x.perSec);
     const commands = [r.commandLine];
     const v = {
-      tcpSocklab: slot('TCP: socklab relay', 'bitsPerSecond', mbps('socklab relay'), commands),
+      // bench/relay.js runs every variant itself: its one command line stands for all of them.
+      all: {
+        ...slot('bench/relay.js (all variants, alternated by relay.js)', 'count', [], commands),
+        median: NaN,
+      },
+      tcpSocklab: slot('TCP: socklab relay', 'bitsPerSecond', mbps('socklab relay'), []),
       tcpSocat: slot('TCP: socat', 'bitsPerSecond', mbps('socat'), []),
       tcpDirect: slot('TCP: direct (no relay)', 'bitsPerSecond', mbps('direct'), []),
       steadyPlain: slot(

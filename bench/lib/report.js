@@ -30,6 +30,7 @@ function rawRounds(variants) {
   const lines = [];
   for (const slot of Object.values(variants)) {
     const format = units[slot.unit] ?? String;
+    if (slot.samples.length === 0 && !slot.error && !slot.unavailable) continue;
     lines.push(`- ${slot.label}:`);
     if (slot.unavailable) lines.push(`  not available: ${slot.unavailable}`);
     if (slot.error) lines.push(`  error: ${slot.error}`);
@@ -79,6 +80,7 @@ export function markdownReport(report) {
     if (f.variants) {
       out.push('Commands (first round; ports chosen by the OS change from round to round):', '', '```sh');
       for (const slot of Object.values(f.variants)) {
+        if (slot.commands.length === 0) continue;
         out.push(`# ${slot.label}`);
         for (const c of slot.commands) out.push(shown(c));
       }
