@@ -136,6 +136,8 @@ export default {
           ratioText: '-',
         }
       : rtRow(workersLabel, 'workers', { op: '>=', ratio: 0, text: '' });
+    if (v.workers?.values.length)
+      workersRow.socklab += ` (${units.bytes(med(v.workers, 'peakRss'))} peak RSS, ${v.workers.samples[0].processes} processes)`;
     workersRow.goal = '(for reference)';
     workersRow.met = undefined;
     return {
