@@ -121,10 +121,12 @@ export async function runProcess(): Promise<void> {
     controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', 'stdout closed'));
   });
   let stdin: Io['stdin'] | undefined;
+  const stdinFile = stdinIsFile() ? 0 : undefined;
   const code = await main(process.argv.slice(2), {
     get stdin() {
-      return (stdin ??= openStdin());
+      return (stdin ??= openStdin(stdinFile !== undefined));
     },
+    ...(stdinFile !== undefined ? { stdinFile } : {}),
     stdout: process.stdout,
     stderr: process.stderr,
     signal: controller.signal,
@@ -136,16 +138,19 @@ export async function runProcess(): Promise<void> {
   setTimeout(() => process.exit(), 1000).unref();
 }
 
+function stdinIsFile(): boolean {
+  try {
+    return fstatSync(0).isFile();
+  } catch {
+    return false; // no fd 0 (closed): process.stdin copes with that
+  }
+}
+
 /**
  * stdin as a stream, made when a command first asks for it. A regular file (`< file.bin`) is read
  * in 1 MiB chunks instead of process.stdin's 64 KiB: sixteen times fewer chunks to pass along.
  */
-function openStdin(): Io['stdin'] {
-  try {
-    if (fstatSync(0).isFile())
-      return createReadStream('', { fd: 0, highWaterMark: 1 << 20, autoClose: false });
-  } catch {
-    // no fd 0 (closed): process.stdin copes with that
-  }
+function openStdin(isFile: boolean): Io['stdin'] {
+  if (isFile) return createReadStream('', { fd: 0, highWaterMark: 1 << 20, autoClose: false });
   return process.stdin;
 }

@@ -570,6 +570,17 @@ export class TcpClient {
     });
   }
 
+  /**
+   * Write `data` and resolve once all of it is in the kernel's hands (nothing left queued in
+   * Node): the caller may then overwrite the buffer. For streaming through one reused buffer.
+   */
+  async sendAll(data: Buffer): Promise<void> {
+    await this.send(data);
+    // write() may report room while bytes below the high-water mark are still queued.
+    while (this.socket.writableLength > 0 && !this.socket.destroyed) await drained(this.socket);
+    if (this.socket.writableLength > 0) await this.send(data); // closed with bytes unsent: rejects
+  }
+
   /** Send and wait for the next chunk (the reply), as UTF-8 text. */
   async request(
     data: Buffer | string,
