@@ -1,14 +1,9 @@
 /**
- * pingpong-client: socklab's ping-pong client (`socklab bench --pingpong`) against sockperf's
- * (`sockperf pp`): round trips/s and p50/p99 round-trip time, 64-byte messages, one in flight.
- *
- * The two clients cannot use the same server: sockperf's server answers only messages carrying
- * sockperf's header (socklab's get no answer), and sockperf's client ignores an echo of its own
- * message (the header's "client" flag must come back cleared), so it gets nothing from a plain echo
- * server. sockperf therefore runs against `sockperf sr`, socklab against socat's PIPE echo. The
- * plain Node client sends sockperf-shaped messages, so it runs against both servers: the
- * difference in its round-trip time is the difference between the servers, which is taken out of
- * socklab's before comparing (all processes share one CPU, so the times add up).
+ * pingpong-client: socklab's ping-pong client (`socklab bench --pingpong --sockperf`) against
+ * sockperf's (`sockperf pp`), both against sockperf's own server (`sockperf sr`): round trips/s and
+ * p50/p99 round-trip time, 64-byte messages, one in flight. `--sockperf` puts sockperf's header in
+ * socklab's messages, which is all sockperf's server needs to answer them; the plain Node client
+ * does the same.
  */
 import { start } from '../lib/proc.js';
 import { fixedPort, plainPeer, socklabPingpong } from '../lib/roles.js';
@@ -16,20 +11,8 @@ import { alternate, cell } from '../lib/rounds.js';
 import { fmtRatio, median, meets, ratio, units } from '../lib/stats.js';
 
 const CPU = '0';
-const PORTS = {
-  tcp: { socat: 61601, sockperf: 61602 },
-  udp: { socat: 61603, sockperf: 61604 },
-};
-const GOAL = { op: '>=', ratio: 0.85, text: '>= 0.85x sockperf (server-adjusted)' };
-
-function socatEcho(transport) {
-  const port = PORTS[transport].socat;
-  const listen =
-    transport === 'tcp'
-      ? `TCP-LISTEN:${port},reuseaddr,fork,nodelay,bind=127.0.0.1`
-      : `UDP4-LISTEN:${port},reuseaddr,fork,bind=127.0.0.1`;
-  return fixedPort('socat', [listen, 'PIPE'], port, transport, { cpu: CPU });
-}
+const PORTS = { tcp: { sockperf: 61602 }, udp: { sockperf: 61604 } };
+const GOAL = { op: '>=', ratio: 0.85, text: '>= 0.85x sockperf' };
 
 function sockperfServer(transport) {
   const port = PORTS[transport].sockperf;
@@ -98,26 +81,20 @@ export default {
   order: 60,
   title: 'Ping-pong client: round trips/s and round-trip time, 64-byte messages (client and server on CPU 0)',
   method: (ctx) =>
-    `Clients and servers all under \`taskset -c ${CPU}\` (see echo-server for why one CPU). ` +
+    `Clients and server all under \`taskset -c ${CPU}\` (see echo-server for why one CPU). ` +
     `${ctx.quick ? 'TCP only in --quick; UDP too in a full run. ' : 'TCP and UDP. '}` +
-    `socklab: \`socklab bench [-u] 127.0.0.1:PORT --pingpong -t ${ctx.seconds} --json\` against socat's echo ` +
-    `(\`socat TCP-LISTEN:PORT,reuseaddr,fork,nodelay PIPE\`, or UDP4-LISTEN). Peer: \`sockperf pp [--tcp] ` +
-    `-i 127.0.0.1 -p PORT -t ${ctx.seconds} -m 64\` against \`sockperf sr [--tcp]\`; figure = ReceivedMessages / ` +
-    `RunTime of its "[Valid Duration]" line (sockperf leaves out its 400 ms warm-up and 50 ms cool-down), ` +
-    `its percentiles doubled (sockperf reports one-way latency, RTT/2). sockperf and socklab cannot ` +
-    `share a server: sockperf sr does not answer socklab's messages (no sockperf header), and sockperf's ` +
-    `client discards an unmodified echo (sockperf sr clears the header's "client" flag; socat's PIPE ` +
-    `returns it as sent), so sockperf gets no reply from socat. Plain Node: bench/peers/pingpong-client.js, ` +
-    `which sends sockperf-shaped messages and so runs against both servers ("plain Node" in the table is ` +
-    `the run against socat). Ratio: server-adjusted, socklab's mean round-trip time (1 / rate) minus ` +
-    `the plain client's extra time against socat (1/plain@socat - 1/plain@sockperf-sr), compared ` +
-    `with sockperf's; the raw ratio (different servers) is shown beside it.`,
+    `Server for every client: \`sockperf sr [--tcp] -i 127.0.0.1 -p PORT\`, a new one per run. ` +
+    `socklab: \`socklab bench [-u] 127.0.0.1:PORT --pingpong --sockperf -l 64 -t ${ctx.seconds} --json\` ` +
+    `(--sockperf: each message starts with sockperf's 14-byte header, so sockperf's server answers it). ` +
+    `Peer: \`sockperf pp [--tcp] -i 127.0.0.1 -p PORT -t ${ctx.seconds} -m 64\`; figure = ReceivedMessages / ` +
+    `RunTime of its "[Valid Duration]" line (sockperf leaves out its warm-up and cool-down), its ` +
+    `percentiles doubled (sockperf reports one-way latency, RTT/2). Plain Node: ` +
+    `bench/peers/pingpong-client.js (net/dgram, 'data' events, sockperf-shaped messages).`,
   async run(ctx) {
     const T = ctx.seconds;
     const transports = ctx.quick ? ['tcp'] : ['tcp', 'udp'];
     const rows = [];
     const variants = {};
-    const extra = {};
     for (const transport of transports) {
       const name = `${this.name} ${transport}`;
       const v = await alternate(
@@ -126,16 +103,21 @@ export default {
         [
           {
             key: 'socklab',
-            label: `socklab bench ${transport === 'udp' ? '-u ' : ''}--pingpong, socat echo`,
+            label: `socklab bench ${transport === 'udp' ? '-u ' : ''}--pingpong --sockperf`,
             run: () =>
               round(
-                () => socatEcho(transport),
-                () => socklabPingpong(PORTS[transport].socat, T, { cpu: CPU, udp: transport === 'udp' }),
+                () => sockperfServer(transport),
+                () =>
+                  socklabPingpong(PORTS[transport].sockperf, T, {
+                    cpu: CPU,
+                    udp: transport === 'udp',
+                    sockperf: true,
+                  }),
               ),
           },
           {
             key: 'peer',
-            label: `sockperf pp${transport === 'tcp' ? ' --tcp' : ''}, sockperf sr`,
+            label: `sockperf pp${transport === 'tcp' ? ' --tcp' : ''}`,
             run: () =>
               round(
                 () => sockperfServer(transport),
@@ -144,16 +126,7 @@ export default {
           },
           {
             key: 'plain',
-            label: `plain Node ${transport}, socat echo`,
-            run: () =>
-              round(
-                () => socatEcho(transport),
-                () => plainClient(transport, PORTS[transport].socat, T),
-              ),
-          },
-          {
-            key: 'plainSockperf',
-            label: `plain Node ${transport}, sockperf sr`,
+            label: `plain Node ${transport}`,
             run: () =>
               round(
                 () => sockperfServer(transport),
@@ -164,16 +137,7 @@ export default {
         { unit: 'perSecond' },
       );
       for (const [k, slot] of Object.entries(v)) variants[`${transport} ${k}`] = slot;
-      const serverExtra = 1 / v.plain.median - 1 / v.plainSockperf.median; // seconds per round trip
-      const adjusted = 1 / (1 / v.socklab.median - serverExtra);
-      const r = ratio(adjusted, v.peer.median);
-      const raw = ratio(v.socklab.median, v.peer.median);
-      extra[transport] = {
-        serverExtraUs: serverExtra * 1e6,
-        socklabAdjusted: adjusted,
-        ratio: r,
-        rawRatio: raw,
-      };
+      const r = ratio(v.socklab.median, v.peer.median);
       const show = (slot) => {
         if (!slot.values.length) return cell(slot);
         const p = (key) => units.us(median(slot.samples.map((s) => s[key])));
@@ -186,22 +150,12 @@ export default {
         peer: show(v.peer),
         plain: show(v.plain),
         ratio: r,
-        ratioText: `${fmtRatio(r)} (raw ${fmtRatio(raw)})`,
+        ratioText: fmtRatio(r),
         goal: GOAL.text,
         met: broken ? undefined : meets(r, GOAL),
         error: broken?.error,
       });
     }
-    return {
-      variants,
-      rows,
-      extra,
-      notes: transports.map(
-        (t) =>
-          `${t}: socat's echo costs ${units.us(extra[t].serverExtraUs)} more per round trip than sockperf sr ` +
-          `(plain Node client against both); socklab's rate with that taken out: ` +
-          `${units.perSecond(extra[t].socklabAdjusted)}.`,
-      ),
-    };
+    return { variants, rows };
   },
 };

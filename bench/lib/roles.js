@@ -47,9 +47,18 @@ export async function fixedPort(command, args, port, protocol, options) {
  * `socklab bench 127.0.0.1:PORT --pingpong -t SECONDS --json` (with -u for UDP): round trips/s and
  * p50/p99 from its JSON report.
  */
-export async function socklabPingpong(port, seconds, { cpu, udp = false } = {}) {
+export async function socklabPingpong(port, seconds, { cpu, udp = false, sockperf = false } = {}) {
   const client = socklab(
-    ['bench', ...(udp ? ['-u'] : []), `127.0.0.1:${port}`, '--pingpong', '-t', String(seconds), '--json'],
+    [
+      'bench',
+      ...(udp ? ['-u'] : []),
+      `127.0.0.1:${port}`,
+      '--pingpong',
+      ...(sockperf ? ['--sockperf', '-l', '64'] : []),
+      '-t',
+      String(seconds),
+      '--json',
+    ],
     {
       cpu,
       deadlineMs: seconds * 1000 + 20_000,
