@@ -39,8 +39,12 @@ export interface Message {
   readonly connection?: Connection;
 }
 
-/** Send `data` back to whoever sent the message (framed, and after `--delay`, by the server). */
-export type Reply = (data: Buffer) => Promise<void>;
+/**
+ * Send `data` back to whoever sent the message (framed, and after `--delay`, by the server).
+ * Returns a promise only when the reply has to wait (a delay, a full socket buffer); nothing
+ * when it went straight out, so a busy connection is not paused and resumed for every message.
+ */
+export type Reply = (data: Buffer) => Promise<void> | void;
 
 /** Why a connection ended, as reported to behaviours and listeners. */
 export interface CloseInfo {

@@ -221,9 +221,15 @@ class ServedConnection implements Connection {
     return (this.#reply ??= (data) => this.#sendReply(data));
   }
 
-  async #sendReply(data: Buffer): Promise<void> {
+  #sendReply(data: Buffer): Promise<void> | void {
     const delayMs = this.options.delayMs ?? 0;
-    if (delayMs > 0) await sleep(delayMs, undefined, { ref: true });
+    if (delayMs > 0) return this.#sendLater(data, delayMs);
+    const sent = this.send((this.options.framing ?? raw).encode(data));
+    return sent === RESOLVED ? undefined : sent;
+  }
+
+  async #sendLater(data: Buffer, delayMs: number): Promise<void> {
+    await sleep(delayMs, undefined, { ref: true });
     await this.send((this.options.framing ?? raw).encode(data));
   }
 
