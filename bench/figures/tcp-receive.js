@@ -4,7 +4,7 @@
  * fixed time and is then stopped; throughput = bytes the receiver counted / that time.
  */
 import { sleep, start } from '../lib/proc.js';
-import { fixedPort, listening, plainPeer, socklab } from '../lib/roles.js';
+import { iperf3, listening, plainPeer, socklab } from '../lib/roles.js';
 import { alternate, standardRow } from '../lib/rounds.js';
 
 const IPERF3_PORT = 61101; // iperf3 -s cannot report a port 0 it was given
@@ -75,38 +75,9 @@ export default {
           key: 'peer',
           label: 'iperf3',
           run: async () => {
-            const server = await fixedPort(
-              'iperf3',
-              ['-s', '-1', '-p', String(IPERF3_PORT)],
-              IPERF3_PORT,
-              'tcp',
-              {
-                cpu: CPU,
-                deadlineMs: T * 1000 + 20_000,
-              },
-            );
-            try {
-              const client = start(
-                'iperf3',
-                ['-c', '127.0.0.1', '-p', String(IPERF3_PORT), '-t', String(T), '-J'],
-                {
-                  cpu: CPU,
-                  deadlineMs: T * 1000 + 15_000,
-                },
-              );
-              const r = await client.exited;
-              const j = JSON.parse(r.stdout);
-              if (j.error) throw new Error(`iperf3: ${j.error}`);
-              const s = j.end.sum_received;
-              return {
-                value: s.bits_per_second,
-                bytes: s.bytes,
-                seconds: s.seconds,
-                commands: [server.commandLine, client.commandLine],
-              };
-            } finally {
-              await server.stop();
-            }
+            const { end, commands } = await iperf3(IPERF3_PORT, T, [], { cpu: CPU });
+            const s = end.sum_received;
+            return { value: s.bits_per_second, bytes: s.bytes, seconds: s.seconds, commands };
           },
         },
         {

@@ -3,7 +3,7 @@
  * sends as fast as it can (sockperf tp), and how many are lost; both pinned to one CPU.
  */
 import { sleep, start } from '../lib/proc.js';
-import { fixedPort, listening, plainPeer, socklab } from '../lib/roles.js';
+import { iperf3, listening, plainPeer, socklab } from '../lib/roles.js';
 import { alternate, cell } from '../lib/rounds.js';
 import { fmtRatio, median, ratio, units } from '../lib/stats.js';
 
@@ -83,51 +83,18 @@ export default {
           key: 'peer',
           label: 'iperf3',
           run: async () => {
-            const server = await fixedPort(
-              'iperf3',
-              ['-s', '-1', '-p', String(IPERF3_PORT)],
-              IPERF3_PORT,
-              'tcp',
-              {
-                cpu: CPU,
-                deadlineMs: T * 1000 + 20_000,
-              },
-            );
-            try {
-              const client = start(
-                'iperf3',
-                [
-                  '-c',
-                  '127.0.0.1',
-                  '-p',
-                  String(IPERF3_PORT),
-                  '-u',
-                  '-b',
-                  '0',
-                  '-l',
-                  String(LENGTH),
-                  '-t',
-                  String(T),
-                  '-J',
-                ],
-                { cpu: CPU, deadlineMs: T * 1000 + 15_000 },
-              );
-              const r = await client.exited;
-              const j = JSON.parse(r.stdout);
-              if (j.error) throw new Error(`iperf3: ${j.error}`);
-              const s = j.end.sum_received;
-              const received = s.bytes / LENGTH;
-              return {
-                value: received / s.seconds,
-                received,
-                sent: s.packets,
-                lossPercent: s.lost_percent,
-                seconds: s.seconds,
-                commands: [server.commandLine, client.commandLine],
-              };
-            } finally {
-              await server.stop();
-            }
+            const udp = ['-u', '-b', '0', '-l', String(LENGTH)];
+            const { end, commands } = await iperf3(IPERF3_PORT, T, udp, { cpu: CPU });
+            const s = end.sum_received;
+            const received = s.bytes / LENGTH;
+            return {
+              value: received / s.seconds,
+              received,
+              sent: s.packets,
+              lossPercent: s.lost_percent,
+              seconds: s.seconds,
+              commands,
+            };
           },
         },
         {

@@ -2,8 +2,7 @@
  * udp-send: how many 64-byte datagrams a second `socklab bench -u -b 0` sends (as fast as it can),
  * against iperf3's UDP sender and a plain node:dgram loop; sender and sink pinned to one CPU.
  */
-import { start } from '../lib/proc.js';
-import { fixedPort, listening, plainPeer, socklab } from '../lib/roles.js';
+import { iperf3, listening, plainPeer, socklab } from '../lib/roles.js';
 import { alternate, standardRow } from '../lib/rounds.js';
 
 const IPERF3_PORT = 61401; // iperf3 -s cannot report a port 0 it was given
@@ -72,49 +71,16 @@ export default {
           key: 'peer',
           label: 'iperf3',
           run: async () => {
-            const server = await fixedPort(
-              'iperf3',
-              ['-s', '-1', '-p', String(IPERF3_PORT)],
-              IPERF3_PORT,
-              'tcp',
-              {
-                cpu: CPU,
-                deadlineMs: T * 1000 + 20_000,
-              },
-            );
-            try {
-              const client = start(
-                'iperf3',
-                [
-                  '-c',
-                  '127.0.0.1',
-                  '-p',
-                  String(IPERF3_PORT),
-                  '-u',
-                  '-b',
-                  '0',
-                  '-l',
-                  String(LENGTH),
-                  '-t',
-                  String(T),
-                  '-J',
-                ],
-                { cpu: CPU, deadlineMs: T * 1000 + 15_000 },
-              );
-              const r = await client.exited;
-              const j = JSON.parse(r.stdout);
-              if (j.error) throw new Error(`iperf3: ${j.error}`);
-              const sent = j.end.sum_sent ?? j.end.sum;
-              return {
-                value: sent.packets / sent.seconds,
-                sent: sent.packets,
-                seconds: sent.seconds,
-                received: j.end.sum_received ? j.end.sum_received.bytes / LENGTH : undefined,
-                commands: [server.commandLine, client.commandLine],
-              };
-            } finally {
-              await server.stop();
-            }
+            const udp = ['-u', '-b', '0', '-l', String(LENGTH)];
+            const { end, commands } = await iperf3(IPERF3_PORT, T, udp, { cpu: CPU });
+            const sent = end.sum_sent ?? end.sum;
+            return {
+              value: sent.packets / sent.seconds,
+              sent: sent.packets,
+              seconds: sent.seconds,
+              received: end.sum_received ? end.sum_received.bytes / LENGTH : undefined,
+              commands,
+            };
           },
         },
         {

@@ -78,6 +78,30 @@ export async function socklabPingpong(port, seconds, { cpu, udp = false, sockper
   };
 }
 
+/**
+ * One iperf3 test: `iperf3 -s -1` on a fixed port (it cannot report a port 0), then
+ * `iperf3 -c 127.0.0.1 -p PORT -t SECONDS -J ...clientArgs`; resolves with the client's JSON `end`.
+ */
+export async function iperf3(port, seconds, clientArgs, { cpu } = {}) {
+  const server = await fixedPort('iperf3', ['-s', '-1', '-p', String(port)], port, 'tcp', {
+    cpu,
+    deadlineMs: seconds * 1000 + 20_000,
+  });
+  try {
+    const client = start(
+      'iperf3',
+      ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J', ...clientArgs],
+      { cpu, deadlineMs: seconds * 1000 + 15_000 },
+    );
+    const r = await client.exited;
+    const j = JSON.parse(r.stdout);
+    if (j.error) throw new Error(`iperf3: ${j.error}`);
+    return { end: j.end, commands: [server.commandLine, client.commandLine] };
+  } finally {
+    await server.stop();
+  }
+}
+
 /** The command lines shown in the report: the script paths relative to the repository. */
 export function shown(commandLine) {
   const root = fileURLToPath(new URL('../../', import.meta.url));
