@@ -62,14 +62,18 @@ export async function runPrimary(options: PrimaryOptions, io: Io): Promise<numbe
   let failed = false;
   let stopping = false;
 
-  const stopAll = () => {
-    stopping = true;
-    for (const w of workers) if (w.isConnected()) w.send(STOP);
-  };
-
   let exitedCount = 0;
   let resolveExited: () => void = () => undefined;
   const allExited = new Promise<void>((resolve) => (resolveExited = resolve));
+  const settle = () => {
+    if (stopping && exitedCount === workers.length) resolveExited();
+  };
+  const stopAll = () => {
+    stopping = true;
+    for (const w of workers) if (w.isConnected()) w.send(STOP);
+    settle();
+  };
+
   // The first worker starts alone: if it cannot listen, it says why once, and no others start.
   const fork = (n: number) => {
     const worker = cluster.fork({ SOCKLAB_WORKER: String(n) });
@@ -93,14 +97,18 @@ export async function runPrimary(options: PrimaryOptions, io: Io): Promise<numbe
     });
     worker.on('exit', (code, signal) => {
       exitedCount += 1;
-      // 130/143: interrupted along with the primary (Ctrl-C reaches the whole process group).
-      if (!stopping && code !== 130 && code !== 143 && !io.signal.aborted) {
-        failed = true;
-        // One that never listened has said why on the shared stderr.
-        if (serving) io.stderr.write(`socklab listen: worker ${n} exited (${signal ?? `status ${code}`})\n`);
-        stopAll();
+      if (!stopping) {
+        // A worker that ends itself (Ctrl-C reaches the whole process group, or it was sent a
+        // signal on its own) leaves with 0, 130 or 143: only other endings are failures.
+        if (code !== 0 && code !== 130 && code !== 143 && !io.signal.aborted) {
+          failed = true;
+          // One that never listened has said why on the shared stderr.
+          if (serving)
+            io.stderr.write(`socklab listen: worker ${n} exited (${signal ?? `status ${code}`})\n`);
+        }
+        stopAll(); // one gone, all go
       }
-      if (exitedCount === workers.length && (stopping || failed)) resolveExited();
+      settle();
     });
   };
   fork(1);

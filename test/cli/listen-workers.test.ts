@@ -29,7 +29,7 @@ test('--workers 2: TCP connections spread over both workers, UDP answered, one s
     },
   );
   t.after(() => server.stop('SIGKILL'));
-  assert.match(server.stderr(), /2 workers \(pids \d+ \d+\)/);
+  await server.waitFor(/2 workers \(pids \d+ \d+\)/, 'stderr');
   assert.equal(
     server.stderr().match(/listening on/g)?.length,
     2,
@@ -81,4 +81,17 @@ test('--quiet prints what each address received at exit', async () => {
   assert.equal(await c.read({ timeoutMs: 5000 }), null);
   const result = await server.stop();
   assert.match(result.stderr, /summary tcp:\/\/127\.0\.0\.1:\d+: 1 connections, 100000 bytes in, 0 out/);
+});
+
+test('--workers: one worker interrupted on its own stops the others, and the primary still sums up', async (t) => {
+  const server = await startCli(['listen', '127.0.0.1:0', '--workers', '2', '-q']);
+  t.after(() => server.stop('SIGKILL'));
+  await server.waitFor(/2 workers \(pids \d+ \d+\)/, 'stderr');
+  const pids = /2 workers \(pids (\d+) (\d+)\)/.exec(server.stderr());
+  assert.ok(pids, server.stderr());
+  process.kill(Number(pids[1]), 'SIGINT');
+  const result = await server.exited(15_000);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /summary tcp:\/\/127\.0\.0\.1:\d+: 0 connections/);
+  assert.doesNotMatch(result.stderr, /exited \(/, 'an interrupted worker is not reported as a crash');
 });

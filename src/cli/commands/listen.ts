@@ -191,7 +191,8 @@ type Server =
 export async function run(options: ListenOptions, io: Io): Promise<number> {
   const summary = options.verbose || options.output === 'quiet';
   if (options.workers > 1 && !isWorker) return runPrimary({ workers: options.workers, summary }, io);
-  if (isWorker) io = { ...io, signal: AbortSignal.any([io.signal, stopSignal()]) };
+  // A worker also stops when the primary asks it to.
+  const signal = isWorker ? AbortSignal.any([io.signal, stopSignal()]) : io.signal;
   const servers: Server[] = [];
   let finishOnce: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finishOnce = resolve));
@@ -289,11 +290,11 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
     if (isWorker) await tellPrimary({ type: 'socklab:listening', where: servers.map((s) => s.where) });
 
     const aborted = new Promise<void>((resolve) => {
-      if (io.signal.aborted) resolve();
-      else io.signal.addEventListener('abort', () => resolve(), { once: true });
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
     });
     await Promise.race([done, aborted]);
-    await closeAll(io.signal.aborted);
+    await closeAll(signal.aborted);
     const totals: ServerTotals[] = servers.map((s) =>
       s.kind === 'tcp'
         ? { kind: 'tcp', where: s.where, stats: s.server.stats }
