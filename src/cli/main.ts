@@ -4,7 +4,7 @@
  *
  * Exit status: 0 success, 1 network or runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
  */
-import { createReadStream, fstatSync, readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { SocklabError, isSocklabError } from '../errors.js';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './io.js';
@@ -120,11 +120,11 @@ export async function runProcess(): Promise<void> {
     stdoutClosed = true;
     controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', 'stdout closed'));
   });
-  let stdin: Io['stdin'] | undefined;
   const stdinFile = stdinIsFile() ? 0 : undefined;
   const code = await main(process.argv.slice(2), {
+    // process.stdin is made on first use: a command that never reads it never opens it.
     get stdin() {
-      return (stdin ??= openStdin(stdinFile !== undefined));
+      return process.stdin;
     },
     ...(stdinFile !== undefined ? { stdinFile } : {}),
     stdout: process.stdout,
@@ -144,13 +144,4 @@ function stdinIsFile(): boolean {
   } catch {
     return false; // no fd 0 (closed): process.stdin copes with that
   }
-}
-
-/**
- * stdin as a stream, made when a command first asks for it. A regular file (`< file.bin`) is read
- * in 1 MiB chunks instead of process.stdin's 64 KiB: sixteen times fewer chunks to pass along.
- */
-function openStdin(isFile: boolean): Io['stdin'] {
-  if (isFile) return createReadStream('', { fd: 0, highWaterMark: 1 << 20, autoClose: false });
-  return process.stdin;
 }
