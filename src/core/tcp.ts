@@ -185,7 +185,7 @@ class ServedConnection implements Connection {
   messages = 0;
   failure: Error | undefined;
   /** Messages waiting while a behaviour is busy with an earlier one. */
-  queue: Buffer[] | undefined;
+  readonly queue: Buffer[] = [];
   running = false;
   ended = false;
   #reply: Reply | undefined;
@@ -261,7 +261,7 @@ class ServedConnection implements Connection {
    */
   async drain(): Promise<void> {
     this.running = true;
-    const queue = this.queue ?? [];
+    const queue = this.queue;
     try {
       while (queue.length > 0 && !this.socket.destroyed) {
         const result = this.handle(queue.shift()!);
@@ -287,7 +287,7 @@ class ServedConnection implements Connection {
     busy.then(
       () => {
         this.running = false;
-        if ((this.queue?.length ?? 0) > 0 || this.ended) void this.drain();
+        if (this.queue.length > 0 || this.ended) void this.drain();
         else if (!this.socket.destroyed) this.socket.resume();
       },
       (err: unknown) => {
@@ -322,7 +322,7 @@ function onData(this: ServedSocket, chunk: Buffer): void {
     return;
   }
   if (parts.length === 0) return;
-  if (!c.running && (c.queue?.length ?? 0) === 0 && parts.length === 1) {
+  if (!c.running && c.queue.length === 0 && parts.length === 1) {
     // Fast path: nothing queued, one message.
     let result: Promise<void> | void;
     try {
@@ -334,7 +334,7 @@ function onData(this: ServedSocket, chunk: Buffer): void {
     if (result instanceof Promise) c.wait(result);
     return;
   }
-  (c.queue ??= []).push(...parts);
+  c.queue.push(...parts);
   if (!c.running) void c.drain();
 }
 
@@ -348,9 +348,9 @@ function onEnd(this: ServedSocket): void {
     c.fail(err);
     return;
   }
-  if (tail.length > 0) (c.queue ??= []).push(...tail);
+  if (tail.length > 0) c.queue.push(...tail);
   if (!c.running) {
-    if ((c.queue?.length ?? 0) > 0) void c.drain();
+    if (c.queue.length > 0) void c.drain();
     else c.finish();
   }
 }
@@ -549,11 +549,7 @@ export class TcpClient {
 
   /** Write, waiting for 'drain' when the socket's buffer is full. */
   send(data: Buffer | string): Promise<void> {
-    if (this.socket.destroyed) {
-      return Promise.reject(
-        new SocklabError('SOCKLAB_ERR_SOCKET', `connection to ${formatAddress(this.remote)} is closed`),
-      );
-    }
+    if (this.socket.destroyed) return Promise.reject(this.#closedError());
     if (this.socket.write(data)) return RESOLVED;
     return new Promise<void>((resolve, reject) => {
       const done = () => {
@@ -584,7 +580,11 @@ export class TcpClient {
     await this.send(data);
     // write() may report room while bytes below the high-water mark are still queued.
     while (this.socket.writableLength > 0 && !this.socket.destroyed) await drained(this.socket);
-    if (this.socket.writableLength > 0) await this.send(data); // closed with bytes unsent: rejects
+    if (this.socket.writableLength > 0) throw this.#closedError(); // closed with bytes unsent
+  }
+
+  #closedError(): SocklabError {
+    return new SocklabError('SOCKLAB_ERR_SOCKET', `connection to ${formatAddress(this.remote)} is closed`);
   }
 
   /** Send and wait for the next chunk (the reply), as UTF-8 text. */
