@@ -33,51 +33,41 @@ async function benchServer(t: { after: (fn: () => Promise<unknown>) => void }) {
   return server;
 }
 
-test('TCP throughput: bytes sent equal bytes the server received', async (t) => {
-  const server = await benchServer(t);
+/** `socklab bench [-u] 127.0.0.1:PORT ...args --json` against `server`: must exit 0; its JSON end. */
+async function throughput(server: { ports: number[] }, args: string[], udp = false) {
   const r = await runCli([
     'bench',
+    ...(udp ? ['-u'] : []),
     `127.0.0.1:${server.ports[0]}`,
-    '-t',
-    '0.5',
-    '-P',
-    '2',
-    '-i',
-    '0.2',
+    ...args,
     '--json',
   ]);
   assert.equal(r.code, 0, r.stderr);
-  const j = JSON.parse(r.stdout) as ThroughputJson;
-  assert.ok(j.end.sum_sent.bytes > 0);
-  assert.equal(j.end.sum_received.bytes, j.end.sum_sent.bytes);
-  assert.match(r.stderr, /sec\]\s+\S+ \w?Bytes\s+\S+ \w?bits\/sec/); // live interval lines
+  return { ...(JSON.parse(r.stdout) as ThroughputJson).end, stderr: r.stderr };
+}
+
+test('TCP throughput: bytes sent equal bytes the server received', async (t) => {
+  const server = await benchServer(t);
+  const end = await throughput(server, ['-t', '0.5', '-P', '2', '-i', '0.2']);
+  assert.ok(end.sum_sent.bytes > 0);
+  assert.equal(end.sum_received.bytes, end.sum_sent.bytes);
+  assert.match(end.stderr, /sec\]\s+\S+ \w?Bytes\s+\S+ \w?bits\/sec/); // live interval lines
 });
 
 test('TCP reverse: the client receives what the server says it sent', async (t) => {
   const server = await benchServer(t);
-  const r = await runCli(['bench', `127.0.0.1:${server.ports[0]}`, '-t', '0.5', '-R', '--json', '-i', '0']);
-  assert.equal(r.code, 0, r.stderr);
-  const j = JSON.parse(r.stdout) as ThroughputJson;
-  assert.ok(j.end.sum_received.bytes > 0);
-  assert.equal(j.end.sum_received.bytes, j.end.sum_sent.bytes);
+  const end = await throughput(server, ['-t', '0.5', '-R', '-i', '0']);
+  assert.ok(end.sum_received.bytes > 0);
+  assert.equal(end.sum_received.bytes, end.sum_sent.bytes);
 });
 
 test('UDP throughput: received + lost = sent, with order and jitter reported', async (t) => {
   const server = await benchServer(t);
-  const r = await runCli([
-    'bench',
-    '-u',
-    `127.0.0.1:${server.ports[0]}`,
-    '-t',
-    '0.5',
-    '-b',
-    '20M',
-    '-l',
-    '1000',
-    '--json',
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  const { sum_sent: sent, sum_received: rx } = (JSON.parse(r.stdout) as ThroughputJson).end;
+  const { sum_sent: sent, sum_received: rx } = await throughput(
+    server,
+    ['-t', '0.5', '-b', '20M', '-l', '1000'],
+    true,
+  );
   assert.ok(sent.packets! > 100, `sent ${sent.packets}`);
   assert.ok(rx.packets! > 0);
   assert.equal(rx.packets! - rx.duplicates! + rx.lost_packets!, sent.packets);
@@ -89,19 +79,11 @@ test('UDP throughput: received + lost = sent, with order and jitter reported', a
 
 test('UDP reverse: the client counts what the server sent', async (t) => {
   const server = await benchServer(t);
-  const r = await runCli([
-    'bench',
-    '-u',
-    `127.0.0.1:${server.ports[0]}`,
-    '-t',
-    '0.5',
-    '-b',
-    '10M',
-    '-R',
-    '--json',
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  const { sum_sent: sent, sum_received: rx } = (JSON.parse(r.stdout) as ThroughputJson).end;
+  const { sum_sent: sent, sum_received: rx } = await throughput(
+    server,
+    ['-t', '0.5', '-b', '10M', '-R'],
+    true,
+  );
   assert.ok(sent.packets! > 0);
   assert.equal(rx.packets! - rx.duplicates! + rx.lost_packets!, sent.packets);
 });
