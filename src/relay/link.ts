@@ -8,12 +8,12 @@
  * UDP: each client address gets its own connected upstream socket, so replies go back to the right
  * client; the relay expires flows that have been idle.
  */
-import dgram from 'node:dgram';
 import type net from 'node:net';
 import { connect as netConnect } from 'node:net';
 import type { Endpoint, Transport } from '../address.js';
 import { formatAddress } from '../address.js';
 import { connectError } from '../core/tcp.js';
+import { openDatagramSocket, type DatagramSender, type DatagramSocket } from '../core/udp-batch.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import type { Clock } from './clock.js';
 import { directionsOf, type Fault } from './fault.js';
@@ -299,41 +299,52 @@ export class TcpLink extends Link {
 }
 
 export class UdpFlow extends Link {
-  readonly socket: dgram.Socket;
-  readonly clientAddress: string;
-  readonly clientPort: number;
+  readonly socket: DatagramSocket;
+  /** How the relay's listening socket names this client (its flow table key). */
+  readonly key: number | string;
+  readonly client: DatagramSender;
   lastActivityMs: number;
   #connected = false;
   #pending: Buffer[] = [];
   #reported = false;
   #closed = false;
 
-  readonly #listen: dgram.Socket;
+  readonly #listen: DatagramSocket;
 
-  constructor(env: LinkEnv, id: number, listen: dgram.Socket, address: string, port: number) {
-    super(env, id, `${address.includes(':') ? `[${address}]` : address}:${port}`);
+  constructor(
+    env: LinkEnv,
+    id: number,
+    listen: DatagramSocket,
+    client: DatagramSender,
+    key: number | string,
+  ) {
+    super(env, id, `${client.address.includes(':') ? `[${client.address}]` : client.address}:${client.port}`);
     this.#listen = listen;
-    this.clientAddress = address;
-    this.clientPort = port;
+    this.client = client;
+    this.key = key;
     this.lastActivityMs = this.openedMs;
     const target = env.target;
-    this.socket = dgram.createSocket({
+    this.socket = openDatagramSocket({
       type: target.host.includes(':') ? 'udp6' : 'udp4',
       recvBufferSize: UDP_SOCKET_BUFFER_BYTES,
       sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
     });
-    this.socket.on('error', (err) => this.#onError(err));
-    this.socket.on('message', (msg) => {
+    this.socket.onError((err) => this.#onError(err));
+    this.socket.onMessage((msg) => {
       this.lastActivityMs = this.env.clock.now();
       this.down.push(msg);
     });
-    this.socket.connect(target.port, target.host, () => {
-      this.#connected = true;
-      const pending = this.#pending;
-      this.#pending = [];
-      for (const data of pending) this.socket.send(data);
-      this.up.sinkDrained();
-    });
+    this.socket.connect(target.host, target.port).then(
+      () => {
+        if (this.#closed) return;
+        this.#connected = true;
+        const pending = this.#pending;
+        this.#pending = [];
+        for (const data of pending) this.socket.send(data);
+        this.up.sinkDrained();
+      },
+      (err: Error) => this.#onError(err),
+    );
   }
 
   /** A datagram from the client. */
@@ -344,7 +355,7 @@ export class UdpFlow extends Link {
 
   protected sinkWrite(direction: Direction, data: Buffer): boolean {
     if (direction === 'down') {
-      this.#listen.send(data, this.clientPort, this.clientAddress);
+      this.#listen.sendTo(data, this.client);
       return true;
     }
     if (this.#closed) return true;

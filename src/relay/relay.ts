@@ -15,7 +15,6 @@
  * Faults can be added, changed and removed while traffic flows; they apply to the connections and
  * flows already open as well as to new ones.
  */
-import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import net, { isIP } from 'node:net';
@@ -28,6 +27,7 @@ import {
   type Transport,
 } from '../address.js';
 import { DEFAULT_BACKLOG } from '../core/tcp.js';
+import { openDatagramSocket, type DatagramSocket } from '../core/udp-batch.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import { realClock, type Clock } from './clock.js';
 import {
@@ -222,11 +222,11 @@ export class Relay extends EventEmitter<RelayEvents> {
   readonly #random: Random;
   readonly #counters: Record<Direction, Counters> = { up: createCounters(), down: createCounters() };
   readonly #links = new Set<Link>();
-  readonly #flows = new Map<string, UdpFlow>();
+  readonly #flows = new Map<number | string, UdpFlow>();
   #faults: Fault[];
   #nextId = 1;
   #server: net.Server | undefined;
-  #socket: dgram.Socket | undefined;
+  #socket: DatagramSocket | undefined;
   #sweep: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   readonly #stats: RelayStats = {
@@ -396,7 +396,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const socket = this.#socket;
     const closed: Promise<unknown>[] = [];
     if (server) closed.push(new Promise<void>((resolve) => server.close(() => resolve())));
-    if (socket) closed.push(new Promise<void>((resolve) => socket.close(() => resolve())));
+    socket?.close();
     if (this.#links.size > 0) closed.push(new Promise<void>((resolve) => this.#linksGone.add(resolve)));
     for (const link of [...this.#links]) link.destroy();
     await Promise.all(closed);
@@ -411,7 +411,7 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   #onLinkClosed(link: Link): void {
     if (!this.#links.delete(link)) return;
-    if (link instanceof UdpFlow) this.#flows.delete(flowKey(link.clientAddress, link.clientPort));
+    if (link instanceof UdpFlow) this.#flows.delete(link.key);
     const info: LinkInfo =
       link instanceof TcpLink
         ? {
@@ -482,25 +482,21 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   async #listenUdp(endpoint: Endpoint): Promise<void> {
-    const bind = (host: string) =>
-      new Promise<dgram.Socket>((resolve, reject) => {
-        const socket = dgram.createSocket({
-          type: isIP(host) === 6 ? 'udp6' : 'udp4',
-          recvBufferSize: UDP_SOCKET_BUFFER_BYTES,
-          sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
-          // Replies go to IP literals: skip the DNS lookup dgram does for every send.
-          lookup: (address, _options, callback) => callback(null, address, isIP(address) === 6 ? 6 : 4),
-        });
-        socket.once('error', (err) => {
-          socket.close();
-          reject(err);
-        });
-        socket.bind({ address: host, port: endpoint.port }, () => {
-          socket.removeAllListeners('error');
-          resolve(socket);
-        });
+    const bind = async (host: string) => {
+      const socket = openDatagramSocket({
+        type: isIP(host) === 6 ? 'udp6' : 'udp4',
+        recvBufferSize: UDP_SOCKET_BUFFER_BYTES,
+        sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
       });
-    let socket: dgram.Socket;
+      try {
+        await socket.bind(host, endpoint.port);
+        return socket;
+      } catch (err) {
+        socket.close();
+        throw err;
+      }
+    };
+    let socket: DatagramSocket;
     try {
       try {
         socket = await bind(endpoint.host);
@@ -514,19 +510,19 @@ export class Relay extends EventEmitter<RelayEvents> {
       throw bindError(endpoint, err);
     }
     // A reply that cannot be delivered to a client (ICMP) must not stop the relay.
-    socket.on('error', () => undefined);
+    socket.onError(() => undefined);
     const maxFlows = this.#options.maxFlows ?? DEFAULT_MAX_FLOWS;
-    socket.on('message', (data, rinfo) => {
-      const key = flowKey(rinfo.address, rinfo.port);
+    socket.onMessage((data, key) => {
       let flow = this.#flows.get(key);
       if (!flow) {
         if (this.#closing) return;
+        const sender = socket.sender();
         if (this.#flows.size >= maxFlows) {
           this.#stats.refused += 1;
-          this.emit('refused', formatHostPort(rinfo.address, rinfo.port), `${maxFlows} flows already open`);
+          this.emit('refused', formatHostPort(sender.address, sender.port), `${maxFlows} flows already open`);
           return;
         }
-        flow = new UdpFlow(this.#env, this.#nextId++, socket, rinfo.address, rinfo.port);
+        flow = new UdpFlow(this.#env, this.#nextId++, socket, sender, key);
         this.#flows.set(key, flow);
         this.#links.add(flow);
         this.#stats.total += 1;
@@ -549,10 +545,6 @@ export class Relay extends EventEmitter<RelayEvents> {
       }
     }
   }
-}
-
-function flowKey(address: string, port: number): string {
-  return `${address} ${port}`;
 }
 
 /** Start a relay: listening when the promise resolves. */

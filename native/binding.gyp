@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "socklab_udp",
+      "sources": ["udp_batch.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

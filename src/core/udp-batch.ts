@@ -1,0 +1,319 @@
+/**
+ * UDP sockets that read and write in batches, for the relay's datagram path.
+ *
+ * node:dgram costs about 2 µs of CPU per datagram each way (a JavaScript callback, a Buffer and an
+ * address object per datagram read; a request object per datagram sent). The native addon in
+ * `native/` (built by `npm install` on Linux) reads up to 64 datagrams per `recvmmsg()`, hands
+ * them to JavaScript in one call, and writes what that call sends with one `sendmmsg()` per socket.
+ *
+ * Where the addon is not built (not Linux, no compiler) or `SOCKLAB_NATIVE=0` is set, the same
+ * interface runs on node:dgram. `nativeUdp` says which one this process uses.
+ */
+import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Who sent a datagram, and where a reply to them goes. */
+export interface DatagramSender {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface DatagramSocketOptions {
+  readonly type: 'udp4' | 'udp6';
+  readonly recvBufferSize?: number;
+  readonly sendBufferSize?: number;
+  /** false: node:dgram even where the addon is there (tests run both). */
+  readonly batched?: boolean;
+}
+
+/**
+ * One UDP socket. `onMessage` gets each datagram with a key naming its sender (the same sender
+ * always gives the same key: a number or a string, cheap to compute); `sender()`, called during
+ * that handler, describes the sender of the current datagram as a reply target for `sendTo`.
+ */
+export interface DatagramSocket {
+  /** True when the native batching addon serves this socket. */
+  readonly batched: boolean;
+  bind(host: string, port: number): Promise<void>;
+  connect(host: string, port: number): Promise<void>;
+  address(): { address: string; port: number };
+  onMessage(handler: (data: Buffer, key: number | string) => void): void;
+  sender(): DatagramSender;
+  /** On a connected socket. */
+  send(data: Buffer): void;
+  sendTo(data: Buffer, to: DatagramSender): void;
+  /** Errors after bind/connect: an ICMP error reported on a connected socket, a failed send. */
+  onError(handler: (err: Error) => void): void;
+  /** Datagrams dropped because the socket's send buffer stayed full (native only; dgram queues). */
+  dropped(): number;
+  close(): void;
+}
+
+interface NativeUdp {
+  BATCH: number;
+  open(
+    family: 4 | 6,
+    onBatch: (buffer: Buffer, count: number) => void,
+    onError: (code: string) => void,
+  ): unknown;
+  meta(): Int32Array;
+  setBuffers(handle: unknown, recv: number, send: number): void;
+  bind(handle: unknown, ip: string, port: number): void;
+  connect(handle: unknown, ip: string, port: number): void;
+  start(handle: unknown): void;
+  address(handle: unknown): [string, number];
+  send(handle: unknown, data: Buffer): 0 | string;
+  sendTo(
+    handle: unknown,
+    data: Buffer,
+    family: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+  ): 0 | string;
+  format(family: number, a0: number, a1: number, a2: number, a3: number): string;
+  dropped(handle: unknown): number;
+  close(handle: unknown): void;
+}
+
+const ADDON = join('native', 'build', 'Release', 'socklab_udp.node');
+
+function loadNative(): NativeUdp | undefined {
+  if (process.env.SOCKLAB_NATIVE === '0' || process.platform !== 'linux') return undefined;
+  // dist/core/ in a package, build/src/core/ in this repo's tests: look a few folders up.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
+    const file = join(dir, ADDON);
+    if (existsSync(file)) {
+      try {
+        return createRequire(import.meta.url)(file) as NativeUdp;
+      } catch {
+        return undefined; // built for another Node ABI: fall back
+      }
+    }
+  }
+  return undefined;
+}
+
+const native = loadNative();
+
+/** Whether this process batches UDP through the native addon. */
+export const nativeUdp = native !== undefined;
+
+/** A UDP socket: batched through the addon when it is there, node:dgram otherwise. */
+export function openDatagramSocket(options: DatagramSocketOptions): DatagramSocket {
+  return native && options.batched !== false ? new BatchedSocket(native, options) : new DgramSocket(options);
+}
+
+function systemError(code: string, syscall: string): Error {
+  return Object.assign(new Error(`${syscall} ${code}`), { code, syscall });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface NativeSender extends DatagramSender {
+  readonly family: number;
+  readonly words: readonly [number, number, number, number];
+}
+
+const META = 8; // per datagram: offset, length, family, port, a0, a1, a2, a3
+
+class BatchedSocket implements DatagramSocket {
+  readonly batched = true;
+  readonly #native: NativeUdp;
+  readonly #meta: Int32Array;
+  readonly #handle: unknown;
+  #onMessage: (data: Buffer, key: number | string) => void = () => undefined;
+  #onError: (err: Error) => void = () => undefined;
+  /** Index in the current batch of the datagram being handled. */
+  #current = -1;
+  #closed = false;
+  #started = false;
+
+  constructor(addon: NativeUdp, options: DatagramSocketOptions) {
+    this.#native = addon;
+    this.#meta = addon.meta();
+    this.#handle = addon.open(
+      options.type === 'udp6' ? 6 : 4,
+      (buffer, count) => this.#batch(buffer, count),
+      (code) => this.#onError(systemError(code, 'recv')),
+    );
+    addon.setBuffers(this.#handle, options.recvBufferSize ?? 0, options.sendBufferSize ?? 0);
+  }
+
+  #batch(buffer: Buffer, count: number): void {
+    const meta = this.#meta;
+    for (let i = 0; i < count && !this.#closed; i++) {
+      const m = i * META;
+      const offset = meta[m]!;
+      const port = meta[m + 3]!;
+      // IPv4: the address and port as one number; IPv6: a string of the words.
+      const key =
+        meta[m + 2] === 4
+          ? (meta[m + 4]! >>> 0) * 65536 + port
+          : `${meta[m + 4]},${meta[m + 5]},${meta[m + 6]},${meta[m + 7]},${port}`;
+      this.#current = i;
+      this.#onMessage(buffer.subarray(offset, offset + meta[m + 1]!), key);
+    }
+    this.#current = -1;
+  }
+
+  async bind(host: string, port: number): Promise<void> {
+    this.#native.bind(this.#handle, host, port);
+    this.#start();
+    return Promise.resolve();
+  }
+
+  async connect(host: string, port: number): Promise<void> {
+    this.#native.connect(this.#handle, host, port);
+    this.#start();
+    return Promise.resolve();
+  }
+
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#native.start(this.#handle);
+  }
+
+  address(): { address: string; port: number } {
+    const [address, port] = this.#native.address(this.#handle);
+    return { address, port };
+  }
+
+  onMessage(handler: (data: Buffer, key: number | string) => void): void {
+    this.#onMessage = handler;
+  }
+
+  onError(handler: (err: Error) => void): void {
+    this.#onError = handler;
+  }
+
+  sender(): NativeSender {
+    if (this.#current < 0) throw new Error('sender() is only known while a datagram is handled');
+    const m = this.#current * META;
+    const meta = this.#meta;
+    const family = meta[m + 2]!;
+    const words = [meta[m + 4]!, meta[m + 5]!, meta[m + 6]!, meta[m + 7]!] as const;
+    return {
+      address: this.#native.format(family, ...words),
+      port: meta[m + 3]!,
+      family,
+      words,
+    };
+  }
+
+  send(data: Buffer): void {
+    const r = this.#native.send(this.#handle, data);
+    if (r !== 0) this.#failed(r);
+  }
+
+  sendTo(data: Buffer, to: DatagramSender): void {
+    const { family, words, port } = to as NativeSender;
+    const r = this.#native.sendTo(this.#handle, data, family, words[0], words[1], words[2], words[3], port);
+    if (r !== 0) this.#failed(r);
+  }
+
+  #failed(code: string): void {
+    // As dgram does: a send error is an 'error' event, not an exception at the call.
+    queueMicrotask(() => {
+      if (!this.#closed) this.#onError(systemError(code, 'send'));
+    });
+  }
+
+  dropped(): number {
+    return this.#native.dropped(this.#handle);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close(this.#handle);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class DgramSocket implements DatagramSocket {
+  readonly batched = false;
+  readonly #socket: dgram.Socket;
+  #sender: DatagramSender | undefined;
+  #closed = false;
+
+  constructor(options: DatagramSocketOptions) {
+    this.#socket = dgram.createSocket({
+      type: options.type,
+      ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}),
+      ...(options.sendBufferSize ? { sendBufferSize: options.sendBufferSize } : {}),
+      // Replies go to IP literals: skip the DNS lookup dgram does for every send.
+      lookup: (address, _options, callback) => callback(null, address, address.includes(':') ? 6 : 4),
+    });
+  }
+
+  bind(host: string, port: number): Promise<void> {
+    const socket = this.#socket;
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ address: host, port }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  connect(host: string, port: number): Promise<void> {
+    const socket = this.#socket;
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.connect(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  address(): { address: string; port: number } {
+    const a = this.#socket.address();
+    return { address: a.address, port: a.port };
+  }
+
+  onMessage(handler: (data: Buffer, key: number | string) => void): void {
+    this.#socket.on('message', (data, rinfo) => {
+      this.#sender = rinfo;
+      handler(data, `${rinfo.address} ${rinfo.port}`);
+      this.#sender = undefined;
+    });
+  }
+
+  onError(handler: (err: Error) => void): void {
+    this.#socket.on('error', handler);
+  }
+
+  sender(): DatagramSender {
+    if (!this.#sender) throw new Error('sender() is only known while a datagram is handled');
+    return { address: this.#sender.address, port: this.#sender.port };
+  }
+
+  send(data: Buffer): void {
+    this.#socket.send(data);
+  }
+
+  sendTo(data: Buffer, to: DatagramSender): void {
+    this.#socket.send(data, to.port, to.address);
+  }
+
+  dropped(): number {
+    return 0;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.close();
+  }
+}
