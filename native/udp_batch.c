@@ -241,6 +241,7 @@ static void flush(instance_t *in) {
     }
     i = j;
   }
+  for (int k = 0; k < in->queued; k++) sock_unref(in->queue[k].sock);
   in->queued = 0;
   in->send_used = 0;
 }
@@ -388,6 +389,7 @@ static napi_value queue_or_send(napi_env env, sock_t *s, napi_value buf, const s
   }
   queued_t *q = &in->queue[in->queued++];
   q->sock = s;
+  s->refs++; /* a queued datagram keeps its socket's memory until the flush */
   q->offset = in->send_used;
   q->length = len;
   q->tolen = 0;
