@@ -16,6 +16,7 @@
  *   send(handle, buffer) -> 0 | errno name     (connected socket)
  *   sendTo(handle, buffer, family, a0, a1, a2, a3, port) -> 0 | errno name
  *   format(family, a0, a1, a2, a3) -> ip string
+ *   cork() / uncork()   queue sends (any socket) until uncork(), then sendmmsg() them: a sender's burst
  *
  * Sends made outside a batch callback (timers) are written at once, one syscall each.
  * A send that finds the socket buffer full waits up to SEND_WAIT_MS for room, then drops the
@@ -271,6 +272,23 @@ static void report_errors(instance_t *in, sock_t **touched, int n) {
   }
 }
 
+/* Flush, then tell the sockets that sent (a few: a batch sends to its flows) of their errors. */
+static void flush_and_report(instance_t *in) {
+  sock_t *touched[8];
+  int nt = 0;
+  for (int q = 0; q < in->queued && nt < 8; q++) {
+    int seen = 0;
+    for (int t = 0; t < nt; t++) seen |= touched[t] == in->queue[q].sock;
+    if (!seen) {
+      touched[nt++] = in->queue[q].sock;
+      in->queue[q].sock->refs++;
+    }
+  }
+  flush(in);
+  report_errors(in, touched, nt);
+  for (int t = 0; t < nt; t++) sock_unref(touched[t]);
+}
+
 static void on_poll(uv_poll_t *handle, int status, int events) {
   (void)events;
   sock_t *s = handle->data;
@@ -343,23 +361,9 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     }
     napi_create_int32(env, n, &count);
     napi_value argv[2] = {buffer, count};
-    in->dispatching = 1;
+    in->dispatching++;
     call_js(s, s->on_batch, 2, argv);
-    in->dispatching = 0;
-    /* Sockets that sent during the callback, for their errors (a few: the callback sends to flows). */
-    sock_t *touched[8];
-    int nt = 0;
-    for (int q = 0; q < in->queued && nt < 8; q++) {
-      int seen = 0;
-      for (int t = 0; t < nt; t++) seen |= touched[t] == in->queue[q].sock;
-      if (!seen) {
-        touched[nt++] = in->queue[q].sock;
-        in->queue[q].sock->refs++;
-      }
-    }
-    flush(in);
-    report_errors(in, touched, nt);
-    for (int t = 0; t < nt; t++) sock_unref(touched[t]);
+    if (--in->dispatching == 0) flush_and_report(in);
     if (n < BATCH) break;
   }
   sock_unref(s);
@@ -608,6 +612,20 @@ static napi_value js_dropped(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* cork(): queue what is sent until uncork(), which writes it with sendmmsg(). They nest. */
+static napi_value js_cork(napi_env env, napi_callback_info info) {
+  (void)info;
+  instance(env)->dispatching++;
+  return NULL;
+}
+
+static napi_value js_uncork(napi_env env, napi_callback_info info) {
+  (void)info;
+  instance_t *in = instance(env);
+  if (in->dispatching > 0 && --in->dispatching == 0) flush_and_report(in);
+  return NULL;
+}
+
 static napi_value js_meta(napi_env env, napi_callback_info info) {
   (void)info;
   instance_t *in = instance(env);
@@ -658,6 +676,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"format", NULL, js_format, NULL, NULL, NULL, napi_default, NULL},
       {"dropped", NULL, js_dropped, NULL, NULL, NULL, napi_default, NULL},
       {"meta", NULL, js_meta, NULL, NULL, NULL, napi_default, NULL},
+      {"cork", NULL, js_cork, NULL, NULL, NULL, napi_default, NULL},
+      {"uncork", NULL, js_uncork, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value batch;

@@ -26,6 +26,7 @@ import {
 import { pumpTcp } from './tcp-pump.js';
 import { UdpReceiver } from './udp-receiver.js';
 import { sendDatagrams } from './udp-sender.js';
+import { wrapDgram } from '../core/udp-batch.js';
 
 /** Kernel accept queue asked for (Linux caps it at net.core.somaxconn): a 10,000-connect burst. */
 export const LISTEN_BACKLOG = 65_535;
@@ -153,7 +154,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
             udp.connect(rinfo.port, rinfo.address, () => {
               session.pumps.push(
                 sendDatagrams({
-                  socket: udp,
+                  socket: wrapDgram(udp),
                   lengthBytes: spec.length_bytes,
                   rateBitsPerSec: spec.rate_bits_per_sec,
                   clock,

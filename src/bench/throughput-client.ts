@@ -23,6 +23,7 @@ import {
 import { pumpTcp } from './tcp-pump.js';
 import { UdpReceiver } from './udp-receiver.js';
 import { sendDatagrams } from './udp-sender.js';
+import { openDatagramSocket } from '../core/udp-batch.js';
 
 const RESULT_TIMEOUT_MS = 10_000;
 const UDP_QUIET_MS = 50;
@@ -56,7 +57,7 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
   const control = await connectBench({ host, port, timeoutMs: options.helloTimeoutMs });
   const lines = new LineReader(control);
   const dataSockets: Socket[] = [];
-  let udp: ReturnType<typeof createSocket> | undefined;
+  let udp: { close(): void } | undefined;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal.addEventListener('abort', onAbort);
@@ -105,11 +106,12 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
     } else {
       if (welcome.udp_port === undefined)
         throw new SocklabError('SOCKLAB_ERR_PROTOCOL', `${where} offered no UDP port for a UDP test`);
-      const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
-      udp = socket;
-      socket.on('error', () => undefined);
-      await new Promise<void>((resolve) => socket.connect(welcome.udp_port!, host, resolve));
+      const type = host.includes(':') ? 'udp6' : 'udp4';
       if (spec.reverse) {
+        const socket = createSocket({ type });
+        udp = socket;
+        socket.on('error', () => undefined);
+        await new Promise<void>((resolve) => socket.connect(welcome.udp_port!, host, resolve));
         socket.setRecvBufferSize(4 * 1024 * 1024);
         receiver = new UdpReceiver(clock, counter);
         receiver.attach(socket);
@@ -124,6 +126,10 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
           })(),
         );
       } else {
+        // Sending: batched through the native addon where it is built (one sendmmsg() a burst).
+        const socket = openDatagramSocket({ type });
+        udp = socket;
+        await socket.connect(host, welcome.udp_port);
         work.push(
           sendDatagrams({
             socket,

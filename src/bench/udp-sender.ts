@@ -1,13 +1,14 @@
 /**
  * Sending numbered, timestamped datagrams at a target rate (or as fast as the socket takes them).
  *
- * Node has no sendmmsg, so each datagram is one send() (without a callback: the cheaper call); bursts of BURST_DATAGRAMS between
- * yields keep timers and the control connection alive. UDP has no backpressure: when libuv's send
+ * Bursts of BURST_DATAGRAMS between yields keep timers and the control connection alive. With the
+ * native addon a burst is corked and written with one sendmmsg(); on node:dgram each datagram is
+ * one send() (without a callback: the cheaper call). UDP has no backpressure: when dgram's send
  * queue holds MAX_QUEUED_SENDS datagrams the loop yields instead of queueing without limit.
  * Buffers come from a ring larger than that queue, so a buffer is only rewritten after the
- * kernel has taken it.
+ * kernel has taken it (the addon copies at send() anyway).
  */
-import type { Socket } from 'node:dgram';
+import type { DatagramSocket } from '../core/udp-batch.js';
 import type { Clock } from '../measure/clock.js';
 import type { IntervalCounter } from '../measure/interval-counter.js';
 import { pause, yieldToIo } from './pause.js';
@@ -18,8 +19,8 @@ const MAX_QUEUED_SENDS = 512;
 const RING_BUFFERS = 1024;
 
 export interface UdpSendOptions {
-  /** A connect()ed socket: send() without an address is the cheaper call. */
-  readonly socket: Socket;
+  /** A connect()ed socket. */
+  readonly socket: DatagramSocket;
   readonly lengthBytes: number;
   /** Payload bits per second; 0 = as fast as possible. */
   readonly rateBitsPerSec: number;
@@ -37,36 +38,39 @@ export async function sendDatagrams(options: UdpSendOptions): Promise<void> {
   const startMs = clock.nowMs();
   let sequence = 0;
   let failed: Error | undefined;
-  // send() without a callback is the cheaper call (no closure, no completion per datagram); a
-  // failed send surfaces as the socket's 'error' event instead.
-  const onError = (err: Error) => (failed ??= err);
-  socket.on('error', onError);
-  try {
-    while (!stop.aborted && failed === undefined) {
-      let budget = BURST_DATAGRAMS;
-      if (rateBitsPerSec > 0) {
-        const due = Math.floor((clock.nowMs() - startMs) * datagramsPerMs) + 1;
-        budget = Math.min(due - sequence, BURST_DATAGRAMS);
-        if (budget <= 0) {
-          const waitMs = (sequence + 1) / datagramsPerMs - (clock.nowMs() - startMs);
-          // A timer has ~1 ms granularity: below that, yield instead (more CPU, steadier pacing).
-          if (waitMs > 1.5) await pause(waitMs - 1, stop);
-          else await yieldToIo();
-          continue;
-        }
+  // A failed send surfaces as the socket's error (dgram's 'error' event, or the addon's report).
+  socket.onError((err) => (failed ??= err));
+  while (!stop.aborted && failed === undefined) {
+    let budget = BURST_DATAGRAMS;
+    if (rateBitsPerSec > 0) {
+      const due = Math.floor((clock.nowMs() - startMs) * datagramsPerMs) + 1;
+      budget = Math.min(due - sequence, BURST_DATAGRAMS);
+      if (budget <= 0) {
+        const waitMs = (sequence + 1) / datagramsPerMs - (clock.nowMs() - startMs);
+        // A timer has ~1 ms granularity: below that, yield instead (more CPU, steadier pacing).
+        if (waitMs > 1.5) await pause(waitMs - 1, stop);
+        else await yieldToIo();
+        continue;
       }
-      for (let i = 0; i < budget; i++) {
-        if (socket.getSendQueueCount() >= MAX_QUEUED_SENDS) break;
+    }
+    const droppedBefore = socket.dropped();
+    let sent = 0;
+    socket.cork();
+    try {
+      for (; sent < budget; sent++) {
+        if (socket.queuedSends() >= MAX_QUEUED_SENDS) break;
         const buf = ring[sequence % RING_BUFFERS]!;
         writeDatagramHeader(buf, sequence, clock.nowMs());
         socket.send(buf);
         sequence++;
-        counter.add(length);
       }
-      await yieldToIo();
+    } finally {
+      socket.uncork();
     }
-  } finally {
-    socket.off('error', onError);
+    // Only what the kernel took counts as sent (the addon drops what a full buffer refused).
+    const written = sent - (socket.dropped() - droppedBefore);
+    counter.add(written * length, written);
+    await yieldToIo();
   }
   if (failed) throw failed;
 }

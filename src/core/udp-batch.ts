@@ -10,8 +10,11 @@
  * interface runs on node:dgram. `nativeUdp` says which one this process uses.
  */
 import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,6 +50,14 @@ export interface DatagramSocket {
   sendTo(data: Buffer, to: DatagramSender): void;
   /** Errors after bind/connect: an ICMP error reported on a connected socket, a failed send. */
   onError(handler: (err: Error) => void): void;
+  /**
+   * Hold what is sent (by any socket) until `uncork()`, which writes it with one `sendmmsg()` per
+   * socket: a sender's burst in one system call. Nested calls pair up. No-ops on node:dgram.
+   */
+  cork(): void;
+  uncork(): void;
+  /** Sends handed over and not yet written (node:dgram queues them; the addon writes at once). */
+  queuedSends(): number;
   /** Datagrams dropped because the socket's send buffer stayed full (native only; dgram queues). */
   dropped(): number;
   close(): void;
@@ -78,6 +89,8 @@ interface NativeUdp {
   ): 0 | string;
   format(family: number, a0: number, a1: number, a2: number, a3: number): string;
   dropped(handle: unknown): number;
+  cork(): void;
+  uncork(): void;
   close(handle: unknown): void;
 }
 
@@ -104,6 +117,11 @@ const native = loadNative();
 
 /** Whether this process batches UDP through the native addon. */
 export const nativeUdp = native !== undefined;
+
+/** A node:dgram socket someone else made (bound, connected), behind the same interface. */
+export function wrapDgram(socket: dgram.Socket): DatagramSocket {
+  return new DgramSocket({ type: socket.address().family === 'IPv6' ? 'udp6' : 'udp4' }, socket);
+}
 
 /** A UDP socket: batched through the addon when it is there, node:dgram otherwise. */
 export function openDatagramSocket(options: DatagramSocketOptions): DatagramSocket {
@@ -134,12 +152,14 @@ class BatchedSocket implements DatagramSocket {
   #current = -1;
   #closed = false;
   #started = false;
+  readonly #family: 4 | 6;
 
   constructor(addon: NativeUdp, options: DatagramSocketOptions) {
     this.#native = addon;
     this.#meta = addon.meta();
+    this.#family = options.type === 'udp6' ? 6 : 4;
     this.#handle = addon.open(
-      options.type === 'udp6' ? 6 : 4,
+      this.#family,
       (buffer, count) => this.#batch(buffer, count),
       (code) => this.#onError(systemError(code, 'recv')),
     );
@@ -164,15 +184,19 @@ class BatchedSocket implements DatagramSocket {
   }
 
   async bind(host: string, port: number): Promise<void> {
-    this.#native.bind(this.#handle, host, port);
+    this.#native.bind(this.#handle, await this.#ip(host), port);
     this.#start();
-    return Promise.resolve();
   }
 
   async connect(host: string, port: number): Promise<void> {
-    this.#native.connect(this.#handle, host, port);
+    this.#native.connect(this.#handle, await this.#ip(host), port);
     this.#start();
-    return Promise.resolve();
+  }
+
+  /** The addon takes IP literals: a name is looked up first, as dgram does. */
+  async #ip(host: string): Promise<string> {
+    if (isIP(host) !== 0) return host;
+    return (await lookup(host, { family: this.#family })).address;
   }
 
   #start(): void {
@@ -226,6 +250,18 @@ class BatchedSocket implements DatagramSocket {
     });
   }
 
+  cork(): void {
+    this.#native.cork();
+  }
+
+  uncork(): void {
+    this.#native.uncork();
+  }
+
+  queuedSends(): number {
+    return 0;
+  }
+
   dropped(): number {
     return this.#native.dropped(this.#handle);
   }
@@ -245,14 +281,20 @@ class DgramSocket implements DatagramSocket {
   #sender: DatagramSender | undefined;
   #closed = false;
 
-  constructor(options: DatagramSocketOptions) {
-    this.#socket = dgram.createSocket({
-      type: options.type,
-      ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}),
-      ...(options.sendBufferSize ? { sendBufferSize: options.sendBufferSize } : {}),
-      // Replies go to IP literals: skip the DNS lookup dgram does for every send.
-      lookup: (address, _options, callback) => callback(null, address, address.includes(':') ? 6 : 4),
-    });
+  constructor(options: DatagramSocketOptions, existing?: dgram.Socket) {
+    this.#socket =
+      existing ??
+      dgram.createSocket({
+        type: options.type,
+        ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}),
+        ...(options.sendBufferSize ? { sendBufferSize: options.sendBufferSize } : {}),
+        // Replies go to IP literals: skip the DNS lookup dgram does for every send.
+        lookup: (address, options, callback) => {
+          const family = isIP(address);
+          if (family === 0) dnsLookup(address, options, callback);
+          else callback(null, address, family);
+        },
+      });
   }
 
   bind(host: string, port: number): Promise<void> {
@@ -305,6 +347,18 @@ class DgramSocket implements DatagramSocket {
 
   sendTo(data: Buffer, to: DatagramSender): void {
     this.#socket.send(data, to.port, to.address);
+  }
+
+  cork(): void {
+    // dgram writes each datagram as it is sent.
+  }
+
+  uncork(): void {
+    // Nothing held.
+  }
+
+  queuedSends(): number {
+    return this.#socket.getSendQueueCount();
   }
 
   dropped(): number {

@@ -114,6 +114,11 @@ for (const batched of kinds) {
       c.socket.close();
     });
     c.socket.send(Buffer.from('six'));
+    // A name is looked up first (the addon itself takes IP literals).
+    const named = openDatagramSocket({ type: 'udp4', batched });
+    t.after(() => named.close());
+    await named.connect('localhost', 9);
+    assert.equal(named.address().address, '127.0.0.1');
     await c.waitFor(1);
     assert.equal(String(c.received[0]), 're:six');
     assert.deepEqual(senders, [`::1 ${c.socket.address().port}`]);
