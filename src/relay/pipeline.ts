@@ -31,6 +31,9 @@ export interface PipelineSink {
   end(action: EndAction): void;
   /** Reset the connection now. */
   reset(): void;
+  /** Optional: several packets fall due at once; hold the writes and send them together on `uncork`. */
+  cork?(): void;
+  uncork?(): void;
 }
 
 export interface PipelineOptions {
@@ -66,7 +69,8 @@ interface Queued {
 /** Holds packets until they are due; FIFO for a stream, earliest-due-first for datagrams. */
 class ReleaseQueue {
   readonly #ordered: boolean;
-  readonly #items: Queued[] = [];
+  /** FIFO: the items from `#head` on; a taken slot is cleared, so a written chunk is not kept alive. */
+  readonly #items: (Queued | undefined)[] = [];
   #head = 0;
   #seq = 0;
   bytes = 0;
@@ -107,6 +111,7 @@ class ReleaseQueue {
     let item: Queued;
     if (this.#ordered) {
       item = this.#items[this.#head]!;
+      this.#items[this.#head] = undefined;
       this.#head++;
       if (this.#head === this.#items.length) {
         this.#items.length = 0;
@@ -426,12 +431,17 @@ export class Pipeline {
     if (this.#closed) return;
     if (this.#queue.size > 0 && !this.#sinkBlocked) {
       const now = this.#clock.now();
-      for (
-        let head = this.#queue.peek();
-        head && head.dueMs <= now && !this.#sinkBlocked;
-        head = this.#queue.peek()
-      ) {
-        this.#write(this.#queue.take()!);
+      this.#sink.cork?.();
+      try {
+        for (
+          let head = this.#queue.peek();
+          head && head.dueMs <= now && !this.#sinkBlocked;
+          head = this.#queue.peek()
+        ) {
+          this.#write(this.#queue.take()!);
+        }
+      } finally {
+        this.#sink.uncork?.();
       }
     }
     if (this.#queue.size === 0 && this.#pendingEnd !== undefined && !this.#ended) {
