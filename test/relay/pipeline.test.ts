@@ -1,12 +1,18 @@
 /** The pipeline and its bounds, on a manual clock, with no sockets. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ManualClock } from '../../src/relay/clock.js';
 import { Pipeline } from '../../src/relay/pipeline.js';
 import { createRandom } from '../../src/relay/random.js';
+import { FAULT_TYPES } from '../../src/relay/faults/index.js';
 import type { Stage } from '../../src/relay/stage.js';
 import { randomBytes } from '../helpers/random.js';
 import { harness, numberOf, numbered } from '../helpers/relay-harness.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 test('no stages: each chunk is written at once, in order, and counted', () => {
   const h = harness({ transport: 'tcp' });
@@ -186,4 +192,38 @@ test('close() discards what is queued and cancels the timers', () => {
   h.clock.advance(100);
   assert.equal(h.out.length, 0);
   assert.equal(h.pipeline.push(numbered(2)), false);
+});
+
+test('TCP: a chunk written from the release queue is no longer held by it (the queue never empties under a delay)', async () => {
+  const clock = new ManualClock(1000);
+  let written = 0;
+  const pipeline = new Pipeline({
+    transport: 'tcp',
+    direction: 'up',
+    clock,
+    maxBufferedBytes: 1 << 30,
+    // A sink that keeps nothing, as a socket once its write is done.
+    sink: { write: (data) => ((written += data.length), true), end: () => undefined, reset: () => undefined },
+  });
+  pipeline.add(
+    'delay',
+    40,
+    FAULT_TYPES.delay!.create({ delayMs: 50, jitterMs: 0, distribution: 'uniform' }),
+    createRandom(1),
+  );
+  const first = (() => {
+    const chunk = Buffer.alloc(65536, 1);
+    pipeline.push(chunk);
+    return new WeakRef(chunk);
+  })();
+  // A chunk a millisecond: 50 wait at any time, so the queue holds some while the first is written.
+  for (let i = 0; i < 100; i++) {
+    clock.advance(1);
+    pipeline.push(Buffer.alloc(16));
+  }
+  assert.ok(written >= 65536, 'the first chunk was written');
+  assert.ok(pipeline.queuedPackets > 0, 'the queue is not empty');
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  assert.equal(first.deref(), undefined, 'the written chunk was collected');
 });
