@@ -65,8 +65,6 @@ export abstract class Link {
       write: (data) => this.sinkWrite(direction, data),
       end: (action) => this.sinkEnd(direction, action),
       reset: () => this.sinkReset(),
-      cork: () => this.sinkCork(direction, true),
-      uncork: () => this.sinkCork(direction, false),
     });
     const make = (direction: Direction) =>
       new Pipeline({
@@ -95,10 +93,6 @@ export abstract class Link {
   /** The stream in `direction` ended (after its data): end, close or reset. */
   protected abstract sinkEnd(direction: Direction, action: EndAction): void;
   protected abstract sinkReset(): void;
-  /** Packets released together are written together (TCP: one writev); optional. */
-  protected sinkCork(_direction: Direction, _cork: boolean): void {
-    // Datagrams go out one by one.
-  }
 
   /** Close everything now. */
   abstract destroy(): void;
@@ -231,13 +225,6 @@ export class TcpLink extends Link {
     const socket = this.#socket(direction);
     if (socket.destroyed || socket.writableEnded) return true; // the pair is going away
     return socket.write(data);
-  }
-
-  protected override sinkCork(direction: Direction, cork: boolean): void {
-    const socket = this.#socket(direction);
-    if (socket.destroyed) return;
-    if (cork) socket.cork();
-    else socket.uncork();
   }
 
   protected sinkEnd(direction: Direction, action: EndAction): void {

@@ -31,9 +31,6 @@ export interface PipelineSink {
   end(action: EndAction): void;
   /** Reset the connection now. */
   reset(): void;
-  /** Optional: several packets fall due at once; hold the writes and send them together on `uncork`. */
-  cork?(): void;
-  uncork?(): void;
 }
 
 export interface PipelineOptions {
@@ -431,17 +428,12 @@ export class Pipeline {
     if (this.#closed) return;
     if (this.#queue.size > 0 && !this.#sinkBlocked) {
       const now = this.#clock.now();
-      this.#sink.cork?.();
-      try {
-        for (
-          let head = this.#queue.peek();
-          head && head.dueMs <= now && !this.#sinkBlocked;
-          head = this.#queue.peek()
-        ) {
-          this.#write(this.#queue.take()!);
-        }
-      } finally {
-        this.#sink.uncork?.();
+      for (
+        let head = this.#queue.peek();
+        head && head.dueMs <= now && !this.#sinkBlocked;
+        head = this.#queue.peek()
+      ) {
+        this.#write(this.#queue.take()!);
       }
     }
     if (this.#queue.size === 0 && this.#pendingEnd !== undefined && !this.#ended) {
