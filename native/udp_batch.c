@@ -93,33 +93,10 @@ static void sock_unref(sock_t *s) {
   if (--s->refs == 0) free(s);
 }
 
+/* "ECONNREFUSED" for ECONNREFUSED: libuv names errors (on Unix a libuv error is -errno). */
 static napi_value errno_value(napi_env env, int err) {
   napi_value v;
-  const char *name = NULL;
-  switch (err) {
-    case EADDRINUSE: name = "EADDRINUSE"; break;
-    case EADDRNOTAVAIL: name = "EADDRNOTAVAIL"; break;
-    case EAFNOSUPPORT: name = "EAFNOSUPPORT"; break;
-    case EACCES: name = "EACCES"; break;
-    case EINVAL: name = "EINVAL"; break;
-    case ECONNREFUSED: name = "ECONNREFUSED"; break;
-    case EHOSTUNREACH: name = "EHOSTUNREACH"; break;
-    case ENETUNREACH: name = "ENETUNREACH"; break;
-    case EMSGSIZE: name = "EMSGSIZE"; break;
-    case EAGAIN: name = "EAGAIN"; break;
-    case ENOBUFS: name = "ENOBUFS"; break;
-    case EBADF: name = "EBADF"; break;
-    case EPERM: name = "EPERM"; break;
-    case EMFILE: name = "EMFILE"; break;
-    case ENFILE: name = "ENFILE"; break;
-    default: break;
-  }
-  char other[32];
-  if (name == NULL) {
-    snprintf(other, sizeof other, "E%d", err);
-    name = other;
-  }
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v);
+  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &v);
   return v;
 }
 
@@ -145,9 +122,11 @@ static instance_t *instance(napi_env env) {
   return inst;
 }
 
-static sock_t *get_sock(napi_env env, napi_value v) {
+/* The arguments of a call (at most `n`, the rest undefined) and the socket in the first. */
+static sock_t *args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
   sock_t *s = NULL;
-  if (napi_get_value_external(env, v, (void **)&s) != napi_ok || s == NULL) {
+  if (napi_get_cb_info(env, info, &n, argv, NULL, NULL) != napi_ok) return NULL;
+  if (napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL) {
     napi_throw_type_error(env, NULL, "not a socklab_udp handle");
     return NULL;
   }
@@ -260,8 +239,7 @@ static void call_js(sock_t *s, napi_ref fn_ref, size_t argc, napi_value *argv) {
 }
 
 /* Errors recorded during a flush go to their sockets' onError once every queued send is done. */
-static void report_errors(instance_t *in, sock_t **touched, int n) {
-  (void)in;
+static void report_errors(sock_t **touched, int n) {
   for (int k = 0; k < n; k++) {
     sock_t *s = touched[k];
     if (s->error == 0 || s->closed) continue;
@@ -285,7 +263,7 @@ static void flush_and_report(instance_t *in) {
     }
   }
   flush(in);
-  report_errors(in, touched, nt);
+  report_errors(touched, nt);
   for (int t = 0; t < nt; t++) sock_unref(touched[t]);
 }
 
@@ -407,19 +385,15 @@ static napi_value queue_or_send(napi_env env, sock_t *s, napi_value buf, const s
 }
 
 static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = args(env, info, 2, argv);
   if (!s) return NULL;
   return queue_or_send(env, s, argv[1], NULL, 0);
 }
 
 static napi_value js_send_to(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
   napi_value argv[8];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = args(env, info, 8, argv);
   if (!s) return NULL;
   int32_t family, a[4], port;
   CHECK(napi_get_value_int32(env, argv[2], &family));
@@ -434,18 +408,21 @@ static void on_poll_closed(uv_handle_t *h) {
   sock_unref((sock_t *)h->data);
 }
 
-static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
-  if (!s || s->closed) return NULL;
+/* Stop reading and free the descriptor (the memory goes with the last reference). */
+static void shut(sock_t *s) {
   s->closed = 1;
   if (s->poll.data != NULL) {
     uv_poll_stop(&s->poll);
     uv_close((uv_handle_t *)&s->poll, on_poll_closed);
   }
   close(s->fd);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  sock_t *s = args(env, info, 1, argv);
+  if (!s || s->closed) return NULL;
+  shut(s);
   napi_delete_reference(env, s->on_batch);
   napi_delete_reference(env, s->on_error);
   napi_async_destroy(env, s->async);
@@ -457,15 +434,7 @@ static void finalize_sock(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   sock_t *s = data;
-  if (!s->closed) {
-    /* Dropped without close(): stop reading and free the descriptor; the callbacks leak. */
-    s->closed = 1;
-    if (s->poll.data != NULL) {
-      uv_poll_stop(&s->poll);
-      uv_close((uv_handle_t *)&s->poll, on_poll_closed);
-    }
-    close(s->fd);
-  }
+  if (!s->closed) shut(s); /* dropped without close(): the callbacks' references leak */
   sock_unref(s);
 }
 
@@ -504,10 +473,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_set_buffers(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = args(env, info, 3, argv);
   if (!s) return NULL;
   int32_t rcv, snd;
   CHECK(napi_get_value_int32(env, argv[1], &rcv));
@@ -521,10 +488,8 @@ static napi_value js_set_buffers(napi_env env, napi_callback_info info) {
 }
 
 static napi_value bind_or_connect(napi_env env, napi_callback_info info, int do_connect) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = args(env, info, 3, argv);
   if (!s) return NULL;
   struct sockaddr_storage ss;
   socklen_t len;
@@ -544,10 +509,8 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = args(env, info, 1, argv);
   if (!s || s->closed || s->poll.data != NULL) return NULL;
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
@@ -560,10 +523,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_address(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = args(env, info, 1, argv);
   if (!s) return NULL;
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
@@ -603,10 +564,8 @@ static napi_value js_format(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_dropped(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = args(env, info, 1, argv);
   if (!s) return NULL;
   CHECK(napi_create_double(env, s->dropped, &result));
   return result;
