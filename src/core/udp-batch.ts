@@ -33,9 +33,10 @@ export interface DatagramSocketOptions {
 }
 
 /**
- * One UDP socket. `onMessage` gets each datagram with a key naming its sender (the same sender
- * always gives the same key: a number or a string, cheap to compute); `sender()`, called during
- * that handler, describes the sender of the current datagram as a reply target for `sendTo`.
+ * One UDP socket. `onMessage` gets each datagram; during that handler, `senderKey()` names its
+ * sender (the same sender always gives the same key: a number or a string, cheap to compute) and
+ * `sender()` describes the sender as a reply target for `sendTo`. Both are worked out only when
+ * asked: a connected socket never needs them.
  */
 export interface DatagramSocket {
   /** True when the native batching addon serves this socket. */
@@ -43,7 +44,8 @@ export interface DatagramSocket {
   bind(host: string, port: number): Promise<void>;
   connect(host: string, port: number): Promise<void>;
   address(): { address: string; port: number };
-  onMessage(handler: (data: Buffer, key: number | string) => void): void;
+  onMessage(handler: (data: Buffer) => void): void;
+  senderKey(): number | string;
   sender(): DatagramSender;
   /** On a connected socket. */
   send(data: Buffer): void;
@@ -146,7 +148,7 @@ class BatchedSocket implements DatagramSocket {
   readonly #native: NativeUdp;
   readonly #meta: Int32Array;
   readonly #handle: unknown;
-  #onMessage: (data: Buffer, key: number | string) => void = () => undefined;
+  #onMessage: (data: Buffer) => void = () => undefined;
   #onError: (err: Error) => void = () => undefined;
   /** Index in the current batch of the datagram being handled. */
   #current = -1;
@@ -169,16 +171,9 @@ class BatchedSocket implements DatagramSocket {
   #batch(buffer: Buffer, count: number): void {
     const meta = this.#meta;
     for (let i = 0; i < count && !this.#closed; i++) {
-      const m = i * META;
-      const offset = meta[m]!;
-      const port = meta[m + 3]!;
-      // IPv4: the address and port as one number; IPv6: a string of the words.
-      const key =
-        meta[m + 2] === 4
-          ? (meta[m + 4]! >>> 0) * 65536 + port
-          : `${meta[m + 4]},${meta[m + 5]},${meta[m + 6]},${meta[m + 7]},${port}`;
+      const offset = meta[i * META]!;
       this.#current = i;
-      this.#onMessage(buffer.subarray(offset, offset + meta[m + 1]!), key);
+      this.#onMessage(buffer.subarray(offset, offset + meta[i * META + 1]!));
     }
     this.#current = -1;
   }
@@ -210,7 +205,7 @@ class BatchedSocket implements DatagramSocket {
     return { address, port };
   }
 
-  onMessage(handler: (data: Buffer, key: number | string) => void): void {
+  onMessage(handler: (data: Buffer) => void): void {
     this.#onMessage = handler;
   }
 
@@ -218,9 +213,24 @@ class BatchedSocket implements DatagramSocket {
     this.#onError = handler;
   }
 
+  /** Where the current datagram's sender is in the batch's description. */
+  #senderAt(): number {
+    if (this.#current < 0) throw new Error('the sender is only known while a datagram is handled');
+    return this.#current * META;
+  }
+
+  senderKey(): number | string {
+    const m = this.#senderAt();
+    const meta = this.#meta;
+    const port = meta[m + 3]!;
+    // IPv4: the address and port as one number; IPv6: a string of the words.
+    return meta[m + 2] === 4
+      ? (meta[m + 4]! >>> 0) * 65536 + port
+      : `${meta[m + 4]},${meta[m + 5]},${meta[m + 6]},${meta[m + 7]},${port}`;
+  }
+
   sender(): NativeSender {
-    if (this.#current < 0) throw new Error('sender() is only known while a datagram is handled');
-    const m = this.#current * META;
+    const m = this.#senderAt();
     const meta = this.#meta;
     const family = meta[m + 2]!;
     const words = [meta[m + 4]!, meta[m + 5]!, meta[m + 6]!, meta[m + 7]!] as const;
@@ -278,7 +288,7 @@ class BatchedSocket implements DatagramSocket {
 class DgramSocket implements DatagramSocket {
   readonly batched = false;
   readonly #socket: dgram.Socket;
-  #sender: DatagramSender | undefined;
+  #sender: dgram.RemoteInfo | undefined;
   #closed = false;
 
   constructor(options: DatagramSocketOptions, existing?: dgram.Socket) {
@@ -324,10 +334,10 @@ class DgramSocket implements DatagramSocket {
     return { address: a.address, port: a.port };
   }
 
-  onMessage(handler: (data: Buffer, key: number | string) => void): void {
+  onMessage(handler: (data: Buffer) => void): void {
     this.#socket.on('message', (data, rinfo) => {
       this.#sender = rinfo;
-      handler(data, `${rinfo.address} ${rinfo.port}`);
+      handler(data);
       this.#sender = undefined;
     });
   }
@@ -336,9 +346,19 @@ class DgramSocket implements DatagramSocket {
     this.#socket.on('error', handler);
   }
 
+  #currentSender(): dgram.RemoteInfo {
+    if (!this.#sender) throw new Error('the sender is only known while a datagram is handled');
+    return this.#sender;
+  }
+
+  senderKey(): string {
+    const { address, port } = this.#currentSender();
+    return `${address} ${port}`;
+  }
+
   sender(): DatagramSender {
-    if (!this.#sender) throw new Error('sender() is only known while a datagram is handled');
-    return { address: this.#sender.address, port: this.#sender.port };
+    const { address, port } = this.#currentSender();
+    return { address, port };
   }
 
   send(data: Buffer): void {

@@ -512,7 +512,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     // A reply that cannot be delivered to a client (ICMP) must not stop the relay.
     socket.onError(() => undefined);
     const maxFlows = this.#options.maxFlows ?? DEFAULT_MAX_FLOWS;
-    socket.onMessage((data, key) => {
+    socket.onMessage((data) => {
+      const key = socket.senderKey();
       let flow = this.#flows.get(key);
       if (!flow) {
         if (this.#closing) return;

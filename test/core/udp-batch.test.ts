@@ -31,8 +31,8 @@ async function echoServer(batched: boolean, host = '127.0.0.1') {
   });
   const keys = new Set<number | string>();
   const senders: string[] = [];
-  server.onMessage((data, key) => {
-    keys.add(key);
+  server.onMessage((data) => {
+    keys.add(server.senderKey());
     const from = server.sender();
     senders.push(`${from.address} ${from.port}`);
     server.sendTo(Buffer.concat([Buffer.from('re:'), data]), from);
@@ -131,6 +131,7 @@ for (const batched of kinds) {
     await assert.rejects(second.bind('127.0.0.1', port), { code: 'EADDRINUSE' });
     second.close();
     assert.throws(() => server.sender(), /only known while a datagram is handled/);
+    assert.throws(() => server.senderKey(), /only known while a datagram is handled/);
   });
 
   test(`${name(batched)}: ECONNREFUSED from nobody listening is an error event, and the socket goes on`, async (t) => {
