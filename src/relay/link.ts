@@ -12,6 +12,8 @@ import type net from 'node:net';
 import { connect as netConnect } from 'node:net';
 import type { Endpoint, Transport } from '../address.js';
 import { formatAddress } from '../address.js';
+import { adoptWithOnRead } from '../core/onread.js';
+import type { PooledReader, ReadPool } from '../core/read-pool.js';
 import { connectError } from '../core/tcp.js';
 import { openDatagramSocket, type DatagramSender, type DatagramSocket } from '../core/udp-batch.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
@@ -32,6 +34,8 @@ export interface LinkEnv {
   readonly counters: Readonly<Record<Direction, Counters>>;
   readonly maxBufferedBytes: number;
   readonly maxBufferedPackets: number;
+  /** TCP: what the links read into (held chunks are views on it, not fresh Buffers). */
+  readonly readPool: ReadPool;
   faults(): readonly Fault[];
   onUpstreamError(link: Link, error: SocklabError): void;
   onClosed(link: Link): void;
@@ -165,54 +169,80 @@ export class TcpLink extends Link {
   #clientClosed = false;
   #upstreamClosed = false;
   #linger: NodeJS.Timeout | undefined;
+  readonly #pool: ReadPool;
   bytesUp = 0;
   bytesDown = 0;
   /** Why the link ended, if not by a clean close on both sides. */
   error: string | undefined;
 
-  constructor(env: LinkEnv, id: number, client: net.Socket) {
-    super(env, id, `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`);
-    this.client = client;
-    client.setNoDelay(true);
+  /** `accepted`: paused since accept (the server has `pauseOnConnect`), nothing read yet. */
+  constructor(env: LinkEnv, id: number, accepted: net.Socket) {
+    super(env, id, `${accepted.remoteAddress ?? '?'}:${accepted.remotePort ?? 0}`);
+    this.#pool = env.readPool;
+    // Both sockets read into the relay's pool; each read's chunk goes to its direction's pipeline.
+    const upReader = this.#pool.reader((chunk) => this.#onChunk('up', chunk));
+    const downReader = this.#pool.reader((chunk) => this.#onChunk('down', chunk));
+    this.client = adoptWithOnRead(accepted, upReader) ?? this.#readByEvents(accepted, 'up');
+    this.client.setNoDelay(true);
     const target = env.target;
-    this.upstream = netConnect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    this.upstream = netConnect({
+      host: target.host,
+      port: target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      onread: downReader,
+    } as net.NetConnectOpts);
     this.upstream.once('connect', () => this.#onConnect());
     this.client.on('error', (err) => this.#onError('client', err));
     this.upstream.on('error', (err) => this.#onError('upstream', err));
+    const closed = (reader: PooledReader) => {
+      reader.close();
+      this.#onClose();
+    };
     this.client.once('close', () => {
       this.#clientClosed = true;
-      this.#onClose();
+      closed(upReader);
     });
     this.upstream.once('close', () => {
       this.#upstreamClosed = true;
-      this.#onClose();
+      closed(downReader);
     });
+  }
+
+  /** Where Node's internals do not let an accepted socket be re-built with `onread`: 'data' events. */
+  #readByEvents(socket: net.Socket, direction: Direction): net.Socket {
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.#onChunk(direction, chunk)) socket.pause();
+    });
+    return socket;
   }
 
   #socket(direction: Direction): net.Socket {
     return direction === 'up' ? this.upstream : this.client;
   }
 
+  /** A read's bytes; false: stop reading until the pipeline has room (`resumeSource`). */
+  #onChunk(direction: Direction, chunk: Buffer): boolean {
+    const pipeline = this.pipeline(direction);
+    if (this.#closing) {
+      pipeline.counters.truncated.packets += 1;
+      pipeline.counters.truncated.bytes += chunk.length;
+      this.#pool.release(chunk);
+      return true;
+    }
+    if (direction === 'up') this.bytesUp += chunk.length;
+    else this.bytesDown += chunk.length;
+    return pipeline.push(chunk);
+  }
+
   #onConnect(): void {
     this.#connected = true;
-    const pump = (source: net.Socket, direction: Direction) => {
+    for (const direction of ['up', 'down'] as const) {
+      const source = direction === 'up' ? this.client : this.upstream;
       const pipeline = this.pipeline(direction);
-      const sink = this.#socket(direction);
-      source.on('data', (chunk: Buffer) => {
-        if (this.#closing) {
-          pipeline.counters.truncated.packets += 1;
-          pipeline.counters.truncated.bytes += chunk.length;
-          return;
-        }
-        if (direction === 'up') this.bytesUp += chunk.length;
-        else this.bytesDown += chunk.length;
-        if (!pipeline.push(chunk)) source.pause();
-      });
       source.on('end', () => pipeline.end());
-      sink.on('drain', () => pipeline.sinkDrained());
-    };
-    pump(this.client, 'up');
-    pump(this.upstream, 'down');
+      this.#socket(direction).on('drain', () => pipeline.sinkDrained());
+    }
     this.client.resume();
   }
 
@@ -223,8 +253,12 @@ export class TcpLink extends Link {
 
   protected sinkWrite(direction: Direction, data: Buffer): boolean {
     const socket = this.#socket(direction);
-    if (socket.destroyed || socket.writableEnded) return true; // the pair is going away
-    return socket.write(data);
+    if (socket.destroyed || socket.writableEnded) {
+      this.#pool.release(data);
+      return true; // the pair is going away
+    }
+    // Node calls back once the kernel has the bytes (or the write failed): the memory may be reused.
+    return socket.write(data, () => this.#pool.release(data));
   }
 
   protected sinkEnd(direction: Direction, action: EndAction): void {

@@ -26,6 +26,7 @@ import {
   type Endpoint,
   type Transport,
 } from '../address.js';
+import { ReadPool, type ReadPoolStats } from '../core/read-pool.js';
 import { DEFAULT_BACKLOG } from '../core/tcp.js';
 import { openDatagramSocket, type DatagramSocket } from '../core/udp-batch.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
@@ -266,6 +267,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       maxBufferedBytes:
         options.maxBufferedBytes ?? (tcp ? DEFAULT_TCP_BUFFER_BYTES : DEFAULT_UDP_BUFFER_BYTES),
       maxBufferedPackets: options.maxBufferedPackets ?? DEFAULT_UDP_BUFFER_PACKETS,
+      readPool: new ReadPool(),
       faults: () => this.#faults,
       onUpstreamError: (link, error) => {
         this.#stats.upstreamErrors += 1;
@@ -273,6 +275,11 @@ export class Relay extends EventEmitter<RelayEvents> {
       },
       onClosed: (link) => this.#onLinkClosed(link),
     };
+  }
+
+  /** @internal How the TCP read buffers were reused (tests). */
+  readPoolStats(): ReadPoolStats {
+    return { ...this.#env.readPool.stats };
   }
 
   /** Where clients connect (the real port when asked for 0). */
@@ -400,6 +407,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     if (this.#links.size > 0) closed.push(new Promise<void>((resolve) => this.#linksGone.add(resolve)));
     for (const link of [...this.#links]) link.destroy();
     await Promise.all(closed);
+    this.#env.readPool.close();
   }
 
   #existing(name: string): Fault {

@@ -164,6 +164,10 @@ test('32 MiB through delay, jitter and slicing arrives with the same SHA-256', a
   assert.equal(hash, sha(data));
   assert.ok(relay.counters().up.forwarded.packets > data.length / (24 * 1024), 'the stream was sliced');
   assert.ok(relay.counters().up.delayed.bytes >= data.length);
+  // Held chunks are views on the relay's read pool; the hash above shows none was overwritten early.
+  const pool = relay.readPoolStats();
+  assert.ok(pool.reused > 0, `read buffers were reused: ${JSON.stringify(pool)}`);
+  assert.equal(pool.doubleReleases, 0);
 });
 
 test('faults added, changed and removed while a stream flows lose nothing', async (t) => {
