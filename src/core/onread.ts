@@ -29,7 +29,11 @@ interface SocketInternals {
  * reading through `onread` once resumed. Its 'end', 'close', 'error', timeouts, writes and `end()`
  * work as usual; it emits no 'data'. Undefined where Node's internals do not allow it.
  */
-export function adoptWithOnRead(socket: net.Socket, onread: OnRead): net.Socket | undefined {
+export function adoptWithOnRead(
+  socket: net.Socket,
+  onread: OnRead,
+  writableHighWaterMark?: number,
+): net.Socket | undefined {
   const old = socket as unknown as SocketInternals;
   const handle = old._handle;
   if (handle === null || typeof handle !== 'object' || !('readStart' in handle) || socket.bytesRead > 0) {
@@ -43,6 +47,7 @@ export function adoptWithOnRead(socket: net.Socket, onread: OnRead): net.Socket 
     handle,
     allowHalfOpen: socket.allowHalfOpen,
     onread,
+    ...(writableHighWaterMark !== undefined && { writableHighWaterMark }),
   } as net.SocketConstructorOpts);
   (adopted as unknown as SocketInternals)._server = server;
   // A socket built around a handle starts reading at once; the caller resumes it when ready.

@@ -46,6 +46,13 @@ export const CLOSE_LINGER_MS = 2000;
 /** UDP socket buffers, large enough that a burst on loopback is not lost in the kernel. */
 export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
+/**
+ * How much a TCP socket of the relay buffers before `write()` says it is full (Node's default is
+ * 16 KiB, less than one 64 KiB chunk). The release queue corks the socket and writes every packet
+ * that is due; with room for 16 of them, they go out in one `writev()` instead of one each.
+ */
+const WRITE_HIGH_WATER_BYTES = 1024 * 1024;
+
 export abstract class Link {
   readonly id: number;
   /** The client: `127.0.0.1:5555`. */
@@ -69,6 +76,8 @@ export abstract class Link {
       write: (data) => this.sinkWrite(direction, data),
       end: (action) => this.sinkEnd(direction, action),
       reset: () => this.sinkReset(),
+      cork: () => this.sinkCork(direction, true),
+      uncork: () => this.sinkCork(direction, false),
     });
     const make = (direction: Direction) =>
       new Pipeline({
@@ -97,6 +106,10 @@ export abstract class Link {
   /** The stream in `direction` ended (after its data): end, close or reset. */
   protected abstract sinkEnd(direction: Direction, action: EndAction): void;
   protected abstract sinkReset(): void;
+  /** Hold the writes to `direction`'s socket until uncorked (TCP: one `writev()` for them). */
+  protected sinkCork(_direction: Direction, _cork: boolean): void {
+    // Datagrams are batched by their own socket (core/udp-batch.ts).
+  }
 
   /** Close everything now. */
   abstract destroy(): void;
@@ -182,7 +195,8 @@ export class TcpLink extends Link {
     // Both sockets read into the relay's pool; each read's chunk goes to its direction's pipeline.
     const upReader = this.#pool.reader((chunk) => this.#onChunk('up', chunk));
     const downReader = this.#pool.reader((chunk) => this.#onChunk('down', chunk));
-    this.client = adoptWithOnRead(accepted, upReader) ?? this.#readByEvents(accepted, 'up');
+    this.client =
+      adoptWithOnRead(accepted, upReader, WRITE_HIGH_WATER_BYTES) ?? this.#readByEvents(accepted, 'up');
     this.client.setNoDelay(true);
     const target = env.target;
     this.upstream = netConnect({
@@ -190,6 +204,7 @@ export class TcpLink extends Link {
       port: target.port,
       allowHalfOpen: true,
       noDelay: true,
+      writableHighWaterMark: WRITE_HIGH_WATER_BYTES,
       onread: downReader,
     } as net.NetConnectOpts);
     this.upstream.once('connect', () => this.#onConnect());
@@ -259,6 +274,12 @@ export class TcpLink extends Link {
     }
     // Node calls back once the kernel has the bytes (or the write failed): the memory may be reused.
     return socket.write(data, () => this.#pool.release(data));
+  }
+
+  protected override sinkCork(direction: Direction, cork: boolean): void {
+    const socket = this.#socket(direction);
+    if (cork) socket.cork();
+    else socket.uncork();
   }
 
   protected sinkEnd(direction: Direction, action: EndAction): void {

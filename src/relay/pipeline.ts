@@ -31,6 +31,9 @@ export interface PipelineSink {
   end(action: EndAction): void;
   /** Reset the connection now. */
   reset(): void;
+  /** Hold writes until `uncork()`, to write several due packets in one system call. */
+  cork?(): void;
+  uncork?(): void;
 }
 
 export interface PipelineOptions {
@@ -428,6 +431,7 @@ export class Pipeline {
     if (this.#closed) return;
     if (this.#queue.size > 0 && !this.#sinkBlocked) {
       const now = this.#clock.now();
+      this.#sink.cork?.();
       for (
         let head = this.#queue.peek();
         head && head.dueMs <= now && !this.#sinkBlocked;
@@ -435,6 +439,7 @@ export class Pipeline {
       ) {
         this.#write(this.#queue.take()!);
       }
+      this.#sink.uncork?.();
     }
     if (this.#queue.size === 0 && this.#pendingEnd !== undefined && !this.#ended) {
       const action = this.#pendingEnd;

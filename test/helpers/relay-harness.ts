@@ -33,6 +33,9 @@ export function harness(options: HarnessOptions) {
   let resets = 0;
   let inSink = 0;
   let writable = 0;
+  let corked = false;
+  /** Writes made between one cork() and its uncork(), one entry per cork. */
+  const corkedWrites: number[] = [];
   const random = createRandom(options.seed ?? 1);
   const pipeline = new Pipeline({
     transport: options.transport,
@@ -46,6 +49,7 @@ export function harness(options: HarnessOptions) {
     },
     sink: {
       write(data) {
+        if (corked) corkedWrites[corkedWrites.length - 1]! += 1;
         out.push({ data, atMs: clock.now() });
         inSink += data.length;
         return options.sinkCapacityBytes === undefined || inSink < options.sinkCapacityBytes;
@@ -57,6 +61,13 @@ export function harness(options: HarnessOptions) {
       reset() {
         resets += 1;
         events.push('reset');
+      },
+      cork() {
+        corked = true;
+        corkedWrites.push(0);
+      },
+      uncork() {
+        corked = false;
       },
     },
   });
@@ -74,6 +85,7 @@ export function harness(options: HarnessOptions) {
     pipeline,
     out,
     events,
+    corkedWrites,
     add,
     update(spec: FaultSpec) {
       const fault = readFault(FAULT_TYPES, spec, options.transport);

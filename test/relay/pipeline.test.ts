@@ -97,6 +97,19 @@ test('delays are computed from arrival: a 50 ms delay adds 50 ms of latency and 
   assert.deepEqual(h.pipeline.counters.delayed, { packets: 100, bytes: 1600 });
 });
 
+test('packets that fall due together are written corked, for one writev()', () => {
+  const h = harness({ transport: 'tcp', faults: [{ type: 'delay', params: { delayMs: 50 } }] });
+  for (let i = 0; i < 10; i++) h.pipeline.push(numbered(i));
+  h.clock.advance(1);
+  for (let i = 10; i < 15; i++) h.pipeline.push(numbered(i));
+  h.clock.advance(100);
+  assert.deepEqual(h.corkedWrites, [10, 5], 'one cork per timer, around every packet then due');
+  assert.deepEqual(
+    h.out.map((w) => numberOf(w.data)),
+    Array.from({ length: 15 }, (_, i) => i),
+  );
+});
+
 test('stages run in rank order whatever the order they were added', () => {
   const clock = new ManualClock();
   const seen: string[] = [];
