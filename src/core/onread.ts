@@ -12,13 +12,6 @@
  */
 import net from 'node:net';
 
-/** `net.OnReadOpts` with the buffer function Node also accepts (a fresh buffer for every read). */
-export interface OnRead {
-  buffer: Uint8Array | (() => Uint8Array);
-  /** `n` bytes were read into `buf`; false stops reading until `socket.resume()`. */
-  callback(n: number, buf: Uint8Array): boolean;
-}
-
 interface SocketInternals {
   _handle: object | null;
   _server: net.Server | null;
@@ -31,7 +24,7 @@ interface SocketInternals {
  */
 export function adoptWithOnRead(
   socket: net.Socket,
-  onread: OnRead,
+  onread: net.OnReadOpts,
   writableHighWaterMark?: number,
 ): net.Socket | undefined {
   const old = socket as unknown as SocketInternals;

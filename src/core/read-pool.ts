@@ -21,7 +21,7 @@
  * buffer instead and the bytes are copied out (cheap at that size); once a read fills that buffer,
  * the socket reads into pooled slices again.
  */
-import type { OnRead } from './onread.js';
+import type net from 'node:net';
 
 /** Sizes; the defaults suit loopback at about 1 GB/s. */
 export interface ReadPoolOptions {
@@ -45,7 +45,7 @@ export interface ReadPoolStats {
 }
 
 /** A socket's reader: Node's `onread` option, and `close()` for when the socket has closed. */
-export interface PooledReader extends OnRead {
+export interface PooledReader extends net.OnReadOpts {
   /** The socket is closed: give back the slice it would have read into next. */
   close(): void;
 }
