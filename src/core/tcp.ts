@@ -397,7 +397,7 @@ function serveConnection(
   if (options.idleTimeoutMs !== undefined && options.idleTimeoutMs > 0) {
     socket.setTimeout(options.idleTimeoutMs, onIdle.bind(served));
   }
-  socket.on('data', onData);
+  if (!countOnly) socket.on('data', onData); // counted by readDiscarding, however it reads
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
@@ -577,10 +577,12 @@ export class TcpClient {
    * Node): the caller may then overwrite the buffer. For streaming through one reused buffer.
    */
   async sendAll(data: Buffer): Promise<void> {
-    await this.send(data);
-    // write() may report room while bytes below the high-water mark are still queued.
-    while (this.socket.writableLength > 0 && !this.socket.destroyed) await drained(this.socket);
-    if (this.socket.writableLength > 0) throw this.#closedError(); // closed with bytes unsent
+    if (this.socket.destroyed) throw this.#closedError();
+    // The write's callback runs once these bytes are in the kernel (or the write failed). Not
+    // 'drain': Node emits it only after a write() that reported the buffer full.
+    await new Promise<void>((resolve, reject) =>
+      this.socket.write(data, (err) => (err ? reject(this.#closedError()) : resolve())),
+    );
   }
 
   #closedError(): SocklabError {
