@@ -76,6 +76,7 @@ export abstract class Link {
       write: (data) => this.sinkWrite(direction, data),
       end: (action) => this.sinkEnd(direction, action),
       reset: () => this.sinkReset(),
+      discard: (data) => this.sinkDiscard(data),
       cork: () => this.sinkCork(direction, true),
       uncork: () => this.sinkCork(direction, false),
     });
@@ -106,6 +107,10 @@ export abstract class Link {
   /** The stream in `direction` ended (after its data): end, close or reset. */
   protected abstract sinkEnd(direction: Direction, action: EndAction): void;
   protected abstract sinkReset(): void;
+  /** Bytes the pipeline will never write (TCP: back to the read pool). */
+  protected sinkDiscard(_data: Buffer): void {
+    // Datagrams are not pooled.
+  }
   /** Hold the writes to `direction`'s socket until uncorked (TCP: one `writev()` for them). */
   protected sinkCork(_direction: Direction, _cork: boolean): void {
     // Datagrams are batched by their own socket (core/udp-batch.ts).
@@ -240,9 +245,7 @@ export class TcpLink extends Link {
   #onChunk(direction: Direction, chunk: Buffer): boolean {
     const pipeline = this.pipeline(direction);
     if (this.#closing) {
-      pipeline.counters.truncated.packets += 1;
-      pipeline.counters.truncated.bytes += chunk.length;
-      this.#pool.release(chunk);
+      pipeline.push(chunk); // closed: counted as truncated, and given back to the pool
       return true;
     }
     if (direction === 'up') this.bytesUp += chunk.length;
@@ -274,6 +277,10 @@ export class TcpLink extends Link {
     }
     // Node calls back once the kernel has the bytes (or the write failed): the memory may be reused.
     return socket.write(data, () => this.#pool.release(data));
+  }
+
+  protected override sinkDiscard(data: Buffer): void {
+    this.#pool.release(data);
   }
 
   protected override sinkCork(direction: Direction, cork: boolean): void {

@@ -31,6 +31,8 @@ export interface PipelineSink {
   end(action: EndAction): void;
   /** Reset the connection now. */
   reset(): void;
+  /** Bytes that will never be written (dropped, truncated, overflowed, or queued at close). */
+  discard?(data: Buffer): void;
   /** Hold writes until `uncork()`, to write several due packets in one system call. */
   cork?(): void;
   uncork?(): void;
@@ -143,7 +145,12 @@ class ReleaseQueue {
     return item.packet;
   }
 
-  clear(): void {
+  /** Empty the queue, handing each packet still in it to `dropped`. */
+  clear(dropped: (packet: Packet) => void): void {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i];
+      if (item) dropped(item.packet);
+    }
     this.#items.length = 0;
     this.#head = 0;
     this.bytes = 0;
@@ -153,6 +160,9 @@ class ReleaseQueue {
 function before(a: Queued, b: Queued): boolean {
   return a.packet.dueMs < b.packet.dueMs || (a.packet.dueMs === b.packet.dueMs && a.seq < b.seq);
 }
+
+/** What a stage counts when bytes go no further (the others are counted on bytes it passes on). */
+const DROPS: ReadonlySet<CounterName> = new Set(['dropped', 'truncated', 'overflowed']);
 
 export class Pipeline {
   readonly transport: Transport;
@@ -223,12 +233,12 @@ export class Pipeline {
    */
   push(data: Buffer): boolean {
     if (this.#closed || this.#inputEnded) {
-      this.#count('truncated', data.length);
+      this.#drop('truncated', data);
       return false;
     }
     if (this.transport === 'udp') {
       if (this.#queue.size >= this.#maxPackets || this.bufferedBytes + data.length > this.#maxBytes) {
-        this.#count('overflowed', data.length);
+        this.#drop('overflowed', data);
         return false;
       }
     }
@@ -327,7 +337,7 @@ export class Pipeline {
       slot.stage.close?.();
     }
     this.#slots = [];
-    this.#queue.clear();
+    this.#queue.clear((packet) => this.#sink.discard?.(packet.data));
   }
 
   #makeSlot(id: string, rank: number, stage: Stage, random: Random): Slot {
@@ -351,7 +361,8 @@ export class Pipeline {
           this.#endFrom(this.#nextIndex(slot), action);
         },
         reset: () => this.#reset(),
-        count: (counter, packet) => this.#count(counter, packet.data.length),
+        count: (counter, packet) =>
+          DROPS.has(counter) ? this.#drop(counter, packet.data) : this.#count(counter, packet.data.length),
       },
     };
     return slot;
@@ -400,7 +411,7 @@ export class Pipeline {
   /** A packet leaves the last stage. */
   #release(packet: Packet): void {
     if (this.#pendingEnd !== undefined || this.#ended) {
-      this.#count('truncated', packet.data.length);
+      this.#drop('truncated', packet.data);
       return;
     }
     if (this.transport === 'tcp') {
@@ -481,6 +492,12 @@ export class Pipeline {
     this.close();
     this.#ended = true;
     sink.reset();
+  }
+
+  /** Bytes that go no further: counted, and given back to the sink (a TCP link's read pool). */
+  #drop(counter: CounterName, data: Buffer): void {
+    this.#count(counter, data.length);
+    this.#sink.discard?.(data);
   }
 
   #count(counter: CounterName, bytes: number): void {

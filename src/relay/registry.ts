@@ -14,7 +14,6 @@ export interface RelayRegistryEvents {
 
 export class RelayRegistry extends EventEmitter<RelayRegistryEvents> {
   readonly #relays = new Map<string, Relay>();
-  readonly #removed: Relay[] = [];
 
   list(): Relay[] {
     return [...this.#relays.values()];
@@ -22,11 +21,6 @@ export class RelayRegistry extends EventEmitter<RelayRegistryEvents> {
 
   get(name: string): Relay | undefined {
     return this.#relays.get(name);
-  }
-
-  /** Relays removed so far (their counters, for a final report). */
-  removed(): Relay[] {
-    return [...this.#removed];
   }
 
   /** Start a relay under its name (default `relay`, which must be free). */
@@ -50,7 +44,6 @@ export class RelayRegistry extends EventEmitter<RelayRegistryEvents> {
     const relay = this.#relays.get(name);
     if (!relay) throw new SocklabError('SOCKLAB_ERR_RELAY', `no relay named '${name}'`);
     this.#relays.delete(name);
-    this.#removed.push(relay);
     await relay.close();
     this.emit('remove', relay);
   }

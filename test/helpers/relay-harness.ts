@@ -36,6 +36,8 @@ export function harness(options: HarnessOptions) {
   let corked = false;
   /** Writes made between one cork() and its uncork(), one entry per cork. */
   const corkedWrites: number[] = [];
+  /** Bytes handed back as never to be written. */
+  const discarded: Buffer[] = [];
   const random = createRandom(options.seed ?? 1);
   const pipeline = new Pipeline({
     transport: options.transport,
@@ -62,6 +64,9 @@ export function harness(options: HarnessOptions) {
         resets += 1;
         events.push('reset');
       },
+      discard(data) {
+        discarded.push(data);
+      },
       cork() {
         corked = true;
         corkedWrites.push(0);
@@ -86,6 +91,7 @@ export function harness(options: HarnessOptions) {
     out,
     events,
     corkedWrites,
+    discarded,
     add,
     update(spec: FaultSpec) {
       const fault = readFault(FAULT_TYPES, spec, options.transport);

@@ -110,6 +110,28 @@ test('packets that fall due together are written corked, for one writev()', () =
   );
 });
 
+test('bytes that will never be written go back to the sink, each once: truncated, then queued at close', () => {
+  const h = harness({
+    transport: 'tcp',
+    faults: [
+      { type: 'delay', params: { delayMs: 50 } },
+      { type: 'limit-data', params: { limitBytes: 40 } },
+    ],
+  });
+  for (let i = 0; i < 4; i++) h.pipeline.push(numbered(i)); // 16 bytes each: 40 pass, 24 do not
+  assert.deepEqual(
+    h.discarded.map((d) => d.length),
+    [8, 16],
+    'the cut part of the third chunk, and the fourth',
+  );
+  h.pipeline.close(); // the 40 bytes still delayed are never written
+  assert.equal(h.out.length, 0);
+  assert.deepEqual(
+    h.discarded.map((d) => d.length),
+    [8, 16, 16, 16, 8],
+  );
+});
+
 test('stages run in rank order whatever the order they were added', () => {
   const clock = new ManualClock();
   const seen: string[] = [];
