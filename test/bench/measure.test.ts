@@ -18,7 +18,7 @@ test('jitter follows RFC 3550: J += (|D| - J) / 16', () => {
     if (i > 0) expected += (2 - expected) / 16;
   });
   assert.ok(Math.abs(jitter.jitterMs - expected) < 1e-12);
-  assert.ok(Math.abs(expected - (2 - 2 * (15 / 16) ** 3)) < 1e-12);
+  assert.ok(Math.abs(jitter.jitterMs - (2 - 2 * (15 / 16) ** 3)) < 1e-12, 'RFC 3550: J += (|D| - J) / 16');
 });
 
 test('jitter ignores a constant clock offset between sender and receiver', () => {

@@ -72,7 +72,8 @@ test('UDP throughput: received + lost = sent, with order and jitter reported', a
   assert.ok(rx.packets! > 0);
   assert.equal(rx.packets! - rx.duplicates! + rx.lost_packets!, sent.packets);
   assert.equal(rx.bytes, rx.packets! * 1000);
-  assert.ok(rx.jitter_ms! >= 0 && rx.out_of_order! >= 0);
+  assert.ok(Number.isFinite(rx.jitter_ms) && rx.jitter_ms! >= 0, `jitter ${rx.jitter_ms}`);
+  assert.ok(Number.isInteger(rx.out_of_order) && rx.out_of_order! >= 0, `out of order ${rx.out_of_order}`);
   // 20 Mbit/s for 0.5 s of 1000-byte datagrams is 1250; pacing keeps it near that.
   assert.ok(sent.packets! <= 1400, `sent ${sent.packets}`);
 });

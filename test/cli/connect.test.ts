@@ -120,7 +120,8 @@ test('network errors exit 1 with one line naming the address; usage errors exit 
     unknown.stderr,
     /^socklab connect: cannot connect to tcp:\/\/nosuch\.invalid:80: host not found/,
   );
-  const udpRefused = await runCli(['connect', '-u', `127.0.0.1:${port}`, 'x', '-W', '--timeout', '2000']);
+  const udpPort = await closedPort('udp');
+  const udpRefused = await runCli(['connect', '-u', `127.0.0.1:${udpPort}`, 'x', '-W', '--timeout', '2000']);
   assert.equal(udpRefused.code, 1);
   assert.match(udpRefused.stderr, /port unreachable/);
   const bad = await runCli(['connect', '127.0.0.1:80', '--nope']);

@@ -115,6 +115,7 @@ test('socklab demo --json: the measured facts add up', async () => {
   const { boundaries, delivery, closedPort } = facts.promises;
   assert.equal(boundaries.tcp.reads.join(''), boundaries.tcp.writes.join(''));
   assert.ok(boundaries.tcp.reads.length >= 1 && boundaries.tcp.reads.length <= boundaries.tcp.writes.length);
+  assert.ok(boundaries.udp.received.length > 0, 'datagrams arrived');
   for (const datagram of boundaries.udp.received) assert.ok(boundaries.udp.sent.includes(datagram));
 
   // b) TCP: every byte, in order. UDP: counted, and the counts add up.

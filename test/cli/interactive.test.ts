@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { REPO_ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
+import { closedPort } from '../helpers/ports.js';
 import { shellQuote, socklabCommand, startTerminal, tmuxMissing, type Terminal } from '../helpers/tmux.js';
 
 const options = { skip: tmuxMissing ?? false, timeout: 30_000 };
@@ -326,20 +327,16 @@ test('Ctrl-C while waiting for the server after Ctrl-D stops at once with 130', 
 });
 
 test('UDP with no server: one line of error in place of the prompt, exit 1', options, async (t) => {
-  // A port the OS just gave out and took back: nobody listens there.
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  const prompt = `udp://127.0.0.1:${address.port}>`;
-  const term = await connect(t, ['-u', `127.0.0.1:${address.port}`], prompt);
+  // A UDP port the OS just gave out and took back: nobody listens there.
+  const port = await closedPort('udp');
+  const prompt = `udp://127.0.0.1:${port}>`;
+  const term = await connect(t, ['-u', `127.0.0.1:${port}`], prompt);
   await term.type('anyone?');
   await term.keys('Enter');
   assert.equal(await term.waitForExit(), 1);
   await expectRows(term, [
     `${prompt} anyone?`,
-    `socklab connect: no server at udp://127.0.0.1:${address.port}: port unreachable (ECONNREFUSED)`,
+    `socklab connect: no server at udp://127.0.0.1:${port}: port unreachable (ECONNREFUSED)`,
     'EXIT=1',
     '$',
   ]);

@@ -27,7 +27,7 @@ export async function freePort(transport: 'tcp' | 'udp'): Promise<number> {
   return port;
 }
 
-/** A TCP port nobody listens on (taken and released at once). */
-export function closedPort(): Promise<number> {
-  return freePort('tcp');
+/** A port nobody listens on, for `transport` (default TCP): taken and released at once. */
+export function closedPort(transport: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  return freePort(transport);
 }

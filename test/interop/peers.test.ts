@@ -7,10 +7,10 @@
  * started again on another port if it has been taken meanwhile.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { BIN, runCli, startCli } from '../helpers/cli.js';
 import { findPeers, startPeerServer, type PeerName } from '../helpers/peers.js';
+import { randomBytes } from '../helpers/random.js';
 import { runProcess, startProcess, type Spawned } from '../helpers/spawn.js';
 
 // CI installs all three (.ci/run); on a machine without one, its tests are skipped, not failed.
@@ -65,7 +65,7 @@ test('nc -N sends 1 MiB of binary through socklab listen --echo and gets every b
   if (bin === undefined) return;
   const server = await startCli(['listen', '0', '--echo', '--quiet']);
   t.after(() => server.stop());
-  const data = randomBytes(1024 * 1024);
+  const data = randomBytes(1024 * 1024, 13);
   const result = await runProcess(bin, ['-N', '127.0.0.1', String(server.ports[0])], {
     input: data,
     timeoutMs: 20_000,
@@ -186,7 +186,7 @@ test('half-close: 1 MiB piped into socklab connect, socat echoes (PIPE) and clos
   if (bin === undefined) return;
   const peer = await startSocatTcpServer(bin, 'PIPE');
   t.after(() => peer.stop());
-  const data = randomBytes(1024 * 1024);
+  const data = randomBytes(1024 * 1024, 13);
   const result = await runCli(['connect', `127.0.0.1:${peer.port}`], { input: data, timeoutMs: 20_000 });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdoutBytes.length, data.length);

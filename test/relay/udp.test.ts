@@ -145,7 +145,7 @@ test('idle flows expire; a flow limit refuses new clients and counts them', asyn
 });
 
 test('an unreachable target is reported once per flow, and the relay goes on', async (t) => {
-  const port = await closedPort();
+  const port = await closedPort('udp');
   const relay = await relayTo(port, t);
   const client = await udpClient(relay.address().port);
   t.after(() => client.close());
