@@ -19,7 +19,7 @@ function skip(why) {
     console.error(`socklab: the native UDP addon did not build (${why}), and SOCKLAB_REQUIRE_NATIVE=1`);
     process.exit(1);
   }
-  console.error(`socklab: native UDP batching not built (${why}); the relay uses node:dgram`);
+  console.error(`socklab: native UDP batching not built (${why}); UDP uses node:dgram`);
   process.exit(0);
 }
 

@@ -7,7 +7,8 @@
  * JavaScript in one call (one Buffer holding them all, and a shared Int32Array describing each),
  * and every send made during that call is queued and written with sendmmsg() when it returns.
  *
- * JavaScript side: src/core/batch-udp.ts (which falls back to node:dgram without this addon).
+ * JavaScript side: src/core/datagram.ts (which falls back to node:dgram without this addon): every
+ * UDP socket of socklab (listen -u, connect -u, the relay, bench) is opened there.
  *
  *   open(family, onBatch(buffer, count), onError(code)) -> handle
  *   meta() -> Int32Array: per datagram [offset, length, family, port, a0, a1, a2, a3]
@@ -20,7 +21,7 @@
  *
  * Sends made outside a batch callback (timers) are written at once, one syscall each.
  * A send that finds the socket buffer full waits up to SEND_WAIT_MS for room, then drops the
- * datagram and counts it (dropped(handle)): a UDP relay may drop, but never silently block.
+ * datagram and counts it (dropped(handle)): UDP may drop, but never silently block.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -422,6 +423,8 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   sock_t *s = args(env, info, 1, argv);
   if (!s || s->closed) return NULL;
+  /* Closed inside a batch (a server that stops after its reply): what it was handed goes out first. */
+  if (s->inst->queued > 0) flush(s->inst);
   shut(s);
   napi_delete_reference(env, s->on_batch);
   napi_delete_reference(env, s->on_error);

@@ -23,8 +23,15 @@ export type SocklabErrorCode =
   | 'SOCKLAB_ERR_TLS'
   | 'SOCKLAB_ERR_FILE'
   | 'SOCKLAB_ERR_ABORTED'
-  /** A relay or fault that does not exist, or a name already taken (relay API, library). */
-  | 'SOCKLAB_ERR_RELAY';
+  /**
+   * Deprecated, no longer thrown: a relay or fault that does not exist, or a name already taken.
+   * Now SOCKLAB_ERR_NOT_FOUND and SOCKLAB_ERR_EXISTS, so a caller can tell the two apart.
+   */
+  | 'SOCKLAB_ERR_RELAY'
+  /** A named thing (a relay, a fault) that does not exist. */
+  | 'SOCKLAB_ERR_NOT_FOUND'
+  /** A name already taken (a relay, a fault). */
+  | 'SOCKLAB_ERR_EXISTS';
 
 const USAGE_CODES: ReadonlySet<SocklabErrorCode> = new Set([
   'SOCKLAB_ERR_USAGE',

@@ -10,26 +10,17 @@ export {
   type Transport,
   type ParseAddressOptions,
 } from './address.js';
-export {
-  listenTcp,
-  connectTcp,
-  TcpServer,
-  TcpClient,
-  DEFAULT_BACKLOG,
-  type ListenTcpOptions,
-  type ConnectTcpOptions,
-} from './core/tcp.js';
+export { listenTcp, TcpServer, DEFAULT_BACKLOG, type ListenTcpOptions } from './server/tcp-server.js';
+export { connectTcp, TcpClient, type ConnectTcpOptions } from './client/tcp-client.js';
 export {
   listenUdp,
-  openUdp,
   UdpServer,
-  UdpClient,
   MAX_UDP_PAYLOAD,
   type ListenUdpOptions,
-  type OpenUdpOptions,
-  type Datagram,
   type UdpServerStats,
-} from './core/udp.js';
+  type UdpDropLimit,
+} from './server/udp-server.js';
+export { openUdp, UdpClient, type OpenUdpOptions, type Datagram } from './client/udp-client.js';
 export {
   codecs,
   raw,
@@ -117,7 +108,7 @@ export {
   type Direction,
   type EndAction,
 } from './relay/stage.js';
-export { ManualClock, realClock, type Clock as RelayClock } from './relay/clock.js';
+export { ManualClock, realClock, type Clock, type Clock as RelayClock } from './measure/clock.js';
 export { createRandom, type Random } from './relay/random.js';
 export { RelayRegistry, type RelayRegistryEvents } from './relay/registry.js';
 export { serveApi, MAX_API_BODY_BYTES, type ServeApiOptions, type ApiServer } from './relay/api.js';

@@ -7,6 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Writable } from 'node:stream';
 import { writeOrWait } from '../core/backpressure.js';
 import { hexdump } from '../format/hexdump.js';
+import { messageHeader, messageJson as messageFields } from '../format/message.js';
 import { sanitizeForTerminal } from '../format/terminal.js';
 import type { Behaviour, CloseInfo, Connection, Message } from './behaviour.js';
 
@@ -29,15 +30,7 @@ export interface PrintOptions {
 
 /** A received message as a JSON-ready object: text if it is valid UTF-8, base64 otherwise. */
 export function messageJson(msg: Message): Record<string, unknown> {
-  const text = msg.data.toString('utf8');
-  const exact = Buffer.byteLength(text) === msg.data.length && !text.includes('\ufffd');
-  return {
-    transport: msg.transport,
-    peer: msg.peer,
-    n: msg.n,
-    bytes: msg.data.length,
-    ...(exact ? { text } : { base64: msg.data.toString('base64') }),
-  };
+  return messageFields(msg.data, msg);
 }
 
 export function print(options: PrintOptions): Behaviour {
@@ -60,9 +53,7 @@ export function print(options: PrintOptions): Behaviour {
         case 'json':
           return event('message', messageJson(msg));
         case 'hex':
-          return write(
-            `${msg.transport}://${msg.peer} #${msg.n}, ${msg.data.length} bytes\n${hexdump(msg.data)}`,
-          );
+          return write(`${messageHeader(msg.data, msg)}\n${hexdump(msg.data)}`);
         case 'raw': {
           if (!terminal)
             return separator === ''

@@ -7,11 +7,12 @@
  * back synchronously, so no Buffer is allocated per read, which is most of the client's cost.
  */
 import { createSocket } from 'node:dgram';
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { SocklabError } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
 import { LatencyHistogram, type LatencySummary } from '../measure/latency-histogram.js';
-import { connectBench } from './connect.js';
+import { connectStream } from '../core/connect.js';
 import { pause } from './pause.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -85,29 +86,33 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
   const sockets: Socket[] = [];
   let udp: ReturnType<typeof createSocket> | undefined;
   let connectFailures = 0;
-  const establishStartMs = clock.nowMs();
+  const establishStartMs = clock.now();
   let establishMs = 0;
   try {
     if (options.transport === 'tcp') {
       // Per connection: bytes of the current pong received so far, and when its ping left.
       const pending = new Map<Socket, { received: number; sentAtMs: number }>();
       const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      // Every connection in flight waits on the run's signal (Ctrl-C ends the attempts at once).
+      const connecting = AbortSignal.any([options.signal]);
+      setMaxListeners(options.connections + 1, connecting);
       const attempts = Array.from({ length: options.connections }, async () => {
         let self: Socket | undefined;
         const state = { received: 0, sentAtMs: 0 };
         try {
-          self = await connectBench({
+          self = await connectStream({
             host: options.host,
             port: options.port,
             timeoutMs: options.connectTimeoutMs,
+            signal: connecting,
             onread: {
               buffer,
               callback: (n: number) => {
                 state.received += n;
                 if (state.received < lengthBytes) return true;
                 state.received -= lengthBytes;
-                if (record(clock.nowMs() - state.sentAtMs) && self) {
-                  state.sentAtMs = clock.nowMs();
+                if (record(clock.now() - state.sentAtMs) && self) {
+                  state.sentAtMs = clock.now();
                   self.write(message);
                 }
                 return true;
@@ -123,7 +128,7 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
         }
       });
       await Promise.all(attempts);
-      establishMs = clock.nowMs() - establishStartMs;
+      establishMs = clock.now() - establishStartMs;
       if (sockets.length === 0)
         throw new SocklabError(
           'SOCKLAB_ERR_CONNECT',
@@ -131,7 +136,7 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
         );
       for (const socket of sockets) {
         const state = pending.get(socket)!;
-        state.sentAtMs = clock.nowMs();
+        state.sentAtMs = clock.now();
         socket.write(message);
         // The echo server closing on us ends this connection's part of the run.
         socket.once('close', () => {
@@ -143,11 +148,11 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
       udp = socket;
       socket.on('error', () => undefined);
       await new Promise<void>((resolve) => socket.connect(options.port, options.host, resolve));
-      establishMs = clock.nowMs() - establishStartMs;
+      establishMs = clock.now() - establishStartMs;
       let sentAtMs = 0;
       let timer: NodeJS.Timeout | undefined;
       const send = () => {
-        sentAtMs = clock.nowMs();
+        sentAtMs = clock.now();
         socket.send(message);
         clearTimeout(timer);
         timer = setTimeout(() => {
@@ -157,19 +162,19 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
       };
       socket.on('message', (msg) => {
         if (msg.length !== lengthBytes) return;
-        if (record(clock.nowMs() - sentAtMs)) send();
+        if (record(clock.now() - sentAtMs)) send();
         else clearTimeout(timer);
       });
       finished.signal.addEventListener('abort', () => clearTimeout(timer));
       send();
     }
 
-    const runStartMs = clock.nowMs();
+    const runStartMs = clock.now();
     const intervals: PingPongInterval[] = [];
     let intervalStartMs = runStartMs;
     let intervalTrips = 0;
     const takeInterval = () => {
-      const nowMs = clock.nowMs();
+      const nowMs = clock.now();
       const sample = {
         startMs: intervalStartMs - runStartMs,
         endMs: nowMs - runStartMs,
@@ -190,14 +195,14 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
       );
     finished.abort();
     clearInterval(ticker);
-    if (clock.nowMs() - intervalStartMs >= options.intervalMs / 10) takeInterval();
+    if (clock.now() - intervalStartMs >= options.intervalMs / 10) takeInterval();
     if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
     if (roundTrips === 0) {
       const where = `${options.transport}://${options.host}:${options.port}`;
       const closed = options.transport === 'tcp' && sockets.every((s) => s.destroyed);
       const why = closed
         ? 'it closed the connection without answering'
-        : `nothing in ${((clock.nowMs() - runStartMs) / 1000).toFixed(1)} s`;
+        : `nothing in ${((clock.now() - runStartMs) / 1000).toFixed(1)} s`;
       throw new SocklabError(
         'SOCKLAB_ERR_TIMEOUT',
         `no reply from ${where} (${why}): is it an echo server?` +
@@ -210,7 +215,7 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
       establishMs,
       roundTrips,
       lost,
-      seconds: (clock.nowMs() - runStartMs) / 1000,
+      seconds: (clock.now() - runStartMs) / 1000,
       latency: total.summary(),
       intervals,
     };

@@ -11,7 +11,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { describeSystemError, SocklabError } from '../errors.js';
-import { systemClock, type Clock } from '../measure/clock.js';
+import { realClock, type Clock } from '../measure/clock.js';
 import { IntervalCounter } from '../measure/interval-counter.js';
 import { pause } from './pause.js';
 import {
@@ -26,7 +26,7 @@ import {
 import { pumpTcp } from './tcp-pump.js';
 import { UdpReceiver } from './udp-receiver.js';
 import { sendDatagrams } from './udp-sender.js';
-import { wrapDgram } from '../core/udp-batch.js';
+import { wrapDgram } from '../core/datagram.js';
 
 /** Kernel accept queue asked for (Linux caps it at net.core.somaxconn): a 10,000-connect burst. */
 export const LISTEN_BACKLOG = 65_535;
@@ -60,7 +60,7 @@ interface Session {
 }
 
 export async function startBenchServer(options: BenchServerOptions): Promise<BenchServer> {
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? realClock;
   const sessions = new Map<string, Session>();
   const sockets = new Set<Socket>();
   const server: Server = createServer({ noDelay: true });
@@ -135,7 +135,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       pumps: [],
     };
     sessions.set(cookie, session);
-    const startMs = clock.nowMs();
+    const startMs = clock.now();
     try {
       let udpPort: number | undefined;
       if (spec.protocol === 'udp') {
@@ -181,13 +181,13 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
         await waitAllClosed(session.dataSockets, TAIL_WAIT_MS);
       } else if (session.receiver) {
         const receiver = session.receiver;
-        const deadline = clock.nowMs() + TAIL_WAIT_MS;
+        const deadline = clock.now() + TAIL_WAIT_MS;
         while (receiver.tracker.received < done.sent_packets && receiver.quietForMs() < UDP_QUIET_MS) {
-          if (clock.nowMs() > deadline) break;
+          if (clock.now() > deadline) break;
           await pause(5);
         }
       }
-      const seconds = (clock.nowMs() - startMs) / 1000;
+      const seconds = (clock.now() - startMs) / 1000;
       const result: ServerResult = session.receiver
         ? {
             bytes: session.counter.bytes,

@@ -8,12 +8,13 @@ import type { Socket } from 'node:net';
 import { SocklabError } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
 import { IntervalCounter, type IntervalSample } from '../measure/interval-counter.js';
-import { connectBench } from './connect.js';
-import { LineReader } from './line-reader.js';
+import { connectStream } from '../core/connect.js';
+import { LineReader } from '../core/line-reader.js';
 import { pause } from './pause.js';
 import {
   DATA_PREFIX,
   excerpt,
+  MAX_CONTROL_LINE_BYTES,
   parseResult,
   parseWelcome,
   PROTOCOL_VERSION,
@@ -23,7 +24,7 @@ import {
 import { pumpTcp } from './tcp-pump.js';
 import { UdpReceiver } from './udp-receiver.js';
 import { sendDatagrams } from './udp-sender.js';
-import { openDatagramSocket } from '../core/udp-batch.js';
+import { openDatagramSocket } from '../core/datagram.js';
 
 const RESULT_TIMEOUT_MS = 10_000;
 const UDP_QUIET_MS = 50;
@@ -54,8 +55,13 @@ export interface ThroughputReport {
 export async function runThroughput(options: ThroughputOptions): Promise<ThroughputReport> {
   const { host, port, spec, clock } = options;
   const where = `tcp://${host}:${port}`;
-  const control = await connectBench({ host, port, timeoutMs: options.helloTimeoutMs });
-  const lines = new LineReader(control);
+  const control = await connectStream({
+    host,
+    port,
+    timeoutMs: options.helloTimeoutMs,
+    signal: options.signal,
+  });
+  const lines = new LineReader(control, { maxLineBytes: MAX_CONTROL_LINE_BYTES });
   const dataSockets: Socket[] = [];
   let udp: { close(): void } | undefined;
   const stop = new AbortController();
@@ -63,7 +69,11 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
   options.signal.addEventListener('abort', onAbort);
   try {
     control.write(`${JSON.stringify({ socklab_bench: PROTOCOL_VERSION, test: spec })}\n`);
-    const answer = await lines.next(options.helloTimeoutMs, `${where} did not answer the bench hello`);
+    const answer = await lines.next({
+      timeoutMs: options.helloTimeoutMs,
+      what: `${where} did not answer the bench hello`,
+      signal: options.signal,
+    });
     if (answer.line === undefined) {
       throw new SocklabError(
         'SOCKLAB_ERR_PROTOCOL',
@@ -79,10 +89,11 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
     if (spec.protocol === 'tcp') {
       const dataLine = Buffer.from(`${DATA_PREFIX}${welcome.cookie}\n`, 'latin1');
       for (let i = 0; i < spec.streams; i++) {
-        const socket = await connectBench({
+        const socket = await connectStream({
           host,
           port,
           timeoutMs: options.helloTimeoutMs,
+          signal: options.signal,
           ...(spec.reverse
             ? {
                 onread: {
@@ -165,7 +176,10 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
     control.write(
       `${JSON.stringify({ done: true, sent_bytes: counter.bytes, sent_packets: counter.packets })}\n`,
     );
-    const resultLine = await lines.next(RESULT_TIMEOUT_MS, `${where} did not report the test's result`);
+    const resultLine = await lines.next({
+      timeoutMs: RESULT_TIMEOUT_MS,
+      what: `${where} did not report the test's result`,
+    });
     if (resultLine.line === undefined)
       throw new SocklabError(
         'SOCKLAB_ERR_PROTOCOL',
@@ -180,9 +194,9 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
       );
     }
     if (receiver) {
-      const deadline = clock.nowMs() + 1_000;
+      const deadline = clock.now() + 1_000;
       while (receiver.tracker.received < (server.sent_packets ?? 0) && receiver.quietForMs() < UDP_QUIET_MS) {
-        if (clock.nowMs() > deadline) break;
+        if (clock.now() > deadline) break;
         await pause(5);
       }
     }

@@ -20,7 +20,7 @@ export class UdpReceiver {
     private readonly clock: Clock,
     private readonly counter: IntervalCounter,
   ) {
-    this.#lastArrivalMs = clock.nowMs();
+    this.#lastArrivalMs = clock.now();
   }
 
   /** Feed one datagram; returns false if it was not a bench datagram. */
@@ -30,7 +30,7 @@ export class UdpReceiver {
       this.foreign++;
       return false;
     }
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.clock.now();
     this.#lastArrivalMs = nowMs;
     this.counter.add(datagram.length);
     if (this.tracker.record(header.sequence) !== 'duplicate') this.jitter.update(header.sendTimeMs, nowMs);
@@ -43,6 +43,6 @@ export class UdpReceiver {
 
   /** Milliseconds since the last bench datagram arrived (to wait for the tail of a test). */
   quietForMs(): number {
-    return this.clock.nowMs() - this.#lastArrivalMs;
+    return this.clock.now() - this.#lastArrivalMs;
   }
 }

@@ -8,7 +8,7 @@
  * Buffers come from a ring larger than that queue, so a buffer is only rewritten after the
  * kernel has taken it (the addon copies at send() anyway).
  */
-import type { DatagramSocket } from '../core/udp-batch.js';
+import type { DatagramSocket } from '../core/datagram.js';
 import type { Clock } from '../measure/clock.js';
 import type { IntervalCounter } from '../measure/interval-counter.js';
 import { pause, yieldToIo } from './pause.js';
@@ -35,7 +35,7 @@ export async function sendDatagrams(options: UdpSendOptions): Promise<void> {
   const length = Math.max(lengthBytes, DATAGRAM_HEADER_BYTES);
   const ring = Array.from({ length: RING_BUFFERS }, () => Buffer.alloc(length, 0x61));
   const datagramsPerMs = rateBitsPerSec / 8 / length / 1000;
-  const startMs = clock.nowMs();
+  const startMs = clock.now();
   let sequence = 0;
   let failed: Error | undefined;
   // A failed send surfaces as the socket's error (dgram's 'error' event, or the addon's report).
@@ -43,10 +43,10 @@ export async function sendDatagrams(options: UdpSendOptions): Promise<void> {
   while (!stop.aborted && failed === undefined) {
     let budget = BURST_DATAGRAMS;
     if (rateBitsPerSec > 0) {
-      const due = Math.floor((clock.nowMs() - startMs) * datagramsPerMs) + 1;
+      const due = Math.floor((clock.now() - startMs) * datagramsPerMs) + 1;
       budget = Math.min(due - sequence, BURST_DATAGRAMS);
       if (budget <= 0) {
-        const waitMs = (sequence + 1) / datagramsPerMs - (clock.nowMs() - startMs);
+        const waitMs = (sequence + 1) / datagramsPerMs - (clock.now() - startMs);
         // A timer has ~1 ms granularity: below that, yield instead (more CPU, steadier pacing).
         if (waitMs > 1.5) await pause(waitMs - 1, stop);
         else await yieldToIo();
@@ -60,7 +60,7 @@ export async function sendDatagrams(options: UdpSendOptions): Promise<void> {
       for (; sent < budget; sent++) {
         if (socket.queuedSends() >= MAX_QUEUED_SENDS) break;
         const buf = ring[sequence % RING_BUFFERS]!;
-        writeDatagramHeader(buf, sequence, clock.nowMs());
+        writeDatagramHeader(buf, sequence, clock.now());
         socket.send(buf);
         sequence++;
       }

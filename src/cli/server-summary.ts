@@ -1,6 +1,6 @@
 /** The line `listen` prints per address at exit (with --quiet or -v), summed over workers. */
-import type { TcpServerStats } from '../core/tcp.js';
-import type { UdpServerStats } from '../core/udp.js';
+import type { TcpServerStats } from '../server/tcp-server.js';
+import type { UdpServerStats } from '../server/udp-server.js';
 
 export type ServerTotals =
   | { readonly kind: 'tcp'; readonly where: string; readonly stats: TcpServerStats }

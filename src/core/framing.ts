@@ -33,7 +33,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 function tooLarge(size: number, max: number): SocklabError {
   return new SocklabError(
     'SOCKLAB_ERR_MESSAGE_TOO_LARGE',
-    `message of ${size} bytes or more exceeds the limit of ${max} bytes (--max-message)`,
+    `message of ${size} bytes or more exceeds the limit of ${max} bytes`,
   );
 }
 

@@ -4,8 +4,8 @@
  */
 import { once } from 'node:events';
 import type { CloseInfo, Connection } from '../behaviours/behaviour.js';
-import { listenTcp } from '../core/tcp.js';
-import { listenUdp } from '../core/udp.js';
+import { listenTcp } from '../server/tcp-server.js';
+import { listenUdp } from '../server/udp-server.js';
 import type { BoundaryFacts } from './facts.js';
 import { plural } from './format.js';
 import { countdown, DEMO_HOST, isTimeout, Stage, STEP_LIMIT_MS, within, type SceneContext } from './stage.js';

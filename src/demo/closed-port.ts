@@ -3,8 +3,9 @@
  * datagram is "sent" without error, and at most an ICMP "port unreachable" comes back later.
  */
 import { formatAddress } from '../address.js';
-import { connectTcp, listenTcp, type TcpServer } from '../core/tcp.js';
-import { listenUdp, type UdpServer } from '../core/udp.js';
+import { connectTcp } from '../client/tcp-client.js';
+import { listenTcp, type TcpServer } from '../server/tcp-server.js';
+import { listenUdp, type UdpServer } from '../server/udp-server.js';
 import { isSocklabError, systemCode } from '../errors.js';
 import type { ClosedPortFacts } from './facts.js';
 import { ms } from './format.js';

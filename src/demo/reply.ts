@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import { formatAddress } from '../address.js';
 import type { CloseInfo, Connection } from '../behaviours/behaviour.js';
 import { reply } from '../behaviours/reply.js';
-import { listenTcp } from '../core/tcp.js';
-import { listenUdp } from '../core/udp.js';
+import { listenTcp } from '../server/tcp-server.js';
+import { listenUdp } from '../server/udp-server.js';
 import type { ReplyFacts } from './facts.js';
 import { DEMO_HOST, isTimeout, Stage, STEP_LIMIT_MS, within, type SceneContext } from './stage.js';
 

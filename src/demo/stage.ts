@@ -4,8 +4,8 @@
  * by Ctrl-C.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectTcp, type TcpClient } from '../core/tcp.js';
-import { openUdp, type UdpClient } from '../core/udp.js';
+import { connectTcp, type TcpClient } from '../client/tcp-client.js';
+import { openUdp, type UdpClient } from '../client/udp-client.js';
 import { isSocklabError, SocklabError } from '../errors.js';
 import type { Narrator } from './narrator.js';
 

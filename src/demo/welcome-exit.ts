@@ -8,8 +8,8 @@ import type { CloseInfo, Connection } from '../behaviours/behaviour.js';
 import { exitWord } from '../behaviours/exit-word.js';
 import { reply } from '../behaviours/reply.js';
 import { welcome } from '../behaviours/welcome.js';
-import { listenTcp, type TcpServer } from '../core/tcp.js';
-import { listenUdp } from '../core/udp.js';
+import { listenTcp, type TcpServer } from '../server/tcp-server.js';
+import { listenUdp } from '../server/udp-server.js';
 import type { WelcomeClientFacts, WelcomeFacts } from './facts.js';
 import { ms, plural } from './format.js';
 import {

@@ -20,7 +20,7 @@ export class IntervalCounter {
   readonly #startMs: number;
 
   constructor(private readonly clock: Clock) {
-    this.#startMs = clock.nowMs();
+    this.#startMs = clock.now();
     this.#intervalStartMs = this.#startMs;
   }
 
@@ -31,7 +31,7 @@ export class IntervalCounter {
 
   /** Closes the current interval; times are relative to the counter's creation. */
   take(): IntervalSample {
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.clock.now();
     const sample = {
       startMs: this.#intervalStartMs - this.#startMs,
       endMs: nowMs - this.#startMs,
@@ -45,6 +45,6 @@ export class IntervalCounter {
   }
 
   elapsedMs(): number {
-    return this.clock.nowMs() - this.#startMs;
+    return this.clock.now() - this.#startMs;
   }
 }

@@ -57,8 +57,9 @@ class HttpError extends Error {
 
 function statusOf(err: SocklabError): number {
   switch (err.code) {
-    case 'SOCKLAB_ERR_RELAY':
-      return /already/.test(err.message) ? 409 : 404;
+    case 'SOCKLAB_ERR_NOT_FOUND':
+      return 404;
+    case 'SOCKLAB_ERR_EXISTS':
     case 'SOCKLAB_ERR_BIND':
       return 409;
     case 'SOCKLAB_ERR_DNS':

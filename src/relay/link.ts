@@ -9,15 +9,20 @@
  * client; the relay expires flows that have been idle.
  */
 import type net from 'node:net';
-import { connect as netConnect } from 'node:net';
 import type { Endpoint, Transport } from '../address.js';
-import { formatAddress } from '../address.js';
+import { formatAddress, formatHostPort } from '../address.js';
+import { dialStream } from '../core/connect.js';
+import {
+  DATAGRAM_BUFFER_BYTES,
+  openDatagramSocket,
+  type DatagramSender,
+  type DatagramSocket,
+} from '../core/datagram.js';
 import { adoptWithOnRead } from '../core/onread.js';
 import type { PooledReader, ReadPool } from '../core/read-pool.js';
-import { connectError } from '../core/tcp.js';
-import { openDatagramSocket, type DatagramSender, type DatagramSocket } from '../core/udp-batch.js';
+import { datagramType } from '../core/resolve.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../measure/clock.js';
 import { directionsOf, type Fault } from './fault.js';
 import { FAULT_TYPES } from './faults/index.js';
 import { Pipeline, type PipelineSink } from './pipeline.js';
@@ -34,6 +39,8 @@ export interface LinkEnv {
   readonly counters: Readonly<Record<Direction, Counters>>;
   readonly maxBufferedBytes: number;
   readonly maxBufferedPackets: number;
+  /** TCP: how long the upstream has to accept a connection. */
+  readonly connectTimeoutMs: number;
   /** TCP: what the links read into (held chunks are views on it, not fresh Buffers). */
   readonly readPool: ReadPool;
   faults(): readonly Fault[];
@@ -43,8 +50,6 @@ export interface LinkEnv {
 
 /** How long a TCP pair closed by a fault (limit-data) waits for its peers' FIN before destroying. */
 export const CLOSE_LINGER_MS = 2000;
-/** UDP socket buffers, large enough that a burst on loopback is not lost in the kernel. */
-export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
  * How much a TCP socket of the relay buffers before `write()` says it is full (Node's default is
@@ -113,7 +118,7 @@ export abstract class Link {
   }
   /** Hold the writes to `direction`'s socket until uncorked (TCP: one `writev()` for them). */
   protected sinkCork(_direction: Direction, _cork: boolean): void {
-    // Datagrams are batched by their own socket (core/udp-batch.ts).
+    // Datagrams are batched by their own socket (core/datagram.ts).
   }
 
   /** Close everything now. */
@@ -195,7 +200,7 @@ export class TcpLink extends Link {
 
   /** `accepted`: paused since accept (the server has `pauseOnConnect`), nothing read yet. */
   constructor(env: LinkEnv, id: number, accepted: net.Socket) {
-    super(env, id, `${accepted.remoteAddress ?? '?'}:${accepted.remotePort ?? 0}`);
+    super(env, id, formatHostPort(accepted.remoteAddress ?? '?', accepted.remotePort ?? 0));
     this.#pool = env.readPool;
     // Both sockets read into the relay's pool; each read's chunk goes to its direction's pipeline.
     const upReader = this.#pool.reader((chunk) => this.#onChunk('up', chunk));
@@ -204,15 +209,19 @@ export class TcpLink extends Link {
       adoptWithOnRead(accepted, upReader, WRITE_HIGH_WATER_BYTES) ?? this.#readByEvents(accepted, 'up');
     this.client.setNoDelay(true);
     const target = env.target;
-    this.upstream = netConnect({
+    const { socket, connected } = dialStream({
       host: target.host,
       port: target.port,
       allowHalfOpen: true,
-      noDelay: true,
+      timeoutMs: env.connectTimeoutMs,
       writableHighWaterMark: WRITE_HIGH_WATER_BYTES,
       onread: downReader,
-    } as net.NetConnectOpts);
-    this.upstream.once('connect', () => this.#onConnect());
+    });
+    this.upstream = socket;
+    connected.then(
+      () => this.#onConnect(),
+      (err: SocklabError) => this.#onConnectFailed(err),
+    );
     this.client.on('error', (err) => this.#onError('client', err));
     this.upstream.on('error', (err) => this.#onError('upstream', err));
     const closed = (reader: PooledReader) => {
@@ -333,14 +342,15 @@ export class TcpLink extends Link {
     this.upstream.destroy();
   }
 
+  #onConnectFailed(error: SocklabError): void {
+    if (this.client.destroyed) return; // the client left first: nothing to report
+    this.error = error.message;
+    this.env.onUpstreamError(this, error);
+    resetSocket(this.client);
+  }
+
   #onError(side: 'client' | 'upstream', err: Error): void {
-    if (side === 'upstream' && !this.#connected) {
-      const error = connectError(this.env.target, err);
-      this.error = error.message;
-      this.env.onUpstreamError(this, error);
-      resetSocket(this.client);
-      return;
-    }
+    if (side === 'upstream' && !this.#connected) return; // #onConnectFailed says why
     const other = side === 'client' ? this.upstream : this.client;
     this.error ??= `${side} ${describeSystemError(err)}`;
     if (RESET_CODES.has(systemCode(err) ?? '')) resetSocket(other);
@@ -380,16 +390,16 @@ export class UdpFlow extends Link {
     client: DatagramSender,
     key: number | string,
   ) {
-    super(env, id, `${client.address.includes(':') ? `[${client.address}]` : client.address}:${client.port}`);
+    super(env, id, formatHostPort(client.address, client.port));
     this.#listen = listen;
     this.client = client;
     this.key = key;
     this.lastActivityMs = this.openedMs;
     const target = env.target;
     this.socket = openDatagramSocket({
-      type: target.host.includes(':') ? 'udp6' : 'udp4',
-      recvBufferSize: UDP_SOCKET_BUFFER_BYTES,
-      sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
+      type: datagramType(target.host),
+      recvBufferSize: DATAGRAM_BUFFER_BYTES,
+      sendBufferSize: DATAGRAM_BUFFER_BYTES,
     });
     this.socket.onError((err) => this.#onError(err));
     this.socket.onMessage((msg) => {

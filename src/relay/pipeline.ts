@@ -10,7 +10,7 @@
  *   is dropped and counted as `overflowed` (UDP has no backpressure).
  */
 import type { Transport } from '../address.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../measure/clock.js';
 import type { Random } from './random.js';
 import {
   createCounters,

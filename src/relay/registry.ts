@@ -27,12 +27,12 @@ export class RelayRegistry extends EventEmitter<RelayRegistryEvents> {
   async create(options: RelayOptions): Promise<Relay> {
     const name = options.name ?? 'relay';
     if (this.#relays.has(name))
-      throw new SocklabError('SOCKLAB_ERR_RELAY', `a relay named '${name}' already exists`);
+      throw new SocklabError('SOCKLAB_ERR_EXISTS', `a relay named '${name}' already exists`);
     const relay = await createRelay({ ...options, name });
     if (this.#relays.has(name)) {
       // Created twice at once: keep the first.
       await relay.close();
-      throw new SocklabError('SOCKLAB_ERR_RELAY', `a relay named '${name}' already exists`);
+      throw new SocklabError('SOCKLAB_ERR_EXISTS', `a relay named '${name}' already exists`);
     }
     this.#relays.set(name, relay);
     this.emit('add', relay);
@@ -42,7 +42,7 @@ export class RelayRegistry extends EventEmitter<RelayRegistryEvents> {
   /** Close a relay and forget it. */
   async remove(name: string): Promise<void> {
     const relay = this.#relays.get(name);
-    if (!relay) throw new SocklabError('SOCKLAB_ERR_RELAY', `no relay named '${name}'`);
+    if (!relay) throw new SocklabError('SOCKLAB_ERR_NOT_FOUND', `no relay named '${name}'`);
     this.#relays.delete(name);
     await relay.close();
     this.emit('remove', relay);

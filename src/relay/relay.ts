@@ -15,22 +15,16 @@
  * Faults can be added, changed and removed while traffic flows; they apply to the connections and
  * flows already open as well as to new ones.
  */
-import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import net, { isIP } from 'node:net';
-import {
-  ANY_HOST,
-  formatAddress,
-  formatHostPort,
-  parseAddress,
-  type Endpoint,
-  type Transport,
-} from '../address.js';
+import type net from 'node:net';
+import { formatAddress, formatHostPort, parseAddress, type Endpoint, type Transport } from '../address.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../core/connect.js';
+import type { DatagramSocket } from '../core/datagram.js';
+import { bindDatagram, listenStream } from '../core/listen.js';
 import { ReadPool, type ReadPoolStats } from '../core/read-pool.js';
-import { DEFAULT_BACKLOG } from '../core/tcp.js';
-import { openDatagramSocket, type DatagramSocket } from '../core/udp-batch.js';
-import { describeSystemError, SocklabError, systemCode } from '../errors.js';
-import { realClock, type Clock } from './clock.js';
+import { resolveHost } from '../core/resolve.js';
+import { SocklabError } from '../errors.js';
+import { realClock, type Clock } from '../measure/clock.js';
 import {
   describeFault,
   directionsOf,
@@ -42,7 +36,7 @@ import {
   type FaultSpec,
 } from './fault.js';
 import { FAULT_TYPES } from './faults/index.js';
-import { Link, TcpLink, UdpFlow, UDP_SOCKET_BUFFER_BYTES, type LinkEnv } from './link.js';
+import { Link, TcpLink, UdpFlow, type LinkEnv } from './link.js';
 import { createRandom, randomSeed, type Random } from './random.js';
 import { COUNTER_NAMES, createCounters, resetCounters, type Counters, type Direction } from './stage.js';
 
@@ -76,6 +70,8 @@ export interface RelayOptions {
   /** UDP: datagrams held per direction per flow. */
   readonly maxBufferedPackets?: number;
   readonly maxConnections?: number;
+  /** TCP: how long the upstream has to accept each connection. Default 10 s. */
+  readonly connectTimeoutMs?: number;
   readonly maxFlows?: number;
   readonly flowIdleMs?: number;
   /** For tests of timing logic; the real clock by default. */
@@ -187,27 +183,11 @@ export function readFaults(specs: readonly unknown[], transport: Transport, what
 }
 
 async function resolveTarget(endpoint: Endpoint): Promise<Endpoint> {
-  if (isIP(endpoint.host) !== 0) return endpoint;
-  try {
-    const found = await lookup(endpoint.host);
-    return { ...endpoint, host: found.address };
-  } catch (err) {
-    throw new SocklabError(
-      'SOCKLAB_ERR_DNS',
-      `cannot resolve the upstream ${formatAddress(endpoint)}: ${describeSystemError(err)}`,
-      { cause: err },
-    );
-  }
-}
-
-function bindError(endpoint: Endpoint, err: unknown): SocklabError {
-  return new SocklabError(
-    'SOCKLAB_ERR_BIND',
-    `cannot listen on ${formatAddress(endpoint)}: ${describeSystemError(err)}`,
-    {
-      cause: err,
-    },
-  );
+  const host = await resolveHost(endpoint.host, {
+    attempt: `cannot resolve the upstream ${formatAddress(endpoint)}`,
+    order: 'verbatim',
+  });
+  return { ...endpoint, host };
 }
 
 export class Relay extends EventEmitter<RelayEvents> {
@@ -267,6 +247,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       maxBufferedBytes:
         options.maxBufferedBytes ?? (tcp ? DEFAULT_TCP_BUFFER_BYTES : DEFAULT_UDP_BUFFER_BYTES),
       maxBufferedPackets: options.maxBufferedPackets ?? DEFAULT_UDP_BUFFER_PACKETS,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       readPool: new ReadPool(),
       faults: () => this.#faults,
       onUpstreamError: (link, error) => {
@@ -308,7 +289,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const fault = readFault(FAULT_TYPES, spec, this.transport);
     if (this.fault(fault.name)) {
       throw new SocklabError(
-        'SOCKLAB_ERR_RELAY',
+        'SOCKLAB_ERR_EXISTS',
         `relay '${this.name}' already has a fault named '${fault.name}'`,
       );
     }
@@ -413,7 +394,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   #existing(name: string): Fault {
     const fault = this.fault(name);
     if (!fault)
-      throw new SocklabError('SOCKLAB_ERR_RELAY', `relay '${this.name}' has no fault named '${name}'`);
+      throw new SocklabError('SOCKLAB_ERR_NOT_FOUND', `relay '${this.name}' has no fault named '${name}'`);
     return fault;
   }
 
@@ -449,74 +430,31 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   async #listenTcp(endpoint: Endpoint): Promise<void> {
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
-    server.maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    server.on('connection', (client) => {
-      if (this.#closing) {
-        client.destroy();
-        return;
-      }
-      const link = new TcpLink(this.#env, this.#nextId++, client);
-      this.#links.add(link);
-      this.#stats.total += 1;
-      this.emit('open', { id: link.id, peer: link.peer });
+    const maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#server = await listenStream({
+      host: endpoint.host,
+      port: endpoint.port,
+      pauseOnConnect: true,
+      maxConnections,
+      onConnection: (client) => {
+        if (this.#closing) {
+          client.destroy();
+          return;
+        }
+        const link = new TcpLink(this.#env, this.#nextId++, client);
+        this.#links.add(link);
+        this.#stats.total += 1;
+        this.emit('open', { id: link.id, peer: link.peer });
+      },
+      onDrop: (peer) => {
+        this.#stats.refused += 1;
+        this.emit('refused', peer, `${maxConnections} connections already open`);
+      },
     });
-    server.on('drop', (data) => {
-      this.#stats.refused += 1;
-      const peer = data ? formatHostPort(data.remoteAddress ?? '?', data.remotePort ?? 0) : '?';
-      this.emit('refused', peer, `${server.maxConnections} connections already open`);
-    });
-    const attempt = (host: string) =>
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host, port: endpoint.port, backlog: DEFAULT_BACKLOG }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    try {
-      try {
-        await attempt(endpoint.host);
-      } catch (err) {
-        const code = systemCode(err);
-        if (endpoint.host === ANY_HOST && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL'))
-          await attempt('0.0.0.0');
-        else throw err;
-      }
-    } catch (err) {
-      throw bindError(endpoint, err);
-    }
-    this.#server = server;
   }
 
   async #listenUdp(endpoint: Endpoint): Promise<void> {
-    const bind = async (host: string) => {
-      const socket = openDatagramSocket({
-        type: isIP(host) === 6 ? 'udp6' : 'udp4',
-        recvBufferSize: UDP_SOCKET_BUFFER_BYTES,
-        sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
-      });
-      try {
-        await socket.bind(host, endpoint.port);
-        return socket;
-      } catch (err) {
-        socket.close();
-        throw err;
-      }
-    };
-    let socket: DatagramSocket;
-    try {
-      try {
-        socket = await bind(endpoint.host);
-      } catch (err) {
-        const code = systemCode(err);
-        if (endpoint.host === ANY_HOST && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL'))
-          socket = await bind('0.0.0.0');
-        else throw err;
-      }
-    } catch (err) {
-      throw bindError(endpoint, err);
-    }
+    const socket = await bindDatagram({ host: endpoint.host, port: endpoint.port });
     // A reply that cannot be delivered to a client (ICMP) must not stop the relay.
     socket.onError(() => undefined);
     const maxFlows = this.#options.maxFlows ?? DEFAULT_MAX_FLOWS;

@@ -42,7 +42,7 @@
  * Adding a fault is adding one file in src/relay/faults/ (and its line in faults/index.ts).
  */
 import type { Transport } from '../address.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../measure/clock.js';
 import type { Random } from './random.js';
 
 /** `up`: client → target. `down`: target → client. */

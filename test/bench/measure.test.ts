@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { manualClock } from '../../src/measure/clock.js';
+import { ManualClock } from '../../src/measure/clock.js';
 import { IntervalCounter } from '../../src/measure/interval-counter.js';
 import { JitterEstimator } from '../../src/measure/jitter.js';
 import { LatencyHistogram } from '../../src/measure/latency-histogram.js';
@@ -75,7 +75,7 @@ test('latency histogram: percentiles ordered, min/max exact, 3 significant digit
 });
 
 test('interval counter: per-interval and total on a manual clock', () => {
-  const clock = manualClock(100);
+  const clock = new ManualClock(100);
   const c = new IntervalCounter(clock);
   c.add(1000);
   c.add(500);

@@ -6,8 +6,8 @@ import { reply } from '../../src/behaviours/reply.js';
 import { welcome } from '../../src/behaviours/welcome.js';
 import type { Behaviour } from '../../src/behaviours/behaviour.js';
 import { parse } from '../../src/cli/commands/connect.js';
-import { listenTcp } from '../../src/core/tcp.js';
-import { listenUdp } from '../../src/core/udp.js';
+import { listenTcp } from '../../src/server/tcp-server.js';
+import { listenUdp } from '../../src/server/udp-server.js';
 import { runCli } from '../helpers/cli.js';
 import { closedPort } from '../helpers/ports.js';
 

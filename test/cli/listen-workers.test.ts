@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from '../../src/cli/commands/listen.js';
-import { connectTcp } from '../../src/core/tcp.js';
-import { openUdp } from '../../src/core/udp.js';
+import { connectTcp } from '../../src/client/tcp-client.js';
+import { openUdp } from '../../src/client/udp-client.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { availableParallelism } from 'node:os';
 

@@ -3,7 +3,7 @@
  * no sockets and no waiting.
  */
 import type { Transport } from '../../src/address.js';
-import { ManualClock } from '../../src/relay/clock.js';
+import { ManualClock } from '../../src/measure/clock.js';
 import { directionsOf, readFault, type FaultSpec } from '../../src/relay/fault.js';
 import { FAULT_TYPES } from '../../src/relay/faults/index.js';
 import { Pipeline } from '../../src/relay/pipeline.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ManualClock } from '../../src/relay/clock.js';
+import { ManualClock } from '../../src/measure/clock.js';
 import { Pipeline } from '../../src/relay/pipeline.js';
 import { createRandom } from '../../src/relay/random.js';
 import { FAULT_TYPES } from '../../src/relay/faults/index.js';

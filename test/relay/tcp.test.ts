@@ -17,6 +17,7 @@ import {
   within,
   writeAll,
 } from '../helpers/relay-peers.js';
+import { blackholePort } from '../helpers/blackhole.js';
 import { closedPort } from '../helpers/ports.js';
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -338,6 +339,22 @@ test('an unreachable target resets that client, reports one line, and the relay 
   assert.equal(relay.stats().upstreamErrors, 1);
 });
 
+test('a target that never answers is given up after the connect timeout: that client is reset, one line', async (t) => {
+  const port = await blackholePort(t);
+  const relay = await createRelay({
+    listen: 'tcp://127.0.0.1:0',
+    upstream: `tcp://127.0.0.1:${port}`,
+    connectTimeoutMs: 300,
+  });
+  t.after(() => relay.close());
+  const reported = once(relay, 'upstreamError');
+  const { error } = await within(connectAndCollect(relay.address().port), 5000, 'the reset');
+  assert.ok(error === undefined || error.code === 'ECONNRESET');
+  const [, err] = (await within(reported, 5000, 'the report')) as [unknown, Error & { code: string }];
+  assert.equal(err.code, 'SOCKLAB_ERR_TIMEOUT');
+  assert.equal(err.message, `cannot connect to tcp://127.0.0.1:${port}: no answer within 300 ms`);
+});
+
 test('bad input: UDP faults on TCP, bad values, a busy port, an unknown host', async (t) => {
   await assert.rejects(
     createRelay({
@@ -373,11 +390,11 @@ test('bad input: UDP faults on TCP, bad values, a busy port, an unknown host', a
   });
   const relay = await relayTo(server.port, t);
   assert.throws(() => relay.removeFault('nope'), {
-    code: 'SOCKLAB_ERR_RELAY',
+    code: 'SOCKLAB_ERR_NOT_FOUND',
     message: "relay 'relay' has no fault named 'nope'",
   });
   relay.addFault({ type: 'delay' });
-  assert.throws(() => relay.addFault({ type: 'delay' }), { code: 'SOCKLAB_ERR_RELAY' });
+  assert.throws(() => relay.addFault({ type: 'delay' }), { code: 'SOCKLAB_ERR_EXISTS' });
   assert.throws(() => relay.updateFault('delay', { params: { delayMs: 'soon' } }), {
     code: 'SOCKLAB_ERR_USAGE',
   });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { nativeUdp } from '../../src/core/udp-batch.js';
+import { nativeUdp } from '../../src/core/datagram.js';
 import { startProcess } from '../helpers/spawn.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));

@@ -4,7 +4,7 @@ import { startBenchServer } from '../../bench/server.js';
 import { runPingPong, SOCKPERF_HEADER_BYTES, type PingPongReport } from '../../bench/pingpong.js';
 import type { TestSpec } from '../../bench/protocol.js';
 import { runThroughput, type ThroughputReport } from '../../bench/throughput-client.js';
-import { systemClock } from '../../measure/clock.js';
+import { realClock } from '../../measure/clock.js';
 import {
   formatBitsPerSec,
   formatBytes,
@@ -185,7 +185,7 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
       durationMs: options.durationMs ?? 10_000,
       intervalMs: options.intervalMs > 0 ? options.intervalMs : 3_600_000,
       helloTimeoutMs: options.helloTimeoutMs,
-      clock: systemClock,
+      clock: realClock,
       signal: io.signal,
       onInterval: (s) => {
         if (!interval) return;
@@ -215,7 +215,7 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
     intervalMs: options.intervalMs > 0 ? options.intervalMs : 3_600_000,
     connectTimeoutMs:
       options.mode === 'connections' ? Math.max(options.helloTimeoutMs, 10_000) : options.helloTimeoutMs,
-    clock: systemClock,
+    clock: realClock,
     signal: io.signal,
     onInterval: (s) => {
       if (!interval) return;

@@ -1,6 +1,4 @@
 /** `socklab listen ADDRESS... [options]`: a TCP and/or UDP server with pluggable behaviours. */
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
 import type { Behaviour } from '../../behaviours/behaviour.js';
@@ -11,10 +9,11 @@ import { print, type PrintFormat } from '../../behaviours/print.js';
 import { parseTemplate, reply, unescape } from '../../behaviours/reply.js';
 import { save } from '../../behaviours/save.js';
 import { welcome } from '../../behaviours/welcome.js';
-import { describeSystemError, SocklabError } from '../../errors.js';
+import { describeSystemError, isSocklabError } from '../../errors.js';
 import { codecs } from '../../core/framing.js';
-import { listenTcp, type TcpServer } from '../../core/tcp.js';
-import { listenUdp, type UdpServer } from '../../core/udp.js';
+import { resolveAll } from '../../core/resolve.js';
+import { listenTcp, type TcpServer } from '../../server/tcp-server.js';
+import { listenUdp, type UdpServer } from '../../server/udp-server.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
 import { OutputFile } from '../output-file.js';
@@ -169,19 +168,16 @@ export function parse(argv: readonly string[]): ListenOptions {
   };
 }
 
+/** A library error as the user of this command knows its cause: with the flag that set the limit. */
+function withFlag(err: Error): string {
+  if (isSocklabError(err, 'SOCKLAB_ERR_TIMEOUT')) return `${err.message} (--idle-timeout)`;
+  if (isSocklabError(err, 'SOCKLAB_ERR_MESSAGE_TOO_LARGE')) return `${err.message} (--max-message)`;
+  return err.message;
+}
+
 /** `localhost:0` binds every address localhost has (127.0.0.1 and ::1), on one port. */
-async function expandHosts(endpoint: Endpoint): Promise<string[]> {
-  if (isIP(endpoint.host) !== 0) return [endpoint.host];
-  try {
-    const all = await lookup(endpoint.host, { all: true });
-    return [...new Set(all.map((a) => a.address))];
-  } catch (err) {
-    throw new SocklabError(
-      'SOCKLAB_ERR_DNS',
-      `cannot listen on ${formatAddress(endpoint)}: ${describeSystemError(err)}`,
-      { cause: err },
-    );
-  }
+function expandHosts(endpoint: Endpoint): Promise<string[]> {
+  return resolveAll(endpoint.host, { attempt: `cannot listen on ${formatAddress(endpoint)}` });
 }
 
 /** A bound server and its address as printed (a closed socket can no longer say). */
@@ -250,7 +246,7 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
             }
           });
           server.on('close', (conn, info) => {
-            const why = info.error ? `: ${info.error.message}` : '';
+            const why = info.error ? `: ${withFlag(info.error)}` : '';
             log(
               `closed ${conn.peer} (#${conn.id}): ${info.bytesReceived} bytes in, ${info.bytesSent} out${why}`,
             );
@@ -270,7 +266,11 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
           if (options.verbose) {
             server.on('message', (msg) => log(`datagram from ${msg.peer}: ${msg.data.length} bytes`));
           }
-          server.on('drop', (peer, why) => log(`dropped a datagram from ${peer}: ${why}`));
+          server.on('drop', (peer, why, limit) =>
+            log(
+              `dropped a datagram from ${peer}: ${why}${limit === 'maxMessageBytes' ? ' (--max-message)' : ''}`,
+            ),
+          );
           server.on('sendError', (peer, err) =>
             log(`could not reply to ${peer}: ${describeSystemError(err)}`),
           );

@@ -1,17 +1,21 @@
 /**
  * How a client shows what it receives: raw bytes (made safe when stdout is a terminal), one reply
- * per line, a hex dump, or JSON events; plus `-v` notes on stderr.
+ * per line, a hex dump, or JSON events (the fields `listen` uses: format/message.ts); plus `-v`
+ * notes on stderr.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { writeOrWait } from '../core/backpressure.js';
+import type { Transport } from '../address.js';
 import { hexdump } from '../format/hexdump.js';
+import { messageHeader, messageJson } from '../format/message.js';
 import { sanitizeForTerminal } from '../format/terminal.js';
-import type { Io } from './io.js';
+import type { SessionIo as Io } from './io.js';
 
 export type ReceivedFormat = 'raw' | 'hex' | 'json';
 
 export class ClientOutput {
   readonly #io: Io;
+  readonly #transport: Transport;
   readonly #format: ReceivedFormat;
   readonly #verbose: boolean;
   readonly #terminal: boolean;
@@ -20,8 +24,9 @@ export class ClientOutput {
   #count = 0;
   #lastByte: number | undefined;
 
-  constructor(io: Io, options: { format: ReceivedFormat; verbose: boolean }) {
+  constructor(io: Io, options: { transport: Transport; format: ReceivedFormat; verbose: boolean }) {
     this.#io = io;
+    this.#transport = options.transport;
     this.#format = options.format;
     this.#verbose = options.verbose;
     this.#terminal = io.stdout.isTTY === true;
@@ -43,20 +48,12 @@ export class ClientOutput {
    */
   received(data: Buffer, options: { from: string; whole: boolean }): Promise<void> | void {
     this.#count += 1;
+    const origin = { transport: this.#transport, peer: options.from, n: this.#count };
     switch (this.#format) {
-      case 'json': {
-        const text = data.toString('utf8');
-        const exact = Buffer.byteLength(text) === data.length && !text.includes('\ufffd');
-        return this.#json({
-          event: 'message',
-          from: options.from,
-          n: this.#count,
-          bytes: data.length,
-          ...(exact ? { text } : { base64: data.toString('base64') }),
-        });
-      }
+      case 'json':
+        return this.#json({ event: 'message', ...messageJson(data, origin) });
       case 'hex': {
-        const header = options.whole ? `from ${options.from} #${this.#count}, ${data.length} bytes\n` : '';
+        const header = options.whole ? `${messageHeader(data, origin)}\n` : '';
         const out = header + hexdump(data, options.whole ? 0 : this.#offset);
         this.#offset = options.whole ? 0 : this.#offset + data.length;
         return writeOrWait(this.#io.stdout, out);

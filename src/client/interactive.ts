@@ -10,7 +10,7 @@
 import { clearScreenDown, createInterface, cursorTo, moveCursor } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { isSocklabError } from '../errors.js';
-import type { Io } from './io.js';
+import type { SessionIo as Io } from './io.js';
 import type { ClientOutput } from './output.js';
 
 export interface Received {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { nativeUdp, openDatagramSocket } from '../../src/core/udp-batch.js';
+import { nativeUdp, openDatagramSocket } from '../../src/core/datagram.js';
 import { freePort } from '../helpers/ports.js';
 import { within } from '../helpers/relay-peers.js';
 
@@ -177,7 +177,7 @@ for (const batched of kinds) {
 
 test('a process exits by itself once its datagram sockets are closed (no handle left behind)', async () => {
   const { spawn } = await import('node:child_process');
-  const url = new URL('../../src/core/udp-batch.js', import.meta.url).href;
+  const url = new URL('../../src/core/datagram.js', import.meta.url).href;
   const child = spawn(
     process.execPath,
     [

@@ -10,7 +10,8 @@ import { print } from '../../src/behaviours/print.js';
 import { reply } from '../../src/behaviours/reply.js';
 import { welcome } from '../../src/behaviours/welcome.js';
 import { lines } from '../../src/core/framing.js';
-import { connectTcp, listenTcp } from '../../src/core/tcp.js';
+import { connectTcp } from '../../src/client/tcp-client.js';
+import { listenTcp } from '../../src/server/tcp-server.js';
 
 const signal = () => AbortSignal.timeout(10_000);
 

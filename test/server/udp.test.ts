@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import type { Behaviour } from '../../src/behaviours/behaviour.js';
 import { echo } from '../../src/behaviours/echo.js';
 import { reply } from '../../src/behaviours/reply.js';
-import { listenUdp, MAX_UDP_PAYLOAD, openUdp } from '../../src/core/udp.js';
+import { listenUdp, MAX_UDP_PAYLOAD } from '../../src/server/udp-server.js';
+import { openUdp } from '../../src/client/udp-client.js';
 import { randomBytes } from '../helpers/random.js';
 
 test('a UDP server answers each sender at its own address', async (t) => {
@@ -48,8 +49,9 @@ test('a datagram over --max-message is dropped and counted; the next one is serv
   t.after(() => client.close());
   const dropped = once(server, 'drop');
   await client.send('x'.repeat(11));
-  const [, why] = (await dropped) as [string, string];
-  assert.match(why, /exceeds --max-message 10/);
+  const [, why, limit] = (await dropped) as [string, string, string];
+  assert.match(why, /exceeds the limit of 10 bytes/);
+  assert.equal(limit, 'maxMessageBytes');
   assert.equal(server.stats.dropped, 1);
   assert.equal((await client.request('short', { timeoutMs: 5000 })).data.toString(), 'short');
 });
@@ -81,7 +83,7 @@ test('nobody listening: the port-unreachable comes back as SOCKLAB_ERR_CONNECT',
 });
 
 test('UDP and TCP can share a port number', async (t) => {
-  const { listenTcp } = await import('../../src/core/tcp.js');
+  const { listenTcp } = await import('../../src/server/tcp-server.js');
   const tcp = await listenTcp({ port: 0, behaviours: [] });
   t.after(() => tcp.close({ force: true }));
   const udp = await listenUdp({ port: tcp.address().port, behaviours: [echo()] });

@@ -1,5 +1,6 @@
 /**
- * UDP sockets that read and write in batches, for the relay's datagram path.
+ * UDP sockets that read and write in batches: every datagram socket of socklab (listen -u,
+ * connect -u, the relay, bench) is one of these, opened by listen.ts / connect.ts.
  *
  * node:dgram costs about 2 µs of CPU per datagram each way (a JavaScript callback, a Buffer and an
  * address object per datagram read; a request object per datagram sent). The native addon in
@@ -18,6 +19,12 @@ import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The largest UDP payload over IPv4: 65,535 − 8 (UDP header) − 20 (IPv4 header). */
+export const MAX_UDP_PAYLOAD = 65_507;
+
+/** Socket buffers big enough that a burst on loopback is not lost in the kernel. */
+export const DATAGRAM_BUFFER_BYTES = 4 * 1024 * 1024;
+
 /** Who sent a datagram, and where a reply to them goes. */
 export interface DatagramSender {
   readonly address: string;
@@ -32,6 +39,8 @@ export interface DatagramSocketOptions {
   readonly batched?: boolean;
 }
 
+export type SendDone = (err: Error | undefined) => void;
+
 /**
  * One UDP socket. `onMessage` gets each datagram; during that handler, `senderKey()` names its
  * sender (the same sender always gives the same key: a number or a string, cheap to compute) and
@@ -44,12 +53,18 @@ export interface DatagramSocket {
   bind(host: string, port: number): Promise<void>;
   connect(host: string, port: number): Promise<void>;
   address(): { address: string; port: number };
+  /** Where a connected socket sends (the address looked up, and the port). */
+  remoteAddress(): { address: string; port: number };
   onMessage(handler: (data: Buffer) => void): void;
   senderKey(): number | string;
   sender(): DatagramSender;
-  /** On a connected socket. */
-  send(data: Buffer): void;
-  sendTo(data: Buffer, to: DatagramSender): void;
+  /**
+   * On a connected socket. A failed send goes to `done` when it is given (as node:dgram's
+   * callback), to the `onError` handler otherwise; `done` runs once the datagram is handed over.
+   */
+  send(data: Buffer, done?: SendDone): void;
+  /** To `sender()` of a datagram, or to any `{ address, port }` (an IP literal). */
+  sendTo(data: Buffer, to: DatagramSender, done?: SendDone): void;
   /** Errors after bind/connect: an ICMP error reported on a connected socket, a failed send. */
   onError(handler: (err: Error) => void): void;
   /**
@@ -143,6 +158,37 @@ interface NativeSender extends DatagramSender {
 
 const META = 8; // per datagram: offset, length, family, port, a0, a1, a2, a3
 
+/**
+ * An IP literal as the addon's four words: the address's bytes in network order, read as
+ * little-endian int32s (how the addon copies a sockaddr's address into its Int32Array).
+ */
+function ipWords(address: string): Pick<NativeSender, 'family' | 'words'> {
+  const bytes = Buffer.alloc(16);
+  const ip = address.replace(/%.*$/, ''); // a zone (fe80::1%eth0) is not part of the address
+  if (isIP(ip) === 4) {
+    ip.split('.').forEach((part, i) => (bytes[i] = Number(part)));
+    return { family: 4, words: [bytes.readInt32LE(0), 0, 0, 0] };
+  }
+  if (isIP(ip) !== 6) throw new TypeError(`not an IP address: '${address}'`);
+  const groups = (text: string): number[] => {
+    if (text === '') return [];
+    const parts = text.split(':');
+    const last = parts[parts.length - 1]!;
+    if (!last.includes('.')) return parts.map((p) => parseInt(p, 16));
+    const [a, b, c, d] = last.split('.').map(Number) as [number, number, number, number];
+    return [...parts.slice(0, -1).map((p) => parseInt(p, 16)), (a << 8) | b, (c << 8) | d];
+  };
+  const [head = '', tail] = ip.split('::');
+  const front = groups(head);
+  const back = tail === undefined ? [] : groups(tail);
+  const all = [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
+  all.forEach((g, i) => bytes.writeUInt16BE(g, i * 2));
+  return {
+    family: 6,
+    words: [bytes.readInt32LE(0), bytes.readInt32LE(4), bytes.readInt32LE(8), bytes.readInt32LE(12)],
+  };
+}
+
 class BatchedSocket implements DatagramSocket {
   readonly batched = true;
   readonly #native: NativeUdp;
@@ -154,6 +200,7 @@ class BatchedSocket implements DatagramSocket {
   #current = -1;
   #closed = false;
   #started = false;
+  #remote: { address: string; port: number } | undefined;
   readonly #family: 4 | 6;
 
   constructor(addon: NativeUdp, options: DatagramSocketOptions) {
@@ -184,8 +231,15 @@ class BatchedSocket implements DatagramSocket {
   }
 
   async connect(host: string, port: number): Promise<void> {
-    this.#native.connect(this.#handle, await this.#ip(host), port);
+    const address = await this.#ip(host);
+    this.#native.connect(this.#handle, address, port);
+    this.#remote = { address, port };
     this.#start();
+  }
+
+  remoteAddress(): { address: string; port: number } {
+    if (!this.#remote) throw new Error('the socket is not connected');
+    return this.#remote;
   }
 
   /** The addon takes IP literals: a name is looked up first, as dgram does. */
@@ -242,22 +296,33 @@ class BatchedSocket implements DatagramSocket {
     };
   }
 
-  send(data: Buffer): void {
-    const r = this.#native.send(this.#handle, data);
-    if (r !== 0) this.#failed(r);
+  send(data: Buffer, done?: SendDone): void {
+    this.#sent(this.#native.send(this.#handle, data), done);
   }
 
-  sendTo(data: Buffer, to: DatagramSender): void {
-    const { family, words, port } = to as NativeSender;
-    const r = this.#native.sendTo(this.#handle, data, family, words[0], words[1], words[2], words[3], port);
-    if (r !== 0) this.#failed(r);
+  sendTo(data: Buffer, to: DatagramSender, done?: SendDone): void {
+    const { family, words } = 'words' in to ? (to as NativeSender) : ipWords(to.address);
+    const r = this.#native.sendTo(
+      this.#handle,
+      data,
+      family,
+      words[0],
+      words[1],
+      words[2],
+      words[3],
+      to.port,
+    );
+    this.#sent(r, done);
   }
 
-  #failed(code: string): void {
-    // As dgram does: a send error is an 'error' event, not an exception at the call.
-    queueMicrotask(() => {
-      if (!this.#closed) this.#onError(systemError(code, 'send'));
-    });
+  /** As dgram does: the outcome comes later, to the callback or as an error event, never thrown. */
+  #sent(r: 0 | string, done: SendDone | undefined): void {
+    if (done) queueMicrotask(() => done(r === 0 ? undefined : systemError(r, 'send')));
+    else if (r !== 0) {
+      queueMicrotask(() => {
+        if (!this.#closed) this.#onError(systemError(r, 'send'));
+      });
+    }
   }
 
   cork(): void {
@@ -329,6 +394,11 @@ class DgramSocket implements DatagramSocket {
     });
   }
 
+  remoteAddress(): { address: string; port: number } {
+    const a = this.#socket.remoteAddress();
+    return { address: a.address, port: a.port };
+  }
+
   address(): { address: string; port: number } {
     const a = this.#socket.address();
     return { address: a.address, port: a.port };
@@ -361,12 +431,14 @@ class DgramSocket implements DatagramSocket {
     return { address, port };
   }
 
-  send(data: Buffer): void {
-    this.#socket.send(data);
+  send(data: Buffer, done?: SendDone): void {
+    if (done) this.#socket.send(data, (err) => done(err ?? undefined));
+    else this.#socket.send(data);
   }
 
-  sendTo(data: Buffer, to: DatagramSender): void {
-    this.#socket.send(data, to.port, to.address);
+  sendTo(data: Buffer, to: DatagramSender, done?: SendDone): void {
+    if (done) this.#socket.send(data, to.port, to.address, (err) => done(err ?? undefined));
+    else this.#socket.send(data, to.port, to.address);
   }
 
   cork(): void {

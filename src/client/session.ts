@@ -1,0 +1,293 @@
+/**
+ * The client session that `connect` runs (and `nc` will): messages from the command line, stdin
+ * piped (netcat), or an interactive prompt on a terminal; half-close after the last message;
+ * what is received goes to stdout through one presenter (output.ts).
+ *
+ * Its errors name no command-line flag; the command that runs it passes its flags' names
+ * (`flags`) for the hints it prints.
+ */
+import { readSync } from 'node:fs';
+import { formatAddress, formatHostPort, type Endpoint } from '../address.js';
+import { SocklabError, isSocklabError } from '../errors.js';
+import { MAX_UDP_PAYLOAD } from '../core/datagram.js';
+import type { SessionIo as Io } from './io.js';
+import { ClientOutput, type ReceivedFormat } from './output.js';
+import { connectTcp, type TcpClient } from './tcp-client.js';
+import { openUdp } from './udp-client.js';
+
+/** Read size for a file on stdin. */
+const FILE_CHUNK_BYTES = 1024 * 1024;
+export const DEFAULT_UDP_IDLE_MS = 1000;
+/** After Ctrl-D at the prompt (TCP), how long to wait in silence for the server to close. */
+export const DEFAULT_LEAVE_WAIT_MS = 2000;
+
+export interface ClientSessionOptions {
+  readonly endpoint: Endpoint;
+  readonly messages: readonly Buffer[];
+  readonly waitReply: boolean;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly greetingWaitMs: number;
+  /** Undefined: no limit (TCP default). */
+  readonly idleTimeoutMs: number | undefined;
+  readonly eol: string;
+  readonly format: ReceivedFormat;
+  readonly verbose: boolean;
+  /** How the caller's command line names the options, for hints in errors (`--timeout`). */
+  readonly flags?: { readonly timeout?: string; readonly retries?: string };
+}
+
+/** Run a session to its end: the exit status (0, or 130 after Ctrl-C at the prompt); failures are thrown. */
+export async function runClientSession(options: ClientSessionOptions, io: Io): Promise<number> {
+  const out = new ClientOutput(io, {
+    transport: options.endpoint.transport,
+    format: options.format,
+    verbose: options.verbose,
+  });
+  const mode = options.messages.length > 0 ? 'messages' : io.stdin.isTTY ? 'interactive' : 'pipe';
+  try {
+    return options.endpoint.transport === 'tcp'
+      ? await runTcp(options, io, out, mode)
+      : await runUdp(options, io, out, mode);
+  } finally {
+    out.finish();
+  }
+}
+
+type Mode = 'messages' | 'interactive' | 'pipe';
+
+/** A timeout that ends the wait for more data normally (idle), not as a failure. */
+function isTimeout(err: unknown): boolean {
+  return isSocklabError(err, 'SOCKLAB_ERR_TIMEOUT');
+}
+
+async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, mode: Mode): Promise<number> {
+  const { endpoint } = options;
+  const client = await connectTcp({
+    host: endpoint.host,
+    port: endpoint.port,
+    connectTimeoutMs: options.timeoutMs,
+    signal: io.signal,
+  });
+  const local = formatAddress(client.localAddress());
+  const remote = formatAddress({ ...endpoint, host: client.socket.remoteAddress ?? endpoint.host });
+  out.note(`connected to ${remote} from ${local}`, { event: 'connected', remote, local });
+  const from = formatHostPort(client.socket.remoteAddress ?? endpoint.host, endpoint.port);
+  const readOpts = {
+    signal: io.signal,
+    ...(options.idleTimeoutMs !== undefined ? { timeoutMs: options.idleTimeoutMs } : {}),
+  };
+
+  /** Print until the server closes (or idle timeout). */
+  const printRest = async () => {
+    try {
+      for (let chunk = await client.read(readOpts); chunk !== null; chunk = await client.read(readOpts)) {
+        await out.received(chunk, { from, whole: false });
+      }
+      out.note(`${remote} closed the connection`, { event: 'closed', by: 'server' });
+    } catch (err) {
+      if (!isTimeout(err)) throw err;
+      out.note(`nothing received for ${options.idleTimeoutMs} ms: leaving`, { event: 'idle' });
+    }
+  };
+
+  try {
+    if (mode === 'messages') {
+      let open = true;
+      if (options.waitReply) open = await readGreeting(client, options, out, from, io.signal);
+      for (const message of options.messages) {
+        if (!open) break;
+        await client.send(message);
+        if (!options.waitReply) continue;
+        const reply = await client
+          .read({ timeoutMs: options.timeoutMs, signal: io.signal })
+          .catch((err: unknown) => {
+            if (isTimeout(err)) {
+              throw new SocklabError(
+                'SOCKLAB_ERR_TIMEOUT',
+                `no reply from ${remote} within ${options.timeoutMs} ms${options.flags?.timeout ? ` (${options.flags.timeout})` : ''}`,
+              );
+            }
+            throw err;
+          });
+        if (reply === null) {
+          out.note(`${remote} closed the connection`, { event: 'closed', by: 'server' });
+          open = false;
+          break;
+        }
+        await out.received(Buffer.concat([reply, client.readAvailable()]), { from, whole: true });
+      }
+      if (open) {
+        await client.end();
+        out.note('sent FIN (half-close); reading until the server closes', { event: 'half-close' });
+        await printRest();
+      }
+      return 0;
+    }
+    if (mode === 'pipe') {
+      let sendError: Error | undefined;
+      const pumped =
+        io.stdinFile !== undefined
+          ? pumpFile(io.stdinFile, client, io.signal)
+          : pumpStdin(io, (c) => client.send(c));
+      void pumped.then(
+        async () => {
+          await client.end();
+          out.note('stdin ended: sent FIN (half-close); reading until the server closes', {
+            event: 'half-close',
+          });
+        },
+        (err: unknown) => {
+          sendError = err instanceof Error ? err : new Error(String(err));
+        },
+      );
+      // A reset is thrown by read() here; a normal close (FIN) ends the session.
+      await printRest();
+      // If the server closed before stdin ended, the rest of stdin is not sent (netcat does the
+      // same), and a write that failed on the closed connection is part of that, not an error.
+      // A failure to read stdin itself is.
+      io.stdin.pause();
+      if (sendError !== undefined && !isSocklabError(sendError, 'SOCKLAB_ERR_SOCKET')) throw sendError;
+      return 0;
+    }
+    // The prompt (readline and terminal handling) is loaded only when a terminal is there.
+    const { runInteractive } = await import('./interactive.js');
+    return await runInteractive(io, {
+      send: (line) => client.send(line),
+      nextReply: async () => {
+        // A reset (not a normal close) is thrown by read(): the user learns the server did not close normally.
+        const chunk = await client.read({ signal: io.signal });
+        return chunk === null ? null : { data: chunk, from };
+      },
+      leave: async () => {
+        await client.end();
+        out.note('sent FIN (half-close); reading until the server closes', { event: 'half-close' });
+      },
+      lingerMs: options.idleTimeoutMs ?? DEFAULT_LEAVE_WAIT_MS,
+      datagrams: false,
+      eol: options.eol,
+      out,
+      prompt: `${remote}> `,
+    });
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Over TCP a server may greet first (seed 003's "Welcome!"): take that as the greeting. */
+async function readGreeting(
+  client: TcpClient,
+  options: ClientSessionOptions,
+  out: ClientOutput,
+  from: string,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (options.greetingWaitMs <= 0) return true;
+  try {
+    const greeting = await client.read({ timeoutMs: options.greetingWaitMs, signal });
+    if (greeting === null) return false;
+    await out.received(Buffer.concat([greeting, client.readAvailable()]), { from, whole: true });
+  } catch (err) {
+    if (!isTimeout(err)) throw err;
+  }
+  return true;
+}
+
+/** Read stdin to its end, handing each chunk to `send` (which applies the socket's backpressure). */
+async function pumpStdin(io: Io, send: (chunk: Buffer) => Promise<void>): Promise<void> {
+  for await (const chunk of io.stdin) {
+    if (io.signal.aborted) return;
+    await send(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  }
+}
+
+/**
+ * A regular file on stdin (`< file.bin`): read it straight into one reused 1 MiB buffer and
+ * send each piece once the previous one is in the kernel's hands. No Buffer is allocated per
+ * chunk (a fresh 1 MiB allocation is page faults on every use), and a read from a file does
+ * not block for long: it is done synchronously, without a thread-pool round trip.
+ */
+async function pumpFile(fd: number, client: TcpClient, signal: AbortSignal): Promise<void> {
+  const buffer = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
+  while (!signal.aborted) {
+    const n = readSync(fd, buffer, 0, buffer.length, null);
+    if (n === 0) return;
+    await client.sendAll(n === buffer.length ? buffer : buffer.subarray(0, n));
+  }
+}
+
+async function runUdp(options: ClientSessionOptions, io: Io, out: ClientOutput, mode: Mode): Promise<number> {
+  const { endpoint } = options;
+  const client = await openUdp({ host: endpoint.host, port: endpoint.port, signal: io.signal });
+  const remote = formatAddress(endpoint);
+  out.note(`sending to ${remote} from ${formatAddress(client.localAddress())}`, { event: 'open', remote });
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_UDP_IDLE_MS;
+
+  /** Print datagrams until none has come for idleMs. */
+  const printUntilIdle = async () => {
+    try {
+      for (;;) {
+        const d = await client.receive({ timeoutMs: idleMs, signal: io.signal });
+        if (d === null) return;
+        await out.received(d.data, { from: d.from, whole: true });
+      }
+    } catch (err) {
+      if (!isTimeout(err)) throw err;
+      out.note(`no datagram for ${idleMs} ms: leaving`, { event: 'idle' });
+    }
+  };
+
+  try {
+    if (mode === 'messages') {
+      for (const message of options.messages) {
+        if (!options.waitReply) {
+          await client.send(message);
+          continue;
+        }
+        const reply = await client
+          .request(message, { timeoutMs: options.timeoutMs, retries: options.retries, signal: io.signal })
+          .catch((err: unknown) => {
+            if (isTimeout(err)) {
+              const tries = options.retries + 1;
+              throw new SocklabError(
+                'SOCKLAB_ERR_TIMEOUT',
+                `no reply from ${remote} within ${options.timeoutMs} ms (${tries} ${tries === 1 ? 'try' : 'tries'}; UDP may lose datagrams${options.flags?.retries ? `: try ${options.flags.retries}` : ''})`,
+              );
+            }
+            throw err;
+          });
+        await out.received(reply.data, { from: reply.from, whole: true });
+      }
+      await printUntilIdle();
+      return 0;
+    }
+    if (mode === 'pipe') {
+      await pumpStdin(io, async (chunk) => {
+        for (let at = 0; at < chunk.length; at += MAX_UDP_PAYLOAD) {
+          await client.send(chunk.subarray(at, at + MAX_UDP_PAYLOAD));
+        }
+      });
+      // Replies that came while sending are queued in the client; print them, then wait for more.
+      await printUntilIdle();
+      return 0;
+    }
+    // The prompt (readline and terminal handling) is loaded only when a terminal is there.
+    const { runInteractive } = await import('./interactive.js');
+    return await runInteractive(io, {
+      send: (line) => client.send(line),
+      nextReply: async () => {
+        const d = await client.receive({ signal: io.signal });
+        return d === null ? null : { data: d.data, from: d.from };
+      },
+      // UDP has no goodbye to send: replies still on their way are shown until idleMs of silence.
+      leave: () => Promise.resolve(),
+      lingerMs: idleMs,
+      datagrams: true,
+      eol: options.eol,
+      out,
+      prompt: `${remote}> `,
+    });
+  } finally {
+    await client.close();
+  }
+}
