@@ -59,8 +59,10 @@ export interface DatagramSocket {
   senderKey(): number | string;
   sender(): DatagramSender;
   /**
-   * On a connected socket. A failed send goes to `done` when it is given (as node:dgram's
-   * callback), to the `onError` handler otherwise; `done` runs once the datagram is handed over.
+   * On a connected socket. `done` runs once the datagram is handed over, with the error if the
+   * send failed then (as node:dgram's callback); without `done` that error goes to `onError`. A
+   * datagram sent while a batch is being handled is queued and written when the batch returns: an
+   * error found then goes to `onError`.
    */
   send(data: Buffer, done?: SendDone): void;
   /** To `sender()` of a datagram, or to any `{ address, port }` (an IP literal). */

@@ -175,6 +175,57 @@ for (const batched of kinds) {
   });
 }
 
+for (const batched of kinds) {
+  test(`${name(batched)}: sendTo any { address, port }, IPv4 and IPv6, reports to its callback`, async (t) => {
+    for (const host of ['127.0.0.1', '::1']) {
+      const type = host.includes(':') ? 'udp6' : 'udp4';
+      const target = openDatagramSocket({ type, batched });
+      t.after(() => target.close());
+      const arrived = new Promise<string>((resolve) => target.onMessage((data) => resolve(data.toString())));
+      await target.bind(host, 0);
+      const sender = openDatagramSocket({ type, batched });
+      t.after(() => sender.close());
+      await sender.bind(host, 0);
+      const sent = new Promise<Error | undefined>((resolve) =>
+        sender.sendTo(Buffer.from(`to ${host}`), { address: host, port: target.address().port }, resolve),
+      );
+      assert.equal(await within(sent, 5000, 'the send callback'), undefined);
+      assert.equal(await within(arrived, 5000, `the datagram to ${host}`), `to ${host}`);
+    }
+  });
+
+  test(`${name(batched)}: a datagram too large for UDP is reported, never thrown at the call`, async (t) => {
+    const { server, port } = await echoServer(batched);
+    t.after(() => server.close());
+    const d = await client(batched, port);
+    t.after(() => d.socket.close());
+    // Sent at once: the callback says why. Queued in a batch (this code may run inside one): the
+    // error comes at the flush, as an error event.
+    const reported = new Promise<Error>((resolve) => {
+      d.socket.onError(resolve);
+      d.socket.send(Buffer.alloc(70_000), (err) => err && resolve(err));
+    });
+    const err = await within(reported, 5000, 'the error');
+    assert.equal((err as Error & { code?: string }).code, 'EMSGSIZE');
+  });
+
+  test(`${name(batched)}: a socket closed right after its reply, in the handler, still sends the reply`, async (t) => {
+    // A `listen -u --once` server: it answers, then closes, all while handling the datagram.
+    const server = openDatagramSocket({ type: 'udp4', batched });
+    server.onMessage((data) => {
+      server.sendTo(Buffer.concat([Buffer.from('re:'), data]), server.sender());
+      server.close();
+    });
+    await server.bind('127.0.0.1', 0);
+    t.after(() => server.close());
+    const d = await client(batched, server.address().port);
+    t.after(() => d.socket.close());
+    d.socket.send(Buffer.from('once'));
+    await d.waitFor(1);
+    assert.equal(d.received[0]?.toString(), 're:once');
+  });
+}
+
 test('a process exits by itself once its datagram sockets are closed (no handle left behind)', async () => {
   const { spawn } = await import('node:child_process');
   const url = new URL('../../src/core/datagram.js', import.meta.url).href;
