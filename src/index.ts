@@ -93,10 +93,10 @@ export {
   type FaultType,
   type ParamSpec,
   type FlagSpec,
-} from './relay/fault.js';
-export { FAULT_TYPES } from './relay/faults/index.js';
-export type * from './relay/faults/index.js';
-export { Pipeline, type PipelineOptions, type PipelineSink } from './relay/pipeline.js';
+} from './impair/fault.js';
+export { FAULT_TYPES } from './impair/faults/index.js';
+export type * from './impair/faults/index.js';
+export { Pipeline, type PipelineOptions, type PipelineSink } from './impair/pipeline.js';
 export {
   COUNTER_NAMES,
   type Stage,
@@ -107,9 +107,9 @@ export {
   type CounterName,
   type Direction,
   type EndAction,
-} from './relay/stage.js';
+} from './impair/stage.js';
 export { ManualClock, realClock, type Clock, type Clock as RelayClock } from './measure/clock.js';
-export { createRandom, type Random } from './relay/random.js';
+export { createRandom, type Random } from './impair/random.js';
 export { RelayRegistry, type RelayRegistryEvents } from './relay/registry.js';
 export { serveApi, MAX_API_BODY_BYTES, type ServeApiOptions, type ApiServer } from './relay/api.js';
 export { loadConfig, readConfig, type RelayConfig } from './relay/config.js';

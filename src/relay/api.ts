@@ -22,8 +22,8 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { formatAddress, parseAddress, type Endpoint } from '../address.js';
 import { describeSystemError, isSocklabError, SocklabError } from '../errors.js';
-import { readFault, type FaultSpec } from './fault.js';
-import { FAULT_TYPES } from './faults/index.js';
+import { readFault, type FaultSpec } from '../impair/fault.js';
+import { FAULT_TYPES } from '../impair/faults/index.js';
 import type { RelayRegistry } from './registry.js';
 import type { RelayOptions } from './relay.js';
 

@@ -26,7 +26,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseAddress, type Endpoint } from '../address.js';
 import { describeSystemError, isSocklabError, SocklabError } from '../errors.js';
-import { readParam, type FaultSpec } from './fault.js';
+import { readParam, type FaultSpec } from '../impair/fault.js';
 import { readEndpoints, readFaults, type RelayOptions } from './relay.js';
 
 export interface RelayConfig {

@@ -23,11 +23,11 @@ import type { PooledReader, ReadPool } from '../core/read-pool.js';
 import { datagramType } from '../core/resolve.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
-import { directionsOf, type Fault } from './fault.js';
-import { FAULT_TYPES } from './faults/index.js';
-import { Pipeline, type PipelineSink } from './pipeline.js';
-import type { Random } from './random.js';
-import type { Counters, Direction, EndAction } from './stage.js';
+import { directionsOf, type Fault } from '../impair/fault.js';
+import { FAULT_TYPES } from '../impair/faults/index.js';
+import { Pipeline, type PipelineSink } from '../impair/pipeline.js';
+import type { Random } from '../impair/random.js';
+import type { Counters, Direction, EndAction } from '../impair/stage.js';
 
 /** What a link needs from its relay. */
 export interface LinkEnv {

@@ -34,11 +34,17 @@ import {
   readParams,
   type Fault,
   type FaultSpec,
-} from './fault.js';
-import { FAULT_TYPES } from './faults/index.js';
+} from '../impair/fault.js';
+import { FAULT_TYPES } from '../impair/faults/index.js';
 import { Link, TcpLink, UdpFlow, type LinkEnv } from './link.js';
-import { createRandom, randomSeed, type Random } from './random.js';
-import { COUNTER_NAMES, createCounters, resetCounters, type Counters, type Direction } from './stage.js';
+import { createRandom, randomSeed, type Random } from '../impair/random.js';
+import {
+  COUNTER_NAMES,
+  createCounters,
+  resetCounters,
+  type Counters,
+  type Direction,
+} from '../impair/stage.js';
 
 /** TCP: bytes held per direction per connection before the relay stops reading (toxiproxy holds
  * up to 1024 chunks of 32 KiB). A delay of D ms forwards at most this / D: 128 MiB keeps a 50 ms

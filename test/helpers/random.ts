@@ -1,5 +1,5 @@
 /** Seeded randomness for tests: the same generator as the relay's, so random inputs repeat on every run. */
-import { mulberry32 } from '../../src/relay/random.js';
+import { mulberry32 } from '../../src/impair/random.js';
 
 export { mulberry32 };
 

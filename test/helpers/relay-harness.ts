@@ -4,11 +4,11 @@
  */
 import type { Transport } from '../../src/address.js';
 import { ManualClock } from '../../src/measure/clock.js';
-import { directionsOf, readFault, type FaultSpec } from '../../src/relay/fault.js';
-import { FAULT_TYPES } from '../../src/relay/faults/index.js';
-import { Pipeline } from '../../src/relay/pipeline.js';
-import { createRandom } from '../../src/relay/random.js';
-import type { EndAction } from '../../src/relay/stage.js';
+import { directionsOf, readFault, type FaultSpec } from '../../src/impair/fault.js';
+import { FAULT_TYPES } from '../../src/impair/faults/index.js';
+import { Pipeline } from '../../src/impair/pipeline.js';
+import { createRandom } from '../../src/impair/random.js';
+import type { EndAction } from '../../src/impair/stage.js';
 
 export interface Written {
   data: Buffer;

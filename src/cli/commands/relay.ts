@@ -1,7 +1,7 @@
 /** `socklab relay LISTEN TARGET [impairments]`: a fault-injecting proxy for TCP and UDP. */
 import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
-import { faultError, transportReason, type FaultSpec } from '../../relay/fault.js';
-import { FAULT_TYPES } from '../../relay/faults/index.js';
+import { faultError, transportReason, type FaultSpec } from '../../impair/fault.js';
+import { FAULT_TYPES } from '../../impair/faults/index.js';
 import { readFileSync } from 'node:fs';
 import { serveApi, type ApiServer } from '../../relay/api.js';
 import { loadConfig } from '../../relay/config.js';
@@ -13,8 +13,8 @@ import {
   type Relay,
   type RelayOptions,
 } from '../../relay/relay.js';
-import type { Direction } from '../../relay/stage.js';
-import { parseCount, parseDuration, parseFraction, parseSize } from '../../relay/units.js';
+import type { Direction } from '../../impair/stage.js';
+import { parseCount, parseDuration, parseFraction, parseSize } from '../../impair/units.js';
 import { parseCommandLine, usageError, type Token } from '../args.js';
 import type { Io } from '../io.js';
 

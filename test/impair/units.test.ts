@@ -9,7 +9,7 @@ import {
   parseFraction,
   parseRate,
   parseSize,
-} from '../../src/relay/units.js';
+} from '../../src/impair/units.js';
 
 test('durations in netem spellings; a bare number is milliseconds', () => {
   assert.equal(parseDuration('--delay', '40ms'), 40);

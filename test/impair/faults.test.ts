@@ -1,9 +1,9 @@
 /** Each fault on the pure pipeline: exact seeded patterns, statistics, timing on a manual clock. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readFault, type FaultSpec } from '../../src/relay/fault.js';
-import { FAULT_TYPES } from '../../src/relay/faults/index.js';
-import { expectedLossRate, type LossParams } from '../../src/relay/faults/loss.js';
+import { readFault, type FaultSpec } from '../../src/impair/fault.js';
+import { FAULT_TYPES } from '../../src/impair/faults/index.js';
+import { expectedLossRate, type LossParams } from '../../src/impair/faults/loss.js';
 import { randomBytes } from '../helpers/random.js';
 import { harness, numberOf, numbered } from '../helpers/relay-harness.js';
 

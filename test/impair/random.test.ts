@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRandom } from '../../src/relay/random.js';
+import { createRandom } from '../../src/impair/random.js';
 import { mulberry32 } from '../helpers/random.js';
 
 const draw = (n: number, next: () => number) => Array.from({ length: n }, next);

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ManualClock } from '../../src/measure/clock.js';
-import { Pipeline } from '../../src/relay/pipeline.js';
-import { createRandom } from '../../src/relay/random.js';
-import { FAULT_TYPES } from '../../src/relay/faults/index.js';
-import type { Stage } from '../../src/relay/stage.js';
+import { Pipeline } from '../../src/impair/pipeline.js';
+import { createRandom } from '../../src/impair/random.js';
+import { FAULT_TYPES } from '../../src/impair/faults/index.js';
+import type { Stage } from '../../src/impair/stage.js';
 import { randomBytes } from '../helpers/random.js';
 import { harness, numberOf, numbered } from '../helpers/relay-harness.js';
 
