@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /* global process, console, Buffer, performance, setTimeout, setInterval, clearInterval, URL */
 /**
- * bench/relay.js — `npm run bench:relay`: socklab relay against socat, side by side, in one run.
+ * benchmarks/relay.js — `npm run bench:relay`: socklab relay against socat, side by side, in one run.
  *
  *   TCP throughput    sender → relay → sink, 512 MiB per run: socat TCP-LISTEN:…,fork TCP:… vs
  *                     `socklab relay` with no faults, and with a 50 ms delay (toxiproxy's "latency").
@@ -191,7 +191,7 @@ async function udpClient(port, count, window) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Processes: each started with a deadline, stopped by PID (bench/lib/proc.js).
+// Processes: each started with a deadline, stopped by PID (benchmarks/lib/proc.js).
 
 async function runRole(args) {
   const r = start(process.execPath, [SELF, '--role', ...args], { deadlineMs: 300_000 });

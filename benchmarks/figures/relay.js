@@ -1,6 +1,6 @@
 /* global URL */
 /**
- * relay: `socklab relay` against socat, from bench/relay.js (npm run bench:relay), which alternates
+ * relay: `socklab relay` against socat, from benchmarks/relay.js (npm run bench:relay), which alternates
  * its own variants round by round; its JSON's ratios go into the table.
  */
 import { readFileSync } from 'node:fs';
@@ -33,7 +33,7 @@ export default {
   order: 90,
   title: 'socklab relay against socat: TCP throughput, UDP echo rate, and the cost of a 50 ms delay',
   method: (ctx) =>
-    `\`taskset -c ${CPU} node bench/relay.js --only tcp,udp --rounds ${ctx.rounds}` +
+    `\`taskset -c ${CPU} node benchmarks/relay.js --only tcp,udp --rounds ${ctx.rounds}` +
     `${ctx.quick ? ' --tcp-mib 32 --datagrams 10000' : ''} --json FILE\` (its header says what it runs: ` +
     `sender -> relay -> sink for TCP, ${ctx.quick ? '32' : '512'} MiB per run, bytes/s end to end; a client ` +
     `keeping 32 64-byte datagrams in flight through the relay to an echo server for UDP, ` +
@@ -47,7 +47,7 @@ export default {
     const args = [RELAY_BENCH, '--only', 'tcp,udp', '--rounds', String(ctx.rounds)];
     if (ctx.quick) args.push('--tcp-mib', '32', '--datagrams', '10000');
     args.push('--json', json);
-    ctx.log(`[relay] node bench/relay.js ${args.slice(1).join(' ')}`);
+    ctx.log(`[relay] node benchmarks/relay.js ${args.slice(1).join(' ')}`);
     const r = await run(NODE, args, { cpu: CPU, deadlineMs: 900_000 });
     const result = JSON.parse(readFileSync(json, 'utf8'));
     const tcp = result.tcp.summary;
@@ -57,9 +57,9 @@ export default {
     const echoes = (name) => udp[name].runs.map((x) => x.perSec);
     const commands = [r.commandLine];
     const v = {
-      // bench/relay.js runs every variant itself: its one command line stands for all of them.
+      // benchmarks/relay.js runs every variant itself: its one command line stands for all of them.
       all: {
-        ...slot('bench/relay.js (all variants, alternated by relay.js)', 'count', [], commands),
+        ...slot('benchmarks/relay.js (all variants, alternated by relay.js)', 'count', [], commands),
         median: NaN,
       },
       tcpSocklab: slot('TCP: socklab relay', 'bitsPerSecond', mbps('socklab relay'), []),
