@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global process, console, Buffer, performance, setTimeout, setInterval, clearInterval, URL */
+/* global process, console, Buffer, performance, setInterval, clearInterval, URL */
 /**
  * benchmarks/relay.js — `npm run bench:relay`: socklab relay against socat, side by side, in one run.
  *
@@ -13,6 +13,10 @@
  *                     equal the sender's.
  *
  * Every process is a child of this one, on loopback, started with a deadline and stopped by its PID.
+ * The deadlines follow from what is asked (rounds, MiB and datagrams per run: lib/relay-plan.js), and
+ * a run that stops making progress (no echo, no write completing for a few seconds) fails at once: it
+ * fails its variant, which is left out of the later rounds and reported with the reason, while the
+ * others go on. Exit status 1 if anything failed (the JSON is written anyway).
  * Variants alternate round by round so a busy machine slows them all alike; the report gives the
  * median and the best run of each, and the ratios of medians. Run it pinned to one core
  * (`taskset -c 0`, as the npm script does): sender, relay and receiver then share that core, and a
@@ -21,7 +25,8 @@
  * Options: --rounds N (default 5) · --tcp-mib N (512) · --datagrams N (200000) · --gib-mib N (1024)
  *          · --only tcp|delay|udp|gib[,...] (delay: the relay with and without the 50 ms delay only)
  *          · --json FILE (also write the results as JSON)
- * Roles (used by the bench itself): --role tcp-sink|tcp-send|udp-echo|udp-client …
+ * Roles (used by the bench itself): --role tcp-sink|tcp-send|udp-echo|udp-client|udp-min-relay …
+ *          [--budget-ms N --stall-ms N] (a client's limits)
  */
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -30,7 +35,9 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { killAllNow, start, stopAll } from './lib/proc.js';
+import { killAllNow, start, stopAll, waitForPort } from './lib/proc.js';
+import { BACKSTOP_MS, relayBenchMs, seconds, sectionPlan, STALL_MS, WARMUP_MIB } from './lib/relay-plan.js';
+import { oneLine } from './lib/rounds.js';
 import { best, median } from './lib/stats.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -43,8 +50,20 @@ const SOCAT_UDP_PORT = 61_732;
 // ---------------------------------------------------------------------------------------------
 // Roles: small peers, each a separate process.
 
+/**
+ * A server role ends with the bench: if relay.js is gone (killed before it could stop its children),
+ * the server is reparented and exits instead of living on until its deadline.
+ */
+function exitWithParent() {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 500).unref();
+}
+
 /** A TCP server that counts (and optionally hashes) what it receives and answers "bytes ms sha". */
 async function tcpSink(hash) {
+  exitWithParent();
   const server = net.createServer((socket) => {
     const h = hash ? createHash('sha256') : undefined;
     let bytes = 0;
@@ -79,36 +98,72 @@ function dataSource(chunkSize) {
   };
 }
 
-/** Send `mib` MiB to port, half-close, read the sink's answer; print JSON. */
-async function tcpSend(port, mib, hash) {
+/**
+ * Send `mib` MiB to port, half-close, read the sink's answer; print JSON. Fails (throws) when no
+ * write completes and nothing comes back for stallMs, or when the whole takes longer than budgetMs.
+ */
+async function tcpSend(port, mib, hash, { budgetMs, stallMs }) {
   const size = mib * 1024 * 1024;
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const answer = [];
-  socket.on('data', (d) => answer.push(d));
-  const next = dataSource(65536);
-  const h = hash ? createHash('sha256') : undefined;
-  const start = performance.now();
-  for (let sent = 0; sent < size;) {
-    const chunk = next().subarray(0, Math.min(65536, size - sent));
-    h?.update(chunk);
-    sent += chunk.length;
-    if (!socket.write(chunk)) await once(socket, 'drain');
-  }
-  socket.end();
-  await once(socket, 'end');
-  const totalMs = performance.now() - start;
-  const [bytes, steadyMs, sha] = Buffer.concat(answer).toString().split(' ');
-  console.log(
-    JSON.stringify({
+  const t0 = performance.now();
+  let lastProgress = t0;
+  let phase = 'connecting';
+  let written = 0;
+  let watchdog;
+  let fail;
+  const stalled = new Promise((_resolve, reject) => {
+    fail = reject;
+    watchdog = setInterval(() => {
+      const now = performance.now();
+      const where = `while ${phase}, ${(written / 2 ** 20).toFixed(1)} of ${mib} MiB written`;
+      if (now - lastProgress >= stallMs) reject(new Error(`no progress for ${seconds(stallMs)} (${where})`));
+      else if (now - t0 >= budgetMs)
+        reject(new Error(`not done within its budget of ${seconds(budgetMs)} (${where})`));
+    }, 100);
+  });
+  const transfer = async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', fail);
+    await once(socket, 'connect');
+    lastProgress = performance.now();
+    phase = 'sending';
+    const answer = [];
+    socket.on('data', (d) => {
+      lastProgress = performance.now();
+      answer.push(d);
+    });
+    const next = dataSource(65536);
+    const h = hash ? createHash('sha256') : undefined;
+    const start = performance.now();
+    const done = (length) => () => {
+      written += length;
+      lastProgress = performance.now();
+    };
+    for (let sent = 0; sent < size;) {
+      const chunk = next().subarray(0, Math.min(65536, size - sent));
+      h?.update(chunk);
+      sent += chunk.length;
+      if (!socket.write(chunk, done(chunk.length))) await once(socket, 'drain');
+    }
+    phase = "waiting for the sink's answer";
+    socket.end();
+    await once(socket, 'end');
+    const totalMs = performance.now() - start;
+    const [bytes, steadyMs, sha] = Buffer.concat(answer).toString().split(' ');
+    socket.destroy();
+    return {
       bytes: Number(bytes),
       expected: size,
       totalMs,
       steadyMs: Number(steadyMs),
       sent: h ? h.digest('hex') : undefined,
       received: sha === '-' ? undefined : sha,
-    }),
-  );
+    };
+  };
+  try {
+    console.log(JSON.stringify(await Promise.race([transfer(), stalled])));
+  } finally {
+    clearInterval(watchdog);
+  }
 }
 
 function udpSocket() {
@@ -121,6 +176,7 @@ function udpSocket() {
 }
 
 async function udpEcho() {
+  exitWithParent();
   const socket = udpSocket();
   socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
   socket.bind(0, '127.0.0.1', () => console.log(`port ${socket.address().port}`));
@@ -131,6 +187,7 @@ async function udpEcho() {
  * counters. For reference: the gap between it and socat is the cost of Node's dgram, per datagram.
  */
 async function udpMinimalRelay(targetPort) {
+  exitWithParent();
   const listen = udpSocket();
   const flows = new Map();
   listen.on('message', (msg, rinfo) => {
@@ -152,120 +209,255 @@ async function udpMinimalRelay(targetPort) {
   listen.bind(0, '127.0.0.1', () => console.log(`port ${listen.address().port}`));
 }
 
-/** Keep `window` datagrams in flight to port (resending a window after 100 ms of silence); print JSON. */
-async function udpClient(port, count, window) {
+/**
+ * Keep `window` datagrams in flight to port (resending a window after 100 ms of silence); print
+ * JSON. Fails (throws) when no echo comes back for stallMs, or when the run takes longer than
+ * budgetMs: a peer that stopped answering fails its run in seconds.
+ */
+async function udpClient(port, count, window, { budgetMs, stallMs }) {
   const socket = udpSocket();
   socket.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   const payload = Buffer.alloc(64);
   let sent = 0;
   let received = 0;
-  let lastMs = performance.now();
   const send = () => {
     payload.writeUInt32BE(sent++ >>> 0, 0);
     socket.send(payload);
   };
   const start = performance.now();
-  await new Promise((resolve) => {
-    socket.on('message', () => {
-      received += 1;
-      lastMs = performance.now();
-      if (sent < count) send();
-      else if (received >= count) resolve();
+  let lastEcho = start; // silence for stallMs: the run has failed
+  let lastMs = start; // silence for 100 ms (no echo, no resend): resend a window
+  let timer;
+  try {
+    await new Promise((resolve, reject) => {
+      socket.on('error', reject);
+      socket.on('message', () => {
+        received += 1;
+        lastEcho = lastMs = performance.now();
+        if (sent < count) send();
+        else if (received >= count) resolve();
+      });
+      timer = setInterval(() => {
+        const now = performance.now();
+        const progress = `${received} of ${count} echoes back, ${sent} sent`;
+        if (now - lastEcho >= stallMs) {
+          reject(new Error(`no echo for ${seconds(stallMs)} (${progress})`));
+          return;
+        }
+        if (now - start >= budgetMs) {
+          reject(new Error(`not done within its budget of ${seconds(budgetMs)} (${progress})`));
+          return;
+        }
+        if (now - lastMs < 100) return;
+        if (sent >= count) {
+          resolve();
+          return;
+        }
+        for (let i = 0; i < window && sent < count; i++) send();
+        lastMs = now;
+      }, 50);
+      for (let i = 0; i < window; i++) send();
     });
-    const timer = setInterval(() => {
-      if (performance.now() - lastMs < 100) return;
-      if (sent >= count) {
-        clearInterval(timer);
-        resolve();
-        return;
-      }
-      for (let i = 0; i < window && sent < count; i++) send();
-      lastMs = performance.now();
-    }, 50);
-    for (let i = 0; i < window; i++) send();
-  });
+  } finally {
+    clearInterval(timer);
+    socket.close();
+  }
   const ms = performance.now() - start;
+  if (received === 0) throw new Error(`no echo at all (${sent} sent)`);
   console.log(JSON.stringify({ sent, received, ms, perSec: (received / ms) * 1000 }));
-  socket.close();
 }
 
 // ---------------------------------------------------------------------------------------------
-// Processes: each started with a deadline, stopped by PID (benchmarks/lib/proc.js).
+// Processes: each started with a deadline from lib/relay-plan.js, stopped by PID (lib/proc.js).
 
-async function runRole(args) {
-  const r = start(process.execPath, [SELF, '--role', ...args], { deadlineMs: 300_000 });
-  const result = await r.exited;
-  if (result.code !== 0)
-    throw new Error(`${args.join(' ')} failed (${result.code ?? result.signal}): ${result.stderr}`);
-  return JSON.parse(result.stdout.trim().split('\n').at(-1));
-}
-
-async function startRelay(args) {
-  const relay = start(process.execPath, [BIN, 'relay', ...args], { deadlineMs: 600_000 });
-  const m = await relay.waitFor(/listening on \S+:(\d+)\n/, { stream: 'stderr' });
-  return { ...relay, port: Number(m[1]) };
-}
-
-async function startSocat(args, port) {
-  const socat = start(SOCAT, args, { deadlineMs: 600_000 });
-  // socat prints nothing when ready: connect until it answers (TCP) or give it a moment (UDP).
-  for (let i = 0; i < 100; i++) {
-    if (args.some((a) => a.startsWith('UDP'))) {
-      await new Promise((r) => setTimeout(r, 300));
-      break;
+/**
+ * One run: `--role ARGS` as a child that stops itself after budgetMs (killed BACKSTOP_MS later if it
+ * does not); resolves with its JSON. Rejects with one line: the reason the role gave ("no echo for
+ * 3 s ..."), or how it ended.
+ */
+async function runRole(args, budgetMs) {
+  const limits = ['--budget-ms', String(budgetMs), '--stall-ms', String(STALL_MS)];
+  const role = start(process.execPath, [SELF, '--role', ...args, ...limits], {
+    deadlineMs: budgetMs + BACKSTOP_MS,
+  });
+  const result = await role.exited;
+  if (result.code === 0) {
+    try {
+      return JSON.parse(result.stdout.trim().split('\n').at(-1));
+    } catch {
+      throw new Error(`${args[0]} printed no result${role.lastWords()}`);
     }
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.on('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
   }
-  return socat;
+  const reason = /^error: (.*)$/m.exec(result.stderr)?.[1];
+  if (reason) throw new Error(reason);
+  if (result.timedOut) throw new Error(`${args[0]} killed: still running ${seconds(budgetMs + BACKSTOP_MS)}`);
+  throw new Error(`${args[0]} failed (${result.code ?? result.signal})${role.lastWords()}`);
 }
+
+/** Start one of our roles that prints "port N" (sink, echo server, minimal relay). */
+async function startRoleServer(args, deadlineMs) {
+  const proc = start(process.execPath, [SELF, '--role', ...args], { deadlineMs });
+  try {
+    return { proc, port: Number((await proc.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]) };
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}
+
+async function startRelay(args, deadlineMs) {
+  const proc = start(process.execPath, [BIN, 'relay', ...args], { deadlineMs });
+  try {
+    const m = await proc.waitFor(/listening on \S+:(\d+)\n/, { stream: 'stderr' });
+    return { proc, port: Number(m[1]) };
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}
+
+/** socat prints nothing when ready: wait until its fixed port listens (TCP) or is bound (UDP). */
+async function startSocat(args, port, protocol, deadlineMs) {
+  const proc = start(SOCAT, args, { deadlineMs });
+  try {
+    await waitForPort(port, protocol, { proc, timeoutMs: 10_000 });
+    return { proc, port };
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}
+
+/** Which of `names` (long-lived processes of a section) have exited, and why: '' if none. */
+function gone(servers, names) {
+  return names
+    .filter((name) => servers[name]?.proc.closed)
+    .map((name) => {
+      const { proc } = servers[name];
+      return `${name} (${proc.timedOut ? 'reached its deadline' : `exit ${proc.exitStatus ?? '?'}`})`;
+    })
+    .join(', ');
+}
+
+/**
+ * Each variant in turn, round by round (round 0: an unmeasured warm-up, if asked). A run that
+ * throws fails its variant: the reason goes into failed[name] (one line, with the round and any of
+ * the processes it needs that has exited) and to stderr at once, and the variant is left out of the
+ * later rounds; the others go on. A variant whose processes (needs[name]: keys of servers) have
+ * exited fails without a run.
+ */
+async function alternateRuns(section, needs, { rounds, warmup = false, failed, servers }, runOne) {
+  const names = Object.keys(needs);
+  const runs = Object.fromEntries(names.map((k) => [k, []]));
+  for (let round = warmup ? 0 : 1; round <= rounds; round++) {
+    for (const name of names) {
+      if (failed[name]) continue;
+      const when = round === 0 ? 'warm-up' : `round ${round}`;
+      let dead = gone(servers, needs[name]);
+      try {
+        if (dead) throw new Error(`not run: exited: ${dead}`);
+        const r = await runOne(name, round);
+        if (round > 0) runs[name].push(r);
+      } catch (err) {
+        dead ||= gone(servers, needs[name]);
+        failed[name] =
+          `${when}: ${oneLine(err)}${dead && !oneLine(err).includes(dead) ? `; exited meanwhile: ${dead}` : ''}`;
+        process.stderr.write(`${section} ${name}: FAILED, ${failed[name]}\n`);
+      }
+    }
+    if (round > 0) process.stderr.write(`${section} round ${round}/${rounds}\n`);
+  }
+  return runs;
+}
+
+/**
+ * Start a variant's own process; if it cannot start, that variant fails (failed[name]) and the
+ * others go on. Resolves with { proc, port } or undefined.
+ */
+async function startVariant(section, name, failed, starter) {
+  try {
+    return await starter();
+  } catch (err) {
+    failed[name] = `did not start: ${oneLine(err)}`;
+    process.stderr.write(`${section} ${name}: FAILED, ${failed[name]}\n`);
+    return undefined;
+  }
+}
+
+const stopAllOf = (servers) => Promise.all(Object.values(servers).map((s) => s?.proc.stop()));
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const fmt = (x, digits = 0) => x.toFixed(digits);
+const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
+/** a / b of two summaries' `key`, null when either variant failed or is missing. */
+const ratioOf = (a, b, key = 'median') => (a && b && !a.error && !b.error ? a[key] / b[key] : null);
 
-async function benchTcp(rounds, mib, results, delayOnly = false) {
-  const sink = start(process.execPath, [SELF, '--role', 'tcp-sink']);
-  const sinkPort = Number((await sink.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]);
-  const socat = delayOnly
-    ? undefined
-    : await startSocat(
-        [`TCP-LISTEN:${SOCAT_TCP_PORT},fork,reuseaddr,bind=127.0.0.1`, `TCP:127.0.0.1:${sinkPort}`],
-        SOCAT_TCP_PORT,
-      );
-  const plain = await startRelay([`tcp://127.0.0.1:0`, `tcp://127.0.0.1:${sinkPort}`]);
-  const delayed = await startRelay([`tcp://127.0.0.1:0`, `tcp://127.0.0.1:${sinkPort}`, '--delay', '50ms']);
-  const variants = {
-    ...(socat ? { direct: sinkPort, socat: SOCAT_TCP_PORT } : {}),
-    'socklab relay': plain.port,
-    'socklab relay --delay 50ms': delayed.port,
-  };
-  // One unmeasured transfer each: the first one through a fresh process is always slower.
-  for (const port of Object.values(variants))
-    await runRole(['tcp-send', String(port), String(Math.min(mib, 64))]);
-  const runs = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+function planLine(section, plan, what) {
+  process.stderr.write(
+    `${section}: ${what}; a run may take ${seconds(plan.runMs)} (and fails after ${seconds(STALL_MS)} ` +
+      `without progress), the section ${seconds(plan.serverMs)}\n`,
+  );
+}
+
+async function benchTcp(options, results, delayOnly = false) {
+  const { rounds, tcpMib: mib } = options;
+  const plan = sectionPlan(delayOnly ? 'delay' : 'tcp', options);
+  planLine('tcp', plan, `${rounds} rounds x ${plan.variants} variants, ${mib} MiB per run`);
+  const failed = {};
+  const servers = {};
+  const target = (port) => `tcp://127.0.0.1:${port}`;
   try {
-    for (let round = 1; round <= rounds; round++) {
-      for (const [name, port] of Object.entries(variants)) {
-        const r = await runRole(['tcp-send', String(port), String(mib)]);
-        if (r.bytes !== r.expected) throw new Error(`${name}: ${r.bytes} bytes arrived of ${r.expected}`);
-        runs[name].push({ total: r.bytes / r.totalMs / 1000, steady: r.bytes / r.steadyMs / 1000 });
-      }
-      process.stderr.write(`tcp round ${round}/${rounds}\n`);
-    }
+    servers.sink = await startRoleServer(['tcp-sink'], plan.serverMs);
+    const sinkPort = servers.sink.port;
+    if (!delayOnly)
+      servers.socat = await startVariant('tcp', 'socat', failed, () =>
+        startSocat(
+          [`TCP-LISTEN:${SOCAT_TCP_PORT},fork,reuseaddr,bind=127.0.0.1`, `TCP:127.0.0.1:${sinkPort}`],
+          SOCAT_TCP_PORT,
+          'tcp',
+          plan.serverMs,
+        ),
+      );
+    servers['socklab relay'] = await startVariant('tcp', 'socklab relay', failed, () =>
+      startRelay([target(0), target(sinkPort)], plan.serverMs),
+    );
+    servers['socklab relay --delay 50ms'] = await startVariant(
+      'tcp',
+      'socklab relay --delay 50ms',
+      failed,
+      () => startRelay([target(0), target(sinkPort), '--delay', '50ms'], plan.serverMs),
+    );
+    const ports = {
+      ...(delayOnly ? {} : { direct: sinkPort, socat: SOCAT_TCP_PORT }),
+      'socklab relay': servers['socklab relay']?.port,
+      'socklab relay --delay 50ms': servers['socklab relay --delay 50ms']?.port,
+    };
+    const needs = {
+      ...(delayOnly ? {} : { direct: ['sink'], socat: ['sink', 'socat'] }),
+      'socklab relay': ['sink', 'socklab relay'],
+      'socklab relay --delay 50ms': ['sink', 'socklab relay --delay 50ms'],
+    };
+    // One unmeasured transfer each (round 0): the first one through a fresh process is always slower.
+    const runs = await alternateRuns(
+      'tcp',
+      needs,
+      { rounds, warmup: true, failed, servers },
+      async (name, round) => {
+        const [size, budgetMs] = round === 0 ? [Math.min(mib, WARMUP_MIB), plan.warmupMs] : [mib, plan.runMs];
+        const r = await runRole(['tcp-send', String(ports[name]), String(size)], budgetMs);
+        if (r.bytes !== r.expected) throw new Error(`${r.bytes} bytes arrived of ${r.expected}`);
+        return { total: r.bytes / r.totalMs / 1000, steady: r.bytes / r.steadyMs / 1000 };
+      },
+    );
+    results.tcp = tcpSummary(mib, rounds, runs, failed);
   } finally {
-    await Promise.all([socat, plain, delayed, sink].filter(Boolean).map((p) => p.stop()));
+    await stopAllOf(servers);
   }
+}
+
+function tcpSummary(mib, rounds, runs, failed) {
   console.log(
     `\nTCP throughput, ${mib} MiB per run, ${rounds} rounds (MB/s; steady = first to last byte at the sink)`,
   );
@@ -282,59 +474,89 @@ async function benchTcp(rounds, mib, results, delayOnly = false) {
       steadyMedian: median(steady),
       steadyBest: best(steady),
       runs: xs,
+      ...(failed[name] ? { error: failed[name] } : {}),
     };
     console.log(
-      `${name.padEnd(28)} ${fmt(median(total)).padStart(8)} ${fmt(best(total)).padStart(8)} ${fmt(median(steady)).padStart(11)} ${fmt(best(steady)).padStart(12)}`,
+      failed[name]
+        ? `${name.padEnd(28)} error: ${failed[name]}`
+        : `${name.padEnd(28)} ${fmt(median(total)).padStart(8)} ${fmt(best(total)).padStart(8)} ${fmt(median(steady)).padStart(11)} ${fmt(best(steady)).padStart(12)}`,
     );
   }
   const plainS = summary['socklab relay'];
   const delayedS = summary['socklab relay --delay 50ms'];
-  const delayRatio = delayedS.steadyMedian / plainS.steadyMedian;
-  const delayRatioBest = delayedS.steadyBest / plainS.steadyBest;
-  const delayRatioTotal = delayedS.median / plainS.median;
-  results.tcp = { mib, rounds, summary, delayRatio, delayRatioBest, delayRatioTotal };
+  const out = {
+    mib,
+    rounds,
+    summary,
+    delayRatio: ratioOf(delayedS, plainS, 'steadyMedian'),
+    delayRatioBest: ratioOf(delayedS, plainS, 'steadyBest'),
+    delayRatioTotal: ratioOf(delayedS, plainS),
+  };
   if (summary.socat) {
-    const vsSocat = plainS.median / summary.socat.median;
-    const vsSocatBest = plainS.best / summary.socat.best;
+    out.vsSocat = ratioOf(plainS, summary.socat);
+    out.vsSocatBest = ratioOf(plainS, summary.socat, 'best');
     console.log(
-      `socklab relay / socat: ${fmt(vsSocat, 2)} (medians), ${fmt(vsSocatBest, 2)} (bests)   [must be >= 0.9]`,
+      `socklab relay / socat: ${fmt(out.vsSocat, 2)} (medians), ${fmt(out.vsSocatBest, 2)} (bests)   [must be >= 0.9]`,
     );
-    Object.assign(results.tcp, { vsSocat, vsSocatBest });
   }
   console.log(
-    `--delay 50ms / no fault, first to last byte: ${fmt(delayRatio, 2)} (medians), ${fmt(delayRatioBest, 2)} (bests); ` +
-      `end to end, with the 50 ms: ${fmt(delayRatioTotal, 2)}   [must be >= 0.8]`,
+    `--delay 50ms / no fault, first to last byte: ${fmt(out.delayRatio, 2)} (medians), ${fmt(out.delayRatioBest, 2)} (bests); ` +
+      `end to end, with the 50 ms: ${fmt(out.delayRatioTotal, 2)}   [must be >= 0.8]`,
   );
+  return out;
 }
 
-async function benchUdp(rounds, datagrams, results) {
-  const echo = start(process.execPath, [SELF, '--role', 'udp-echo']);
-  const echoPort = Number((await echo.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]);
-  const socat = await startSocat(
-    ['-T', '10', `UDP4-LISTEN:${SOCAT_UDP_PORT},fork,reuseaddr,bind=127.0.0.1`, `UDP4:127.0.0.1:${echoPort}`],
-    SOCAT_UDP_PORT,
-  );
-  const relay = await startRelay([`udp://127.0.0.1:0`, `udp://127.0.0.1:${echoPort}`]);
-  const minimal = start(process.execPath, [SELF, '--role', 'udp-min-relay', String(echoPort)]);
-  const minimalPort = Number((await minimal.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]);
-  const variants = {
-    direct: echoPort,
-    socat: SOCAT_UDP_PORT,
-    'socklab relay': relay.port,
-    'minimal Node dgram relay': minimalPort,
-  };
-  const runs = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+async function benchUdp(options, results) {
+  const { rounds, datagrams } = options;
+  const plan = sectionPlan('udp', options);
+  planLine('udp', plan, `${rounds} rounds x ${plan.variants} variants, ${datagrams} datagrams per run`);
+  const failed = {};
+  const servers = {};
+  const target = (port) => `udp://127.0.0.1:${port}`;
   try {
-    for (let round = 1; round <= rounds; round++) {
-      for (const [name, port] of Object.entries(variants)) {
-        const r = await runRole(['udp-client', String(port), String(datagrams), '32']);
-        runs[name].push(r);
-      }
-      process.stderr.write(`udp round ${round}/${rounds}\n`);
-    }
+    servers['echo server'] = await startRoleServer(['udp-echo'], plan.serverMs);
+    const echoPort = servers['echo server'].port;
+    servers.socat = await startVariant('udp', 'socat', failed, () =>
+      startSocat(
+        [
+          '-T',
+          '10',
+          `UDP4-LISTEN:${SOCAT_UDP_PORT},fork,reuseaddr,bind=127.0.0.1`,
+          `UDP4:127.0.0.1:${echoPort}`,
+        ],
+        SOCAT_UDP_PORT,
+        'udp',
+        plan.serverMs,
+      ),
+    );
+    servers['socklab relay'] = await startVariant('udp', 'socklab relay', failed, () =>
+      startRelay([target(0), target(echoPort)], plan.serverMs),
+    );
+    servers['minimal Node dgram relay'] = await startVariant('udp', 'minimal Node dgram relay', failed, () =>
+      startRoleServer(['udp-min-relay', String(echoPort)], plan.serverMs),
+    );
+    const ports = {
+      direct: echoPort,
+      socat: SOCAT_UDP_PORT,
+      'socklab relay': servers['socklab relay']?.port,
+      'minimal Node dgram relay': servers['minimal Node dgram relay']?.port,
+    };
+    const needs = {
+      direct: ['echo server'],
+      socat: ['echo server', 'socat'],
+      'socklab relay': ['echo server', 'socklab relay'],
+      'minimal Node dgram relay': ['echo server', 'minimal Node dgram relay'],
+    };
+    const runs = await alternateRuns('udp', needs, { rounds, failed, servers }, (name) =>
+      runRole(['udp-client', String(ports[name]), String(datagrams), '32'], plan.runMs),
+    );
+    results.udp = udpSummary(datagrams, rounds, runs, failed);
   } finally {
-    await Promise.all([socat, relay, minimal, echo].map((p) => p.stop()));
+    await stopAllOf(servers);
   }
+}
+
+function udpSummary(datagrams, rounds, runs, failed) {
   console.log(
     `\nUDP datagram rate, 64-byte datagrams, 32 in flight, ${datagrams} per run, ${rounds} rounds (echoes/s)`,
   );
@@ -343,26 +565,36 @@ async function benchUdp(rounds, datagrams, results) {
   for (const [name, xs] of Object.entries(runs)) {
     const rates = xs.map((x) => x.perSec);
     const lost = xs.reduce((s, x) => s + (x.sent - x.received), 0);
-    summary[name] = { median: median(rates), best: best(rates), lost, runs: xs };
+    summary[name] = {
+      median: median(rates),
+      best: best(rates),
+      lost,
+      runs: xs,
+      ...(failed[name] ? { error: failed[name] } : {}),
+    };
     console.log(
-      `${name.padEnd(28)} ${fmt(median(rates)).padStart(8)} ${fmt(best(rates)).padStart(8)} ${String(lost).padStart(6)}`,
+      failed[name]
+        ? `${name.padEnd(28)} error: ${failed[name]}`
+        : `${name.padEnd(28)} ${fmt(median(rates)).padStart(8)} ${fmt(best(rates)).padStart(8)} ${String(lost).padStart(6)}`,
     );
   }
-  const vsSocat = summary['socklab relay'].median / summary.socat.median;
-  const vsSocatBest = summary['socklab relay'].best / summary.socat.best;
+  const vsSocat = ratioOf(summary['socklab relay'], summary.socat);
+  const vsSocatBest = ratioOf(summary['socklab relay'], summary.socat, 'best');
   console.log(
     `socklab relay / socat: ${fmt(vsSocat, 2)} (medians), ${fmt(vsSocatBest, 2)} (bests)   [must be >= 0.9]`,
   );
-  const minimalVsSocat = summary['minimal Node dgram relay'].median / summary.socat.median;
+  const minimalVsSocat = ratioOf(summary['minimal Node dgram relay'], summary.socat);
   console.log(
     `minimal Node dgram relay / socat: ${fmt(minimalVsSocat, 2)} (medians): the floor of Node's dgram`,
   );
-  results.udp = { datagrams, rounds, summary, vsSocat, vsSocatBest, minimalVsSocat };
+  return { datagrams, rounds, summary, vsSocat, vsSocatBest, minimalVsSocat };
 }
 
-async function benchGib(mib, results) {
-  const sink = start(process.execPath, [SELF, '--role', 'tcp-sink', '--hash']);
-  const sinkPort = Number((await sink.waitFor(/port (\d+)/, { stream: 'stdout' }))[1]);
+async function benchGib(options, results) {
+  const mib = options.gibMib;
+  const plan = sectionPlan('gib', options);
+  planLine('gib', plan, `${mib} MiB through socklab relay with faults`);
+  const servers = {};
   const faults = [
     '--delay',
     '5ms',
@@ -375,22 +607,24 @@ async function benchGib(mib, results) {
     '--slice-delay',
     '1us',
   ];
-  const relay = await startRelay([
-    `tcp://127.0.0.1:0`,
-    `tcp://127.0.0.1:${sinkPort}`,
-    ...faults,
-    '--seed',
-    '1',
-  ]);
   let r;
+  let end;
   try {
-    r = await runRole(['tcp-send', String(relay.port), String(mib), '--hash']);
+    servers.sink = await startRoleServer(['tcp-sink', '--hash'], plan.serverMs);
+    servers.relay = await startRelay(
+      [`tcp://127.0.0.1:0`, `tcp://127.0.0.1:${servers.sink.port}`, ...faults, '--seed', '1'],
+      plan.serverMs,
+    );
+    try {
+      r = await runRole(['tcp-send', String(servers.relay.port), String(mib), '--hash'], plan.runMs);
+    } catch (err) {
+      const dead = gone(servers, ['sink', 'relay']);
+      throw new Error(`${oneLine(err)}${dead ? `; exited meanwhile: ${dead}` : ''}`);
+    }
+    end = await servers.relay.proc.stop('SIGINT');
   } finally {
-    relay.signal('SIGINT');
-    void sink.stop();
+    await stopAllOf(servers);
   }
-  const end = await relay.exited;
-  await sink.exited;
   const same = r.sent === r.received && r.bytes === r.expected;
   console.log(`\n${mib} MiB through socklab relay ${faults.join(' ')}`);
   console.log(
@@ -405,10 +639,12 @@ async function benchGib(mib, results) {
 
 // ---------------------------------------------------------------------------------------------
 
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
   options: {
     role: { type: 'string' },
     hash: { type: 'boolean' },
+    'budget-ms': { type: 'string' },
+    'stall-ms': { type: 'string' },
     rounds: { type: 'string', default: '5' },
     'tcp-mib': { type: 'string', default: '512' },
     datagrams: { type: 'string', default: '200000' },
@@ -421,30 +657,80 @@ const { values } = parseArgs({
 });
 
 if (values.role !== undefined) {
-  const rest = process.argv.slice(process.argv.indexOf(values.role) + 1).filter((a) => a !== '--hash');
-  const [a, b, c] = rest;
-  if (values.role === 'tcp-sink') await tcpSink(values.hash === true);
-  else if (values.role === 'tcp-send') await tcpSend(Number(a), Number(b), values.hash === true);
-  else if (values.role === 'udp-echo') await udpEcho();
-  else if (values.role === 'udp-client') await udpClient(Number(a), Number(b), Number(c));
-  else if (values.role === 'udp-min-relay') await udpMinimalRelay(Number(a));
-  else throw new Error(`unknown role ${values.role}`);
-} else {
-  process.on('SIGINT', () => {
-    killAllNow();
-    process.exit(130);
-  });
-  const results = { date: new Date().toISOString(), node: process.version };
+  const [a, b, c] = positionals;
+  const limits = {
+    budgetMs: Number(values['budget-ms'] ?? Infinity),
+    stallMs: Number(values['stall-ms'] ?? STALL_MS),
+  };
+  const failRole = (err) => {
+    // One line for runRole(), which reports it as the run's failure.
+    process.stderr.write(`error: ${oneLine(err)}\n`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', failRole);
   try {
-    const only = values.only?.split(',');
-    const has = (part) => !only || only.includes(part);
-    if (has('tcp')) await benchTcp(Number(values.rounds), Number(values['tcp-mib']), results);
-    else if (only.includes('delay'))
-      await benchTcp(Number(values.rounds), Number(values['tcp-mib']), results, true);
-    if (has('udp')) await benchUdp(Number(values.rounds), Number(values.datagrams), results);
-    if (has('gib')) await benchGib(Number(values['gib-mib']), results);
+    if (values.role === 'tcp-sink') await tcpSink(values.hash === true);
+    else if (values.role === 'tcp-send') await tcpSend(Number(a), Number(b), values.hash === true, limits);
+    else if (values.role === 'udp-echo') await udpEcho();
+    else if (values.role === 'udp-client') await udpClient(Number(a), Number(b), Number(c), limits);
+    else if (values.role === 'udp-min-relay') await udpMinimalRelay(Number(a));
+    else throw new Error(`unknown role ${values.role}`);
+  } catch (err) {
+    failRole(err);
+  }
+} else {
+  // Stopped (Ctrl-C, or the relay figure's deadline): take every child along, by PID.
+  process.on('exit', killAllNow);
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ])
+    process.on(sig, () => {
+      killAllNow();
+      process.exit(code);
+    });
+  const options = {
+    rounds: Number(values.rounds),
+    tcpMib: Number(values['tcp-mib']),
+    datagrams: Number(values.datagrams),
+    gibMib: Number(values['gib-mib']),
+  };
+  const results = { date: new Date().toISOString(), node: process.version };
+  const only = values.only?.split(',');
+  const has = (part) => !only || only.includes(part);
+  const sections = [
+    ...(has('tcp') ? [['tcp', () => benchTcp(options, results)]] : []),
+    ...(!has('tcp') && only.includes('delay') ? [['delay', () => benchTcp(options, results, true)]] : []),
+    ...(has('udp') ? [['udp', () => benchUdp(options, results)]] : []),
+    ...(has('gib') ? [['gib', () => benchGib(options, results)]] : []),
+  ];
+  process.stderr.write(
+    `relay bench: ${sections.map(([name]) => name).join(', ')}; at most ` +
+      `${seconds(
+        relayBenchMs(
+          sections.map(([name]) => name),
+          options,
+        ),
+      )} in all (lib/relay-plan.js)\n`,
+  );
+  try {
+    for (const [name, bench] of sections) {
+      try {
+        await bench();
+      } catch (err) {
+        // The section could not run (its sink or echo server did not start, ...): the next one can.
+        const key = name === 'delay' ? 'tcp' : name;
+        results[key] = { ...results[key], error: oneLine(err) };
+        process.stderr.write(`${name}: FAILED, ${oneLine(err)}\n`);
+      }
+    }
   } finally {
     await stopAll();
   }
+  const failures = Object.values(results).filter(
+    (r) => r?.error || Object.values(r?.summary ?? {}).some((v) => v.error),
+  );
+  if (failures.length) process.exitCode = 1;
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
 }
