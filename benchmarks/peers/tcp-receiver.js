@@ -1,7 +1,7 @@
 /* global console */
 /**
  * The plain Node TCP receiver (tcp-receive's reference): one connection, 'data' events counted,
- * the total printed when the client closes. `node bench/peers/tcp-receiver.js`
+ * the total printed when the client closes. `node benchmarks/peers/tcp-receiver.js`
  */
 import net from 'node:net';
 

@@ -69,7 +69,7 @@ export default {
     `(pipe mode: sends stdin, half-closes, exits when the sink closes). Peer: ` +
     `\`socat -u FILE TCP:127.0.0.1:PORT\`, the issue's command (socat's default 8 KiB buffer; with ` +
     `\`-b 1048576\` socat sends about 1.7x faster, and socklab reaches ~0.8x of that, the rest being ` +
-    `Node's start-up: measured by hand, not in this table). Plain Node: bench/peers/tcp-sender.js, ` +
+    `Node's start-up: measured by hand, not in this table). Plain Node: benchmarks/peers/tcp-sender.js, ` +
     `fs.createReadStream(file).pipe(net.connect(...)).`,
   async run(ctx) {
     const mib = ctx.quick ? 256 : 1024;

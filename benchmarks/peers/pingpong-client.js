@@ -7,7 +7,7 @@
  * Each message carries sockperf's 14-byte header (sequence number, flags "client ping", length),
  * so sockperf's own server ('sockperf sr') answers it as well as any echo server does: the same
  * client can then tell how much of a difference comes from the server.
- * `node bench/peers/pingpong-client.js tcp|udp PORT SECONDS [LENGTH]`
+ * `node benchmarks/peers/pingpong-client.js tcp|udp PORT SECONDS [LENGTH]`
  */
 import dgram from 'node:dgram';
 import net from 'node:net';

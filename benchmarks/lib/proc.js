@@ -174,6 +174,7 @@ export function start(command, args, options = {}) {
       if (closed) return;
       closed = true;
       proc.closed = true;
+      proc.exitStatus = exit.code ?? exit.signal ?? 'unknown'; // what a message says of a child gone
       clearTimeout(deadline);
       live.delete(proc);
       resolve({

@@ -1,7 +1,7 @@
 /* global process, console */
 /**
  * The plain Node TCP sender (tcp-send's reference): a file piped into a connection, as the docs
- * show it. Exits once the server has closed its side. `node bench/peers/tcp-sender.js FILE PORT`
+ * show it. Exits once the server has closed its side. `node benchmarks/peers/tcp-sender.js FILE PORT`
  */
 import { createReadStream } from 'node:fs';
 import net from 'node:net';

@@ -60,7 +60,7 @@ export default {
     `all ${CONNECTIONS} connections at once (one burst) and then keeps one 64-byte message in flight on ` +
     `each; figures from its JSON (round_trips_per_second, connect_failures, establish_ms). Servers: ` +
     `\`socklab listen 127.0.0.1:0 --echo --quiet\`, the same with \`--workers 2\` (full runs only), and ` +
-    `bench/peers/echo-server.js (net.createServer, default backlog 511, 'data' -> write). Client and ` +
+    `benchmarks/peers/echo-server.js (net.createServer, default backlog 511, 'data' -> write). Client and ` +
     `server run under \`prlimit --nofile=N:N\` (N = 65536 or the hard limit if lower: here the ` +
     `container's hard limit is what \`ulimit -Hn\` says; 10,000 connections need ~10,000 descriptors in ` +
     `each process). Not pinned: --workers needs both CPUs, and all three servers get the same freedom. ` +

@@ -60,7 +60,7 @@ export default {
     `peer is iperf3's receiver (\`iperf3 -s -1\`) fed by its own client ` +
     `(\`iperf3 -c 127.0.0.1 -u -b 0 -l ${LENGTH} -t ${ctx.seconds} -J\`), figures from the client's JSON ` +
     `end.sum_received (bytes / ${LENGTH} / seconds, lost_percent); its sender is iperf3's, not sockperf, ` +
-    `so the offered rates differ a little. Plain Node: bench/peers/udp-receiver.js (a 'message' ` +
+    `so the offered rates differ a little. Plain Node: benchmarks/peers/udp-receiver.js (a 'message' ` +
     `handler counting, default socket buffer). The goal: socklab's rate >= 0.95x iperf3's receiver ` +
     `and a loss no higher than iperf3's.`,
   async run(ctx) {

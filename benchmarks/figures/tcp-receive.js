@@ -53,7 +53,7 @@ export default {
     `(a few ms of connection set-up included). The peer is iperf3 at both ends ` +
     `(\`iperf3 -s -1\` and \`iperf3 -c ... -t ${ctx.seconds} -J\`), its figure ` +
     `end.sum_received.bits_per_second: its own sender (128 KiB writes) rather than socat, so the ` +
-    `socklab/iperf3 ratio compares receiver+sender pairs. Plain Node: bench/peers/tcp-receiver.js ` +
+    `socklab/iperf3 ratio compares receiver+sender pairs. Plain Node: benchmarks/peers/tcp-receiver.js ` +
     `('data' events, bytes counted).`,
   async run(ctx) {
     const T = ctx.seconds;

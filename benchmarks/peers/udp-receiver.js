@@ -2,7 +2,7 @@
 /**
  * The plain Node UDP receiver (udp-receive's reference, and udp-send's sink): datagrams counted in
  * 'message' events; on SIGINT or SIGTERM it prints the count and exits.
- * `node bench/peers/udp-receiver.js`
+ * `node benchmarks/peers/udp-receiver.js`
  */
 import dgram from 'node:dgram';
 

@@ -19,8 +19,8 @@ export default {
     `figure). socklab: \`socklab bench -u 127.0.0.1:PORT -b 0 -l ${LENGTH} -t ${ctx.seconds} --json\` against ` +
     `\`socklab bench --server 127.0.0.1:0\`, figure end.sum_sent.packets / end.sum_sent.seconds. Peer: ` +
     `\`iperf3 -c 127.0.0.1 -u -b 0 -l ${LENGTH} -t ${ctx.seconds} -J\` against \`iperf3 -s -1\`, ` +
-    `end.sum_sent.packets / seconds. Plain Node: bench/peers/udp-sender.js (a connected dgram socket, ` +
-    `send() with a callback, at most ${WINDOW} in flight) into bench/peers/udp-receiver.js. Each sink's ` +
+    `end.sum_sent.packets / seconds. Plain Node: benchmarks/peers/udp-sender.js (a connected dgram socket, ` +
+    `send() with a callback, at most ${WINDOW} in flight) into benchmarks/peers/udp-receiver.js. Each sink's ` +
     `count of what arrived is kept with the raw numbers (received).`,
   async run(ctx) {
     const T = ctx.seconds;

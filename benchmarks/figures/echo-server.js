@@ -28,7 +28,7 @@ export default {
     `(one 64-byte message in flight), figure end.round_trips_per_second. Servers: ` +
     `\`socklab listen 127.0.0.1:0 --echo --quiet\` (--quiet: without it, listen also prints every message ` +
     `to stdout, which neither peer does), \`socat TCP-LISTEN:${SOCAT_PORT},reuseaddr,fork,nodelay PIPE\` and ` +
-    `bench/peers/echo-server.js. Server and client both under \`taskset -c ${CPU}\`: on this 2-vCPU VM a ` +
+    `benchmarks/peers/echo-server.js. Server and client both under \`taskset -c ${CPU}\`: on this 2-vCPU VM a ` +
     `round trip between two CPUs costs a cross-CPU wake-up each way, which dominates and varies with ` +
     `what the other CPU does (measured while writing this figure, socat's echo: ~96 k round trips/s ` +
     `with both on CPU 0, ~54 k with server on CPU 0 and client on CPU 1); on one CPU a round trip is ` +

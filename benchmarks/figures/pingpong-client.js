@@ -89,7 +89,7 @@ export default {
     `Peer: \`sockperf pp [--tcp] -i 127.0.0.1 -p PORT -t ${ctx.seconds} -m 64\`; figure = ReceivedMessages / ` +
     `RunTime of its "[Valid Duration]" line (sockperf leaves out its warm-up and cool-down), its ` +
     `percentiles doubled (sockperf reports one-way latency, RTT/2). Plain Node: ` +
-    `bench/peers/pingpong-client.js (net/dgram, 'data' events, sockperf-shaped messages).`,
+    `benchmarks/peers/pingpong-client.js (net/dgram, 'data' events, sockperf-shaped messages).`,
   async run(ctx) {
     const T = ctx.seconds;
     const transports = ctx.quick ? ['tcp'] : ['tcp', 'udp'];

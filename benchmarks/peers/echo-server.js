@@ -1,7 +1,7 @@
 /* global console */
 /**
  * The plain Node echo server (echo-server's and connections-10k's reference): net.createServer
- * with the default backlog, each 'data' chunk written back. `node bench/peers/echo-server.js`
+ * with the default backlog, each 'data' chunk written back. `node benchmarks/peers/echo-server.js`
  */
 import net from 'node:net';
 

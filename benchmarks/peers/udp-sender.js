@@ -2,7 +2,7 @@
 /**
  * The plain Node UDP sender (udp-send's reference): datagrams sent as fast as possible for a
  * time, at most WINDOW of them handed to libuv and not yet sent; prints the count as JSON.
- * `node bench/peers/udp-sender.js PORT SECONDS LENGTH WINDOW`
+ * `node benchmarks/peers/udp-sender.js PORT SECONDS LENGTH WINDOW`
  */
 import dgram from 'node:dgram';
 

@@ -1,6 +1,6 @@
 /* global process, URL */
 /**
- * The programs a figure starts: socklab's CLI, the plain Node peers in bench/peers/, and the peers
+ * The programs a figure starts: socklab's CLI, the plain Node peers in benchmarks/peers/, and the peers
  * that cannot report a port (socat, iperf3 -s, sockperf sr), which get fixed ports above 61000.
  */
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ export const LISTENING = /listening on (tcp|udp):\/\/127\.0\.0\.1:(\d+)/;
 /** `node dist/cli/bin.js ARGS`, as a child (options as for start()). */
 export const socklab = (args, options) => start(NODE, [BIN, ...args], options);
 
-/** `node bench/peers/NAME.js ARGS`. */
+/** `node benchmarks/peers/NAME.js ARGS`. */
 export const plainPeer = (name, args, options) => start(NODE, [peerScript(name), ...args], options);
 
 /** Start a server that prints "listening on ...:PORT" (port 0 asked); resolves { proc, port }. */

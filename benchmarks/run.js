@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /* global process, console, URL */
 /**
- * bench/run.js — `npm run bench`: socklab side by side with iperf3, sockperf, socat, hyperfine and
- * the plainest Node programs (bench/peers/), one figure per file in bench/figures/.
+ * benchmarks/run.js — `npm run bench`: socklab side by side with iperf3, sockperf, socat, hyperfine and
+ * the plainest Node programs (benchmarks/peers/), one figure per file in benchmarks/figures/.
  *
  *   npm run bench                      every figure, 5 rounds
  *   npm run bench -- --quick           every figure, 3 rounds, shorter runs (under 2 minutes)
@@ -13,7 +13,7 @@
  *
  * Progress goes to stderr, the table to stdout; BENCHMARKS.md (repository root) gets the machine,
  * the table, and per figure the commands, the raw numbers of every round and the method;
- * bench/results.json everything measured. Exit status: 0 the suite ran (a goal missed is a result,
+ * benchmarks/results.json everything measured. Exit status: 0 the suite ran (a goal missed is a result,
  * not a failure), 1 something broke (a figure could not be measured, or the runner itself).
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,7 +45,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     'Usage: npm run bench [-- --quick] [--only NAME[,NAME]] [--rounds N] [--no-write] [--list]\n' +
-      'Runs the figures in bench/figures/ (see BENCHMARKS.md for what each measures).',
+      'Runs the figures in benchmarks/figures/ (see BENCHMARKS.md for what each measures).',
   );
   process.exit(0);
 }
@@ -152,9 +152,9 @@ async function main() {
   };
   if (!values['no-write']) {
     const json = JSON.stringify(report, (key, value) => (key === 'commands' ? value.map(shown) : value), 2);
-    writeFileSync(path.join(ROOT, 'bench/results.json'), await prettierJson(json));
+    writeFileSync(path.join(ROOT, 'benchmarks/results.json'), await prettierJson(json));
     writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdownReport(report));
-    log('wrote BENCHMARKS.md and bench/results.json');
+    log('wrote BENCHMARKS.md and benchmarks/results.json');
   }
   const broken = results.some(({ result }) => result.error || result.rows.some((r) => r.error));
   return broken ? 1 : 0;
@@ -164,7 +164,7 @@ async function main() {
 async function prettierJson(text) {
   try {
     const prettier = await import('prettier');
-    const options = await prettier.resolveConfig(path.join(ROOT, 'bench/results.json'));
+    const options = await prettier.resolveConfig(path.join(ROOT, 'benchmarks/results.json'));
     return await prettier.format(text, { ...options, parser: 'json' });
   } catch {
     return `${text}\n`;
