@@ -200,19 +200,23 @@ class ServedConnection implements Connection {
 
   /**
    * Messages are handled one at a time, in order. While a behaviour is busy (a delay, a full
-   * output, a slow client), reading from this socket is paused: the kernel's buffers push back on
-   * this client only.
+   * output, a slow client, a greeting), reading from this socket is paused: the kernel's buffers
+   * push back on this client only. This is the one place that pauses and resumes reading.
+   * `busy`: what must settle before the queued messages are handled.
    */
-  async drain(): Promise<void> {
+  async drain(busy?: Promise<unknown>): Promise<void> {
     this.running = true;
     const queue = this.queue;
+    let paused = false;
     try {
-      while (queue.length > 0 && !this.socket.destroyed) {
-        const result = this.handle(queue.shift()!);
-        if (result instanceof Promise) {
-          this.socket.pause();
-          await result;
+      for (let pending = busy; ; ) {
+        if (pending) {
+          if (!paused) this.socket.pause();
+          paused = true;
+          await pending;
         }
+        if (queue.length === 0 || this.socket.destroyed) break;
+        pending = this.handle(queue.shift()!) ?? undefined;
       }
     } catch (err) {
       this.fail(err);
@@ -221,24 +225,7 @@ class ServedConnection implements Connection {
       this.running = false;
     }
     if (this.ended) this.finish();
-    else if (!this.socket.destroyed) this.socket.resume();
-  }
-
-  /** Hold back reading until `busy` settles, then go on with what queued meanwhile. */
-  wait(busy: Promise<unknown>): void {
-    this.running = true;
-    this.socket.pause();
-    busy.then(
-      () => {
-        this.running = false;
-        if (this.queue.length > 0 || this.ended) void this.drain();
-        else if (!this.socket.destroyed) this.socket.resume();
-      },
-      (err: unknown) => {
-        this.running = false;
-        this.fail(err);
-      },
-    );
+    else if (paused && !this.socket.destroyed) this.socket.resume();
   }
 
   fail(err: unknown): void {
@@ -275,7 +262,7 @@ function onData(this: ServedSocket, chunk: Buffer): void {
       c.fail(err);
       return;
     }
-    if (result instanceof Promise) c.wait(result);
+    if (result instanceof Promise) void c.drain(result);
     return;
   }
   c.queue.push(...parts);
@@ -350,5 +337,5 @@ function serveConnection(
   server.emit('connection', c);
   // Welcome messages and the like run before the first message is handled.
   const opening = openChain(options.behaviours, c);
-  if (opening) c.wait(opening);
+  if (opening) void c.drain(opening);
 }
