@@ -1,4 +1,10 @@
-/** Waiting on a promise with a bound: a timeout and/or an AbortSignal, whichever comes first. */
+/**
+ * Waiting on a promise with a bound: a timeout and/or an AbortSignal, whichever comes first. The
+ * one bounded wait of socklab's library code (sleeps are `timers/promises`' setTimeout).
+ */
+import { SocklabError } from '../errors.js';
+
+const aborted = () => new SocklabError('SOCKLAB_ERR_ABORTED', 'aborted');
 
 export interface UntilSettledOptions {
   /** No bound in time when undefined. */
@@ -6,8 +12,8 @@ export interface UntilSettledOptions {
   readonly signal?: AbortSignal | undefined;
   /** The error to throw when the time is up. */
   readonly onTimeout?: () => Error;
-  /** The error to throw when the signal aborts. */
-  readonly onAbort: () => Error;
+  /** The error to throw when the signal aborts (SOCKLAB_ERR_ABORTED by default). */
+  readonly onAbort?: () => Error;
 }
 
 /**
@@ -19,14 +25,14 @@ export function untilSettled<T>(promise: Promise<T>, options: UntilSettledOption
   const { signal, timeoutMs } = options;
   if (signal?.aborted) {
     promise.catch(() => undefined);
-    return Promise.reject(options.onAbort());
+    return Promise.reject((options.onAbort ?? aborted)());
   }
   if (timeoutMs === undefined && signal === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const onAbort = () => {
       cleanup();
-      reject(options.onAbort());
+      reject((options.onAbort ?? aborted)());
     };
     const cleanup = () => {
       if (timer !== undefined) clearTimeout(timer);

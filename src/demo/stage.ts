@@ -4,6 +4,7 @@
  * by Ctrl-C.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { untilSettled } from '../core/wait.js';
 import { connectTcp, type TcpClient } from '../client/tcp-client.js';
 import { openUdp, type UdpClient } from '../client/udp-client.js';
 import { isSocklabError, SocklabError } from '../errors.js';
@@ -80,46 +81,32 @@ export async function within<T>(
   discard?: (late: T) => void,
 ): Promise<T> {
   let gaveUp = false;
-  // Also handles a late failure of `work`, which would otherwise be an unhandled rejection.
   work.then(
     (value) => {
       if (gaveUp) discard?.(value);
     },
     () => undefined,
   );
-  if (signal.aborted) {
-    gaveUp = true;
-    throw abortError(signal);
-  }
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(new SocklabError('SOCKLAB_ERR_TIMEOUT', `demo: ${what} did not happen within ${limitMs} ms`)),
-      limitMs,
-    );
-    onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
   try {
-    return await Promise.race([work, limit]);
+    return await untilSettled(work, {
+      timeoutMs: limitMs,
+      signal,
+      onTimeout: () =>
+        new SocklabError('SOCKLAB_ERR_TIMEOUT', `demo: ${what} did not happen within ${limitMs} ms`),
+      onAbort: () => abortError(signal),
+    });
   } catch (err) {
     gaveUp = true;
     throw err;
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
 
 /** `work`, or a rejection after `limitMs`; for closing, which must end even after Ctrl-C. */
 function bounded(work: Promise<void>, limitMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`close took longer than ${limitMs} ms`)), limitMs);
+  return untilSettled(work, {
+    timeoutMs: limitMs,
+    onTimeout: () => new Error(`close took longer than ${limitMs} ms`),
   });
-  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
 
 /** Milliseconds since `start` (from performance.now()), to 0.1 ms. */

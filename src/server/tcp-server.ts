@@ -209,7 +209,7 @@ class ServedConnection implements Connection {
     const queue = this.queue;
     let paused = false;
     try {
-      for (let pending = busy; ; ) {
+      for (let pending = busy; ;) {
         if (pending) {
           if (!paused) this.socket.pause();
           paused = true;
