@@ -6,7 +6,7 @@ import type net from 'node:net';
 import { formatAddress, type Endpoint } from '../address.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import { connectStream } from '../core/connect.js';
-import { untilSettled } from '../core/wait.js';
+import { Wakeup } from '../core/wait.js';
 
 const RESOLVED = Promise.resolve();
 
@@ -35,7 +35,7 @@ export class TcpClient {
   /** The server closed its side normally (FIN). */
   #fin = false;
   #error: Error | undefined;
-  #waiter: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   readonly #highWaterMark: number;
   readonly closed: Promise<void>;
 
@@ -50,27 +50,21 @@ export class TcpClient {
       this.#queue.push(chunk);
       this.#queuedBytes += chunk.length;
       if (this.#queuedBytes >= this.#highWaterMark) socket.pause();
-      this.#wake();
+      this.#wakeup.wake();
     });
     socket.on('end', () => {
       this.#fin = true;
       this.#eof = true;
-      this.#wake();
+      this.#wakeup.wake();
     });
     socket.on('error', (err) => {
       this.#error ??= err;
-      this.#wake();
+      this.#wakeup.wake();
     });
     socket.on('close', () => {
       this.#eof = true;
-      this.#wake();
+      this.#wakeup.wake();
     });
-  }
-
-  #wake(): void {
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    w?.();
   }
 
   /** Our local address. */
@@ -122,8 +116,7 @@ export class TcpClient {
   }
 
   #wait(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
-    const woken = new Promise<void>((resolve) => (this.#waiter = resolve));
-    return untilSettled(woken, {
+    return this.#wakeup.wait({
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       onTimeout: () =>

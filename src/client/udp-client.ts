@@ -6,7 +6,7 @@ import { formatAddress, formatHostPort, type Endpoint } from '../address.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import { connectDatagram } from '../core/connect.js';
 import { MAX_UDP_PAYLOAD, type DatagramSocket } from '../core/datagram.js';
-import { untilSettled } from '../core/wait.js';
+import { Wakeup } from '../core/wait.js';
 
 export { MAX_UDP_PAYLOAD };
 
@@ -39,7 +39,7 @@ export class UdpClient {
   readonly #from: string;
   #error: Error | undefined;
   #closed = false;
-  #waiter: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   /** Datagrams dropped because nobody read them in time. */
   dropped = 0;
 
@@ -60,18 +60,12 @@ export class UdpClient {
         return;
       }
       this.#queue.push({ data, from: this.#from });
-      this.#wake();
+      this.#wakeup.wake();
     });
     socket.onError((err) => {
       this.#error = err;
-      this.#wake();
+      this.#wakeup.wake();
     });
-  }
-
-  #wake(): void {
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    w?.();
   }
 
   localAddress(): Endpoint {
@@ -121,8 +115,7 @@ export class UdpClient {
         throw this.#failure(err);
       }
       if (this.#closed) return null;
-      const woken = new Promise<void>((resolve) => (this.#waiter = resolve));
-      await untilSettled(woken, {
+      await this.#wakeup.wait({
         timeoutMs: options.timeoutMs,
         signal: options.signal,
         onTimeout: () =>
@@ -165,7 +158,7 @@ export class UdpClient {
     if (!this.#closed) {
       this.#closed = true;
       this.socket.close();
-      this.#wake();
+      this.#wakeup.wake();
     }
     return Promise.resolve();
   }

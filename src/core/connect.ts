@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { formatAddress } from '../address.js';
 import { connectFailure, describeSystemError, SocklabError } from '../errors.js';
-import { DATAGRAM_BUFFER_BYTES, openDatagramSocket, type DatagramSocket } from './datagram.js';
+import { openDatagramSocket, type DatagramOptions, type DatagramSocket } from './datagram.js';
 import { datagramType, resolveHost } from './resolve.js';
 import { upgradeTls, type TlsClientOptions } from './tls.js';
 import { untilSettled } from './wait.js';
@@ -115,14 +115,9 @@ export async function connectStream(options: ConnectStreamOptions): Promise<net.
   });
 }
 
-export interface ConnectDatagramOptions {
+export interface ConnectDatagramOptions extends DatagramOptions {
   readonly host: string;
   readonly port: number;
-  /** The kernel's buffers; 4 MiB each by default. */
-  readonly recvBufferSize?: number;
-  readonly sendBufferSize?: number;
-  /** false: node:dgram even where the native addon is built. */
-  readonly batched?: boolean;
 }
 
 /**
@@ -132,12 +127,7 @@ export interface ConnectDatagramOptions {
 export async function connectDatagram(options: ConnectDatagramOptions): Promise<DatagramSocket> {
   const endpoint = { transport: 'udp', host: options.host, port: options.port } as const;
   const address = await resolveHost(options.host, { attempt: `cannot send to ${formatAddress(endpoint)}` });
-  const socket = openDatagramSocket({
-    type: datagramType(address),
-    recvBufferSize: options.recvBufferSize ?? DATAGRAM_BUFFER_BYTES,
-    sendBufferSize: options.sendBufferSize ?? DATAGRAM_BUFFER_BYTES,
-    ...(options.batched !== undefined ? { batched: options.batched } : {}),
-  });
+  const socket = openDatagramSocket({ ...options, type: datagramType(address) });
   try {
     await socket.connect(address, options.port);
   } catch (err) {

@@ -31,12 +31,17 @@ export interface DatagramSender {
   readonly port: number;
 }
 
-export interface DatagramSocketOptions {
-  readonly type: 'udp4' | 'udp6';
+/** How a datagram socket is made, whoever binds or connects it. */
+export interface DatagramOptions {
+  /** The kernel's buffers; 4 MiB each by default (Linux reports double). */
   readonly recvBufferSize?: number;
   readonly sendBufferSize?: number;
   /** false: node:dgram even where the addon is there (tests run both). */
   readonly batched?: boolean;
+}
+
+export interface DatagramSocketOptions extends DatagramOptions {
+  readonly type: 'udp4' | 'udp6';
 }
 
 export type SendDone = (err: Error | undefined) => void;
@@ -144,7 +149,12 @@ export function wrapDgram(socket: dgram.Socket): DatagramSocket {
 
 /** A UDP socket: batched through the addon when it is there, node:dgram otherwise. */
 export function openDatagramSocket(options: DatagramSocketOptions): DatagramSocket {
-  return native && options.batched !== false ? new BatchedSocket(native, options) : new DgramSocket(options);
+  const sized = {
+    ...options,
+    recvBufferSize: options.recvBufferSize ?? DATAGRAM_BUFFER_BYTES,
+    sendBufferSize: options.sendBufferSize ?? DATAGRAM_BUFFER_BYTES,
+  };
+  return native && options.batched !== false ? new BatchedSocket(native, sized) : new DgramSocket(sized);
 }
 
 function systemError(code: string, syscall: string): Error {

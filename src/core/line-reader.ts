@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import { SocklabError } from '../errors.js';
-import { untilSettled } from './wait.js';
+import { Wakeup } from './wait.js';
 
 export interface LineReaderOptions {
   /** The longest line accepted; what goes beyond it is handed out cut, as a line of its own. */
@@ -28,7 +28,7 @@ export class LineReader {
   #lines: string[] = [];
   #ended = false;
   #error: Error | undefined;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
 
   constructor(stream: Readable, options: LineReaderOptions) {
     stream.setEncoding('utf8');
@@ -46,25 +46,19 @@ export class LineReader {
         this.#lines.push(this.#buffered.slice(0, 200));
         this.#buffered = '';
       }
-      this.#poke();
+      this.#wakeup.wake();
     });
     stream.on('end', () => this.#finish());
     stream.on('close', () => this.#finish());
     stream.on('error', (err) => {
       this.#error = err;
-      this.#poke();
+      this.#wakeup.wake();
     });
   }
 
   #finish(): void {
     this.#ended = true;
-    this.#poke();
-  }
-
-  #poke(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    this.#wakeup.wake();
   }
 
   /** The next line; rejects with SOCKLAB_ERR_TIMEOUT after `timeoutMs`. */
@@ -74,7 +68,7 @@ export class LineReader {
       if (line !== undefined) return { line, partial: '' };
       if (this.#error) throw this.#error;
       if (this.#ended) return { partial: this.#buffered };
-      await untilSettled(new Promise<void>((resolve) => (this.#wake = resolve)), {
+      await this.#wakeup.wait({
         timeoutMs: options.timeoutMs,
         signal: options.signal,
         onTimeout: () =>

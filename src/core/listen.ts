@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { ANY_HOST, formatAddress, formatHostPort, type Endpoint } from '../address.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
-import { DATAGRAM_BUFFER_BYTES, openDatagramSocket, type DatagramSocket } from './datagram.js';
+import { openDatagramSocket, type DatagramOptions, type DatagramSocket } from './datagram.js';
 import { datagramType, resolveHost } from './resolve.js';
 
 /** The kernel caps this at net.core.somaxconn; Node's default of 511 drops connections in a burst. */
@@ -82,15 +82,10 @@ export async function listenStream(options: ListenStreamOptions): Promise<net.Se
   return server;
 }
 
-export interface BindDatagramOptions {
+export interface BindDatagramOptions extends DatagramOptions {
   /** An IP literal or a host name (looked up, IPv4 first). */
   readonly host: string;
   readonly port: number;
-  /** The kernel's buffers; 4 MiB each by default. */
-  readonly recvBufferSize?: number;
-  readonly sendBufferSize?: number;
-  /** false: node:dgram even where the native addon is built. */
-  readonly batched?: boolean;
 }
 
 /** A bound UDP socket (batched through the native addon where it is built). */
@@ -99,12 +94,7 @@ export async function bindDatagram(options: BindDatagramOptions): Promise<Datagr
   const address = await resolveHost(options.host, { attempt: `cannot listen on ${formatAddress(endpoint)}` });
   try {
     return await withFallback(address, async (host) => {
-      const socket = openDatagramSocket({
-        type: datagramType(host),
-        recvBufferSize: options.recvBufferSize ?? DATAGRAM_BUFFER_BYTES,
-        sendBufferSize: options.sendBufferSize ?? DATAGRAM_BUFFER_BYTES,
-        ...(options.batched !== undefined ? { batched: options.batched } : {}),
-      });
+      const socket = openDatagramSocket({ ...options, type: datagramType(host) });
       try {
         await socket.bind(host, options.port);
         return socket;

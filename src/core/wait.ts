@@ -57,3 +57,21 @@ export function untilSettled<T>(promise: Promise<T>, options: UntilSettledOption
     );
   });
 }
+
+/**
+ * A reader's wait for "something happened" (data, an end, an error): `wait()` until the next
+ * `wake()`, bounded as `untilSettled` bounds it. One waiter at a time, as a pull reader has.
+ */
+export class Wakeup {
+  #wake: (() => void) | undefined;
+
+  wake(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  wait(bounds: UntilSettledOptions): Promise<void> {
+    return untilSettled(new Promise<void>((resolve) => (this.#wake = resolve)), bounds);
+  }
+}

@@ -12,12 +12,7 @@ import type net from 'node:net';
 import type { Endpoint, Transport } from '../address.js';
 import { formatAddress, formatHostPort } from '../address.js';
 import { dialStream } from '../core/connect.js';
-import {
-  DATAGRAM_BUFFER_BYTES,
-  openDatagramSocket,
-  type DatagramSender,
-  type DatagramSocket,
-} from '../core/datagram.js';
+import { openDatagramSocket, type DatagramSender, type DatagramSocket } from '../core/datagram.js';
 import { adoptWithOnRead } from '../core/onread.js';
 import type { PooledReader, ReadPool } from '../core/read-pool.js';
 import { datagramType } from '../core/resolve.js';
@@ -396,11 +391,7 @@ export class UdpFlow extends Link {
     this.key = key;
     this.lastActivityMs = this.openedMs;
     const target = env.target;
-    this.socket = openDatagramSocket({
-      type: datagramType(target.host),
-      recvBufferSize: DATAGRAM_BUFFER_BYTES,
-      sendBufferSize: DATAGRAM_BUFFER_BYTES,
-    });
+    this.socket = openDatagramSocket({ type: datagramType(target.host) });
     this.socket.onError((err) => this.#onError(err));
     this.socket.onMessage((msg) => {
       this.lastActivityMs = this.env.clock.now();
