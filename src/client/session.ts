@@ -125,29 +125,37 @@ async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
       return 0;
     }
     if (mode === 'pipe') {
-      let sendError: Error | undefined;
-      const pumped =
+      // The two directions are independent, as in TCP itself: the server's FIN ends only what we
+      // receive, so stdin is sent to its end whatever the server does; then we half-close.
+      let read = 0;
+      let sent = false;
+      const sending = (
         io.stdinFile !== undefined
-          ? pumpFile(io.stdinFile, client, io.signal)
-          : pumpStdin(io, (c) => client.send(c));
-      void pumped.then(
-        async () => {
-          await client.end();
-          out.note('stdin ended: sent FIN (half-close); reading until the server closes', {
-            event: 'half-close',
-          });
-        },
-        (err: unknown) => {
-          sendError = err instanceof Error ? err : new Error(String(err));
-        },
-      );
-      // A reset is thrown by read() here; a normal close (FIN) ends the session.
-      await printRest();
-      // If the server closed before stdin ended, the rest of stdin is not sent (netcat does the
-      // same), and a write that failed on the closed connection is part of that, not an error.
-      // A failure to read stdin itself is.
-      io.stdin.pause();
-      if (sendError !== undefined && !isSocklabError(sendError, 'SOCKLAB_ERR_SOCKET')) throw sendError;
+          ? pumpFile(io.stdinFile, client, io.signal, (n) => (read += n))
+          : pumpStdin(io, (c) => {
+              read += c.length;
+              return client.send(c);
+            })
+      ).then(async () => {
+        sent = true;
+        if (io.signal.aborted) return;
+        await client.end();
+        out.note('stdin ended: sent FIN (half-close)', { event: 'half-close' });
+      });
+      try {
+        // A reset is thrown by read() (before the server's FIN: data may be lost) or by a send;
+        // a normal close (FIN) ends only the receiving side.
+        await Promise.all([printRest(), sending]);
+      } catch (err) {
+        sending.catch(() => undefined);
+        if (sent || !isSocklabError(err, 'SOCKLAB_ERR_SOCKET')) throw err;
+        const unsent = read - client.bytesFlushed;
+        throw new SocklabError(
+          'SOCKLAB_ERR_SOCKET',
+          `${err.message}: ${plural(unsent, 'byte')} read from stdin not sent, and the rest of stdin not read`,
+          { cause: err },
+        );
+      }
       return 0;
     }
     // The prompt (readline and terminal handling) is loaded only when a terminal is there.
@@ -193,6 +201,11 @@ async function readGreeting(
   return true;
 }
 
+/** `1 byte`, `20,000 bytes`. */
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+}
+
 /** Read stdin to its end, handing each chunk to `send` (which applies the socket's backpressure). */
 async function pumpStdin(io: Io, send: (chunk: Buffer) => Promise<void>): Promise<void> {
   for await (const chunk of io.stdin) {
@@ -207,11 +220,17 @@ async function pumpStdin(io: Io, send: (chunk: Buffer) => Promise<void>): Promis
  * chunk (a fresh 1 MiB allocation is page faults on every use), and a read from a file does
  * not block for long: it is done synchronously, without a thread-pool round trip.
  */
-async function pumpFile(fd: number, client: TcpClient, signal: AbortSignal): Promise<void> {
+async function pumpFile(
+  fd: number,
+  client: TcpClient,
+  signal: AbortSignal,
+  onRead: (n: number) => void,
+): Promise<void> {
   const buffer = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
   while (!signal.aborted) {
     const n = readSync(fd, buffer, 0, buffer.length, null);
     if (n === 0) return;
+    onRead(n);
     await client.sendAll(n === buffer.length ? buffer : buffer.subarray(0, n));
   }
 }

@@ -9,6 +9,7 @@ import { connectStream } from '../core/connect.js';
 import { Wakeup } from '../core/wait.js';
 
 const RESOLVED = Promise.resolve();
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
 
 export interface ConnectTcpOptions {
   readonly host: string;
@@ -31,6 +32,7 @@ export class TcpClient {
   readonly remote: Endpoint;
   readonly #queue: Buffer[] = [];
   #queuedBytes = 0;
+  #flushed = 0;
   #eof = false;
   /** The server closed its side normally (FIN). */
   #fin = false;
@@ -93,14 +95,7 @@ export class TcpClient {
       // connection); a reset or other error before it is a failure: data may have been lost.
       if (this.#fin) return null;
       if (this.#error) {
-        const reset = systemCode(this.#error) === 'ECONNRESET' || systemCode(this.#error) === 'EPIPE';
-        throw new SocklabError(
-          'SOCKLAB_ERR_SOCKET',
-          reset
-            ? `connection to ${formatAddress(this.remote)} was reset by the server (${systemCode(this.#error)})`
-            : `connection to ${formatAddress(this.remote)} failed: ${describeSystemError(this.#error)}`,
-          { cause: this.#error },
-        );
+        throw this.#closedError(this.#error);
       }
       if (this.#eof) return null;
       await this.#wait(options);
@@ -129,10 +124,19 @@ export class TcpClient {
     });
   }
 
+  /** Bytes the kernel has taken from us (written, not just queued in Node). */
+  get bytesFlushed(): number {
+    return this.#flushed;
+  }
+
   /** Write, waiting for 'drain' when the socket's buffer is full. */
   send(data: Buffer | string): Promise<void> {
     if (this.socket.destroyed) return Promise.reject(this.#closedError());
-    if (this.socket.write(data)) return RESOLVED;
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const written = this.socket.write(data, (err) => {
+      if (!err) this.#flushed += length;
+    });
+    if (written) return RESOLVED;
     return new Promise<void>((resolve, reject) => {
       const done = () => {
         this.socket.off('drain', done);
@@ -163,12 +167,26 @@ export class TcpClient {
     // The write's callback runs once these bytes are in the kernel (or the write failed). Not
     // 'drain': Node emits it only after a write() that reported the buffer full.
     await new Promise<void>((resolve, reject) =>
-      this.socket.write(data, (err) => (err ? reject(this.#closedError()) : resolve())),
+      this.socket.write(data, (err) => {
+        if (err) return reject(this.#closedError(err));
+        this.#flushed += data.length;
+        resolve();
+      }),
     );
   }
 
-  #closedError(): SocklabError {
-    return new SocklabError('SOCKLAB_ERR_SOCKET', `connection to ${formatAddress(this.remote)} is closed`);
+  /** Writing into a connection that is gone: why, if the socket said. */
+  #closedError(err: Error | undefined = this.#error): SocklabError {
+    const where = `connection to ${formatAddress(this.remote)}`;
+    if (err === undefined) return new SocklabError('SOCKLAB_ERR_SOCKET', `${where} is closed`);
+    const reset = RESET_CODES.has(systemCode(err) ?? '');
+    return new SocklabError(
+      'SOCKLAB_ERR_SOCKET',
+      reset
+        ? `${where} was reset by the server (${systemCode(err)})`
+        : `${where} failed: ${describeSystemError(err)}`,
+      { cause: err },
+    );
   }
 
   /** Send and wait for the next chunk (the reply), as UTF-8 text. */

@@ -7,6 +7,12 @@
  * started again on another port if it has been taken meanwhile.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { BIN, runCli, startCli } from '../helpers/cli.js';
 import { findPeers, startPeerServer, type PeerName } from '../helpers/peers.js';
@@ -15,6 +21,8 @@ import { runProcess, startProcess, type Spawned } from '../helpers/spawn.js';
 
 // CI installs all three (.ci/run); on a machine without one, its tests are skipped, not failed.
 const peers = await findPeers();
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 /** The peer's full path, or undefined after marking the test skipped (the caller returns). */
 function need(t: TestContext, name: PeerName): string | undefined {
@@ -260,3 +268,77 @@ for (const { name, args, ready } of udpListeners) {
     assert.equal(done.stdout, 'hello from socklab\n');
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A server's FIN ends only what the client receives: `ncat -l < /dev/null > got.bin` is how
+// people receive a file with ncat, and it half-closes at once (its stdin is empty).
+
+test('socklab connect < 20 MB file sends every byte to ncat -l < /dev/null, which half-closed first', async (t) => {
+  const bin = need(t, 'ncat');
+  if (bin === undefined) return;
+  const peer = await startPeerServer(bin, {
+    transport: 'tcp',
+    args: (port) => ['-v', '-l', '127.0.0.1', String(port)],
+    ready: /Listening on/,
+  });
+  t.after(() => peer.stop());
+  peer.endInput(); // ncat's stdin is empty: it sends its FIN as soon as a client connects
+  const dir = await mkdtemp(path.join(tmpdir(), 'socklab-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const data = randomBytes(20_000_000, 11);
+  const file = path.join(dir, 'big.bin');
+  await writeFile(file, data);
+  // A regular file on stdin, as `< big.bin` gives it (socklab reads it straight into one buffer).
+  const client = startProcess('/bin/sh', [
+    '-c',
+    `exec "$0" "$1" connect "127.0.0.1:$2" -v < "$3"`,
+    process.execPath,
+    BIN,
+    String(peer.port),
+    file,
+  ]);
+  t.after(() => client.stop());
+  const result = await client.exited(30_000);
+  assert.equal(result.code, 0, result.stderr);
+  const done = await peer.exited(30_000);
+  assert.equal(done.code, 0, done.stderr);
+  assert.equal(
+    sha256(peer.stdoutBytes()),
+    sha256(data),
+    `${peer.stdoutBytes().length} of ${data.length} bytes`,
+  );
+  assert.match(result.stderr, /closed the connection\n[^]*stdin ended: sent FIN/);
+});
+
+test('socklab connect sends piped stdin to ncat -l --recv-only, which half-closes at once', async (t) => {
+  const bin = need(t, 'ncat');
+  if (bin === undefined) return;
+  const peer = await startPeerServer(bin, {
+    transport: 'tcp',
+    args: (port) => ['-v', '-l', '--recv-only', '127.0.0.1', String(port)],
+    ready: /Listening on/,
+  });
+  t.after(() => peer.stop());
+  const result = await runCli(['connect', `127.0.0.1:${peer.port}`], { input: 'hello\n' });
+  assert.equal(result.code, 0, result.stderr);
+  const done = await peer.exited(10_000);
+  assert.equal(done.stdout, 'hello\n');
+});
+
+test('a server that resets while stdin is still being sent: exit 1, and how much was not sent', async (t) => {
+  // A server that reads a little, then closes: the rest of what socklab writes meets a reset.
+  const server = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.once('data', () => s.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const { port } = server.address() as net.AddressInfo;
+  const result = await runCli(['connect', `127.0.0.1:${port}`], { input: randomBytes(20_000_000, 12) });
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(
+    result.stderr,
+    /^socklab connect: connection to tcp:\/\/127\.0\.0\.1:\d+ .*(reset|closed|EPIPE).*: [\d,]+ bytes read from stdin not sent, and the rest of stdin not read\n$/,
+  );
+});
