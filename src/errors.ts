@@ -83,6 +83,10 @@ const REASONS: Record<string, string> = {
   EAFNOSUPPORT: 'address family not supported',
   ENOENT: 'no such file or directory',
   EISDIR: 'is a directory',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EIO: 'input/output error',
 };
 
 /** "connection refused (ECONNREFUSED)" — a human reason followed by the system code. */

@@ -40,8 +40,9 @@ export function print(options: PrintOptions): Behaviour {
   const decoders = new Map<string, StringDecoder>();
 
   const write = (text: string | Buffer) => writeOrWait(out, text);
-  const event = (name: string, fields: Record<string, unknown>) =>
-    write(JSON.stringify({ event: name, time: now().toISOString(), ...fields }) + '\n');
+  const line = (name: string, fields: Record<string, unknown>) =>
+    JSON.stringify({ event: name, time: now().toISOString(), ...fields }) + '\n';
+  const event = (name: string, fields: Record<string, unknown>) => write(line(name, fields));
 
   return {
     name: 'print',
@@ -76,18 +77,21 @@ export function print(options: PrintOptions): Behaviour {
       decoders.delete(conn.peer);
       if (decoder && format === 'raw') {
         const tail = decoder.end();
-        if (tail) void write(sanitizeForTerminal(Buffer.from(tail)));
+        // At a close nothing waits for the output: a failed write shows on the stream.
+        if (tail) out.write(sanitizeForTerminal(Buffer.from(tail)));
       }
       if (format === 'json') {
-        void event('close', {
-          transport: 'tcp',
-          peer: conn.peer,
-          id: conn.id,
-          bytes_received: info.bytesReceived,
-          bytes_sent: info.bytesSent,
-          messages: info.messages,
-          ...(info.error ? { error: info.error.message } : {}),
-        });
+        out.write(
+          line('close', {
+            transport: 'tcp',
+            peer: conn.peer,
+            id: conn.id,
+            bytes_received: info.bytesReceived,
+            bytes_sent: info.bytesSent,
+            messages: info.messages,
+            ...(info.error ? { error: info.error.message } : {}),
+          }),
+        );
       }
     },
   };

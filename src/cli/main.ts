@@ -5,7 +5,8 @@
  * Exit status: 0 success, 1 network or runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
  */
 import { fstatSync, readFileSync } from 'node:fs';
-import { SocklabError, isSocklabError } from '../errors.js';
+import { constants as osConstants } from 'node:os';
+import { describeSystemError, SocklabError, isSocklabError } from '../errors.js';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './io.js';
 
@@ -104,21 +105,27 @@ function report(err: unknown, command: string | undefined, io: Io): number {
 /** The bin itself: real process streams and signals. */
 export async function runProcess(): Promise<void> {
   const controller = new AbortController();
-  let interrupted = false;
+  /** The signal that stopped the command: its exit status is 128 + its number, as a shell's. */
+  let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) process.exit(signal === 'SIGINT' ? EXIT_INTERRUPTED : 143); // second Ctrl-C: now
-    interrupted = true;
+    if (interrupted) process.exit(signalStatus(signal)); // second Ctrl-C: now
+    interrupted = signal;
     controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', `interrupted (${signal})`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // A reader that goes away (`socklab get URL | head -1`) ends the command, quietly, with
   // status 0: the reader had all it wanted.
+  // Any other failure to write stdout (a full disk) stops the command too, and is exit 1 with
+  // one line, after whatever the command still reports (a summary) on stderr.
   let stdoutClosed = false;
+  let stdoutFailed: NodeJS.ErrnoException | undefined;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') return;
-    stdoutClosed = true;
-    controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', 'stdout closed'));
+    if (err.code === 'EPIPE') stdoutClosed = true;
+    else stdoutFailed ??= err;
+    controller.abort(
+      new SocklabError('SOCKLAB_ERR_ABORTED', stdoutClosed ? 'stdout closed' : 'stdout failed'),
+    );
   });
   const stdinFile = stdinIsFile() ? 0 : undefined;
   const code = await main(process.argv.slice(2), {
@@ -131,11 +138,28 @@ export async function runProcess(): Promise<void> {
     stderr: process.stderr,
     signal: controller.signal,
   });
-  process.exitCode =
-    stdoutClosed && !interrupted ? EXIT_OK : interrupted && code === EXIT_OK ? EXIT_INTERRUPTED : code;
+  if (stdoutFailed !== undefined) {
+    const command = process.argv[2] ?? '';
+    process.stderr.write(
+      `socklab${/^[a-z]+$/.test(command) ? ` ${command}` : ''}: cannot write to stdout: ${describeSystemError(stdoutFailed)}\n`,
+    );
+    process.exitCode = EXIT_FAILURE;
+  } else {
+    process.exitCode =
+      stdoutClosed && !interrupted
+        ? EXIT_OK
+        : interrupted && (code === EXIT_OK || code === EXIT_INTERRUPTED)
+          ? signalStatus(interrupted)
+          : code;
+  }
   // Everything the command opened is closed by now; if a stray handle still holds the event loop,
   // do not hang on it.
   setTimeout(() => process.exit(), 1000).unref();
+}
+
+/** 130 for SIGINT, 143 for SIGTERM: 128 + the signal's number, as shells report it. */
+function signalStatus(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 2);
 }
 
 function stdinIsFile(): boolean {

@@ -1,4 +1,5 @@
 /** The line `listen` prints per address at exit (with --quiet or -v), summed over workers. */
+import { plural } from '../format/plural.js';
 import type { TcpServerStats } from '../server/tcp-server.js';
 import type { UdpServerStats } from '../server/udp-server.js';
 
@@ -9,10 +10,10 @@ export type ServerTotals =
 export function formatSummary(t: ServerTotals): string {
   if (t.kind === 'tcp') {
     const { connections, bytesReceived, bytesSent } = t.stats;
-    return `summary ${t.where}: ${connections} connections, ${bytesReceived} bytes in, ${bytesSent} out`;
+    return `summary ${t.where}: ${plural(connections, 'connection')}, ${plural(bytesReceived, 'byte')} in, ${bytesSent} out`;
   }
   const { datagramsReceived, bytesReceived, dropped } = t.stats;
-  return `summary ${t.where}: ${datagramsReceived} datagrams, ${bytesReceived} bytes received, ${dropped} dropped`;
+  return `summary ${t.where}: ${plural(datagramsReceived, 'datagram')}, ${plural(bytesReceived, 'byte')} received, ${dropped} dropped`;
 }
 
 /** Adds up the totals of several processes serving the same addresses, in first-seen order. */

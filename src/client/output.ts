@@ -35,11 +35,16 @@ export class ClientOutput {
   /** A `-v` note on stderr (also a JSON event with --json). */
   note(text: string, event?: Record<string, unknown>): void {
     if (this.#verbose) this.#io.stderr.write(`${text}\n`);
-    if (event && this.#format === 'json') void this.#json(event);
+    // Nothing waits for a note: a failed write shows on the stream.
+    if (event && this.#format === 'json') this.#io.stdout.write(this.#line(event));
+  }
+
+  #line(fields: Record<string, unknown>): string {
+    return JSON.stringify({ ...fields, time: new Date().toISOString() }) + '\n';
   }
 
   #json(fields: Record<string, unknown>): Promise<void> | void {
-    return writeOrWait(this.#io.stdout, JSON.stringify({ ...fields, time: new Date().toISOString() }) + '\n');
+    return writeOrWait(this.#io.stdout, this.#line(fields));
   }
 
   /**

@@ -10,6 +10,7 @@ import { readSync } from 'node:fs';
 import { formatAddress, formatHostPort, type Endpoint } from '../address.js';
 import { SocklabError, isSocklabError } from '../errors.js';
 import { MAX_UDP_PAYLOAD } from '../core/datagram.js';
+import { plural } from '../format/plural.js';
 import type { SessionIo as Io } from './io.js';
 import { ClientOutput, type ReceivedFormat } from './output.js';
 import { connectTcp, type TcpClient } from './tcp-client.js';
@@ -199,11 +200,6 @@ async function readGreeting(
     if (!isTimeout(err)) throw err;
   }
   return true;
-}
-
-/** `1 byte`, `20,000 bytes`. */
-function plural(n: number, word: string): string {
-  return `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
 }
 
 /** Read stdin to its end, handing each chunk to `send` (which applies the socket's backpressure). */

@@ -2,8 +2,10 @@
 import type { Writable } from 'node:stream';
 
 /**
- * Write `data`; if the stream's buffer is now full, return a promise that settles on 'drain'
- * (or when the stream closes or fails, so a caller never waits forever).
+ * Write `data`; if the stream's buffer is now full, return a promise that settles on 'drain'.
+ * A stream that fails (a full disk, a closed pipe) rejects the promise with its error, and one
+ * that is closed or failed already does so at once: a writer never waits on a stream that can no
+ * longer drain, and never loses a failure.
  */
 export function writeOrWait(out: Writable, data: Buffer | string): Promise<void> | void {
   if (out.write(data)) return;
@@ -11,15 +13,20 @@ export function writeOrWait(out: Writable, data: Buffer | string): Promise<void>
 }
 
 export function drained(out: Writable): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      out.off('drain', done);
-      out.off('close', done);
-      out.off('error', done);
-      resolve();
+  if (out.errored) return Promise.reject(out.errored);
+  if (out.destroyed || out.writableEnded) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const settle = (err?: Error) => {
+      out.off('drain', onDrain);
+      out.off('close', onClose);
+      out.off('error', settle);
+      if (err) reject(err);
+      else resolve();
     };
-    out.on('drain', done);
-    out.on('close', done);
-    out.on('error', done);
+    const onDrain = () => settle();
+    const onClose = () => settle(out.errored ?? undefined);
+    out.on('drain', onDrain);
+    out.on('close', onClose);
+    out.on('error', settle);
   });
 }

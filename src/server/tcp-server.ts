@@ -55,8 +55,9 @@ export interface TcpServerStats {
 
 export class TcpServer extends EventEmitter<TcpServerEvents> {
   #server!: net.Server;
-  readonly #sockets = new Set<net.Socket>();
-  readonly stats: TcpServerStats = { connections: 0, bytesReceived: 0, bytesSent: 0 };
+  readonly #sockets = new Set<ServedSocket>();
+  /** Connections accepted, and the bytes of those that have closed. */
+  readonly #closed: TcpServerStats = { connections: 0, bytesReceived: 0, bytesSent: 0 };
   #closing: Promise<void> | undefined;
 
   /** @internal use listenTcp(): listening once `attach()` is called */
@@ -69,14 +70,27 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.#server = server;
   }
 
-  /** @internal */
-  track(socket: net.Socket): void {
-    this.#sockets.add(socket);
+  /** Connections accepted, and the bytes of every connection so far, open ones included. */
+  get stats(): TcpServerStats {
+    let { bytesReceived, bytesSent } = this.#closed;
+    for (const socket of this.#sockets) {
+      bytesReceived += socket[CONNECTION].bytesReceived;
+      bytesSent += socket[CONNECTION].bytesSent;
+    }
+    return { connections: this.#closed.connections, bytesReceived, bytesSent };
   }
 
   /** @internal */
-  untrack(socket: net.Socket): void {
-    this.#sockets.delete(socket);
+  track(socket: ServedSocket): void {
+    this.#sockets.add(socket);
+    this.#closed.connections += 1;
+  }
+
+  /** @internal A connection is gone: its bytes join the closed ones'. */
+  untrack(socket: ServedSocket): void {
+    if (!this.#sockets.delete(socket)) return;
+    this.#closed.bytesReceived += socket[CONNECTION].bytesReceived;
+    this.#closed.bytesSent += socket[CONNECTION].bytesSent;
   }
 
   /** Where the server really listens (the real port when asked for 0). */
@@ -298,8 +312,6 @@ function onClose(this: ServedSocket): void {
     ? { bytesReceived, bytesSent, messages, error: failure }
     : { bytesReceived, bytesSent, messages };
   for (const b of c.options.behaviours) b.onClose?.(c, info);
-  c.server.stats.bytesReceived += bytesReceived;
-  c.server.stats.bytesSent += bytesSent;
   c.server.emit('close', c, info);
 }
 
@@ -323,7 +335,7 @@ function serveConnection(
   if (countOnly) c.socket = readDiscarding(accepted, (n) => (c.bytesReceived += n));
   const socket = c.socket;
   const served = Object.assign(socket, { [CONNECTION]: c });
-  server.track(socket);
+  server.track(served);
   socket.setNoDelay(true);
   if (options.idleTimeoutMs !== undefined && options.idleTimeoutMs > 0) {
     socket.setTimeout(options.idleTimeoutMs, onIdle.bind(served));
@@ -333,7 +345,6 @@ function serveConnection(
   socket.on('error', onError);
   socket.on('close', onClose);
 
-  server.stats.connections += 1;
   server.emit('connection', c);
   // Welcome messages and the like run before the first message is handled.
   const opening = openChain(options.behaviours, c);

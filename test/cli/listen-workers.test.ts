@@ -56,7 +56,7 @@ test('--workers 2: TCP connections spread over both workers, UDP answered, one s
   assert.match(result.stderr, /\[worker 1\] connection from/);
   assert.match(result.stderr, /\[worker 2\] connection from/);
   assert.match(result.stderr, /summary tcp:\/\/127\.0\.0\.1:\d+: 8 connections, \d+ bytes in, \d+ out/);
-  assert.match(result.stderr, /summary udp:\/\/127\.0\.0\.1:\d+: 1 datagrams, 4 bytes received, 0 dropped/);
+  assert.match(result.stderr, /summary udp:\/\/127\.0\.0\.1:\d+: 1 datagram, 4 bytes received, 0 dropped/);
   assert.equal(result.stderr.match(/summary tcp/g)?.length, 1, 'summed, not one per worker');
 });
 
@@ -80,7 +80,7 @@ test('--quiet prints what each address received at exit', async () => {
   await c.end();
   assert.equal(await c.read({ timeoutMs: 5000 }), null);
   const result = await server.stop();
-  assert.match(result.stderr, /summary tcp:\/\/127\.0\.0\.1:\d+: 1 connections, 100000 bytes in, 0 out/);
+  assert.match(result.stderr, /summary tcp:\/\/127\.0\.0\.1:\d+: 1 connection, 100000 bytes in, 0 out/);
 });
 
 test('--workers: one worker interrupted on its own stops the others, and the primary still sums up', async (t) => {

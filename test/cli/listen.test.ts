@@ -14,6 +14,7 @@ import { openUdp } from '../../src/client/udp-client.js';
 import { BIN, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { randomBytes } from '../helpers/random.js';
+import { startProcess } from '../helpers/spawn.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -283,4 +284,65 @@ test('with --lines a client over --max-message is cut off and others are still s
   assert.equal(await good.request('ok\n', { timeoutMs: 5000 }), 'ok\n');
   const result = await server.stop();
   assert.equal(result.code, 130);
+});
+
+// A full disk mid-upload must fail the server (exit 1, one line, after the summary), never exit 0.
+
+test('-o to a full disk, in the middle of a 1 MiB upload: the summary, then one line, exit 1', async (t) => {
+  const server = await startCli(['listen', '0', '--once', '-q', '-o', '/dev/full']);
+  t.after(() => server.stop('SIGKILL'));
+  const sock = net.connect(server.ports[0]!, '127.0.0.1');
+  t.after(() => sock.destroy());
+  sock.on('error', () => undefined); // the server gives up on this upload
+  sock.end(randomBytes(1024 * 1024, 21));
+  const result = await server.exited(15_000);
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(
+    result.stderr,
+    /summary tcp:\/\/127\.0\.0\.1:\d+: 1 connection, \d+ bytes in, 0 out\nsocklab listen: cannot write \/dev\/full: no space left on device \(ENOSPC\)\n$/,
+  );
+});
+
+test('stdout on a full disk: exit 1 with one line, not a silent exit 0', async (t) => {
+  const server = startProcess('/bin/sh', [
+    '-c',
+    'exec "$0" "$1" listen 0 --once > /dev/full',
+    process.execPath,
+    BIN,
+  ]);
+  t.after(() => server.stop('SIGKILL'));
+  await server.waitFor(/listening on tcp:\/\/127\.0\.0\.1:\d+\n/, 'stderr');
+  const port = Number(/127\.0\.0\.1:(\d+)/.exec(server.stderr())![1]);
+  const sock = net.connect(port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  sock.on('error', () => undefined);
+  sock.end(randomBytes(1024 * 1024, 22));
+  const result = await server.exited(15_000);
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(
+    result.stderr,
+    /\nsocklab listen: cannot write to stdout: no space left on device \(ENOSPC\)\n$/,
+  );
+});
+
+test('the summary at Ctrl-C counts the bytes of connections still open', async (t) => {
+  const server = await startCli(['listen', '0', '-q', '--echo']);
+  t.after(() => server.stop('SIGKILL'));
+  const client = await connectTcp({
+    host: '127.0.0.1',
+    port: server.ports[0]!,
+    signal: AbortSignal.timeout(10_000),
+  });
+  t.after(() => client.destroy());
+  // Echoed back: the server has read all 100 bytes. The connection stays open.
+  assert.equal((await client.request('x'.repeat(100), { timeoutMs: 5000 })).length, 100);
+  const result = await server.stop('SIGINT');
+  assert.equal(result.code, 130);
+  assert.match(result.stderr, /summary tcp:\/\/127\.0\.0\.1:\d+: 1 connection, 100 bytes in, 100 out\n/);
+});
+
+test('SIGTERM ends a server with 143 (128 + 15), Ctrl-C with 130', async (t) => {
+  const server = await startCli(['listen', '0']);
+  t.after(() => server.stop('SIGKILL'));
+  assert.equal((await server.stop('SIGTERM')).code, 143);
 });

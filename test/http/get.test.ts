@@ -341,7 +341,7 @@ test('a sink that fails fails the request, instead of crashing the process', asy
   });
   await assert.rejects(httpGetStream(server.url(), { timeoutMs, onResponse: () => broken }), {
     code: 'SOCKLAB_ERR_FILE',
-    message: `cannot write the body of ${server.url()}: disk full (ENOSPC)`,
+    message: `cannot write the body of ${server.url()}: no space left on device (ENOSPC)`,
   });
 });
 

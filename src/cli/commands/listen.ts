@@ -12,6 +12,7 @@ import { welcome } from '../../behaviours/welcome.js';
 import { describeSystemError, isSocklabError } from '../../errors.js';
 import { codecs } from '../../core/framing.js';
 import { resolveAll } from '../../core/resolve.js';
+import { plural } from '../../format/plural.js';
 import { listenTcp, type TcpServer } from '../../server/tcp-server.js';
 import { listenUdp, type UdpServer } from '../../server/udp-server.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
@@ -248,7 +249,7 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
           server.on('close', (conn, info) => {
             const why = info.error ? `: ${withFlag(info.error)}` : '';
             log(
-              `closed ${conn.peer} (#${conn.id}): ${info.bytesReceived} bytes in, ${info.bytesSent} out${why}`,
+              `closed ${conn.peer} (#${conn.id}): ${plural(info.bytesReceived, 'byte')} in, ${info.bytesSent} out${why}`,
             );
             if (options.once && server.connections === 0) finishOnce();
           });
