@@ -7,7 +7,8 @@
  * - `length`: a 4-byte big-endian length, then that many bytes.
  *
  * Every decoder is bounded: a message longer than `maxMessageBytes` raises
- * `SOCKLAB_ERR_MESSAGE_TOO_LARGE` (raw chunks are split instead, since raw has no message size).
+ * `SOCKLAB_ERR_MESSAGE_TOO_LARGE` (raw chunks are split instead, since raw has no message size),
+ * carrying the messages completed before it (`messagesBefore(err)`).
  */
 import { SocklabError } from '../errors.js';
 
@@ -30,11 +31,28 @@ export interface Codec {
 /** Default bound on one message (a line, a length-prefixed frame). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 
-function tooLarge(size: number, max: number): SocklabError {
-  return new SocklabError(
-    'SOCKLAB_ERR_MESSAGE_TOO_LARGE',
-    `message of ${size} bytes or more exceeds the limit of ${max} bytes`,
+/**
+ * An oversized message. The messages the same chunk completed before it ride along on the
+ * error (`messagesBefore`), so a server serves them before it closes the client: what is
+ * served must not depend on how TCP happened to cut the stream.
+ */
+function tooLarge(size: number, max: number, before: Buffer[] = []): SocklabError {
+  return Object.assign(
+    new SocklabError(
+      'SOCKLAB_ERR_MESSAGE_TOO_LARGE',
+      `message of ${size} bytes or more exceeds the limit of ${max} bytes`,
+    ),
+    { [BEFORE]: before },
   );
+}
+
+const BEFORE = Symbol('socklab.messagesBefore');
+
+/** The complete messages a `push()` decoded before the oversized one it threw for. */
+export function messagesBefore(err: unknown): Buffer[] {
+  const before =
+    typeof err === 'object' && err !== null ? (err as { [BEFORE]?: Buffer[] })[BEFORE] : undefined;
+  return before ?? [];
 }
 
 /** Raw framing keeps no state: connections with the same limit share one decoder. */
@@ -88,14 +106,14 @@ export const lines: Codec = {
         let start = 0;
         for (let nl = chunk.indexOf(LF); nl >= 0; nl = chunk.indexOf(LF, start)) {
           if (pendingBytes + nl - start > maxMessageBytes)
-            throw tooLarge(pendingBytes + nl - start, maxMessageBytes);
+            throw tooLarge(pendingBytes + nl - start, maxMessageBytes, out);
           out.push(take(chunk.subarray(start, nl)));
           start = nl + 1;
         }
         if (start < chunk.length) {
           const rest = chunk.subarray(start);
           pendingBytes += rest.length;
-          if (pendingBytes > maxMessageBytes) throw tooLarge(pendingBytes, maxMessageBytes);
+          if (pendingBytes > maxMessageBytes) throw tooLarge(pendingBytes, maxMessageBytes, out);
           pending.push(rest);
         }
         return out;
@@ -120,7 +138,7 @@ export const lengthPrefixed: Codec = {
         const out: Buffer[] = [];
         while (buffered.length >= HEADER_BYTES) {
           const size = buffered.readUInt32BE(0);
-          if (size > maxMessageBytes) throw tooLarge(size, maxMessageBytes);
+          if (size > maxMessageBytes) throw tooLarge(size, maxMessageBytes, out);
           if (buffered.length < HEADER_BYTES + size) break;
           out.push(buffered.subarray(HEADER_BYTES, HEADER_BYTES + size));
           buffered = buffered.subarray(HEADER_BYTES + size);

@@ -10,7 +10,7 @@ import { SocklabError } from '../errors.js';
 import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
 import { drained } from '../core/backpressure.js';
 import { readDiscarding } from '../core/discard.js';
-import { raw, type Codec, type Decoder } from '../core/framing.js';
+import { messagesBefore, raw, type Codec, type Decoder } from '../core/framing.js';
 import { DEFAULT_BACKLOG, listenStream } from '../core/listen.js';
 import { openChain, replyAfter, runChain } from './chain.js';
 
@@ -169,6 +169,8 @@ class ServedConnection implements Connection {
   readonly queue: Buffer[] = [];
   running = false;
   ended = false;
+  /** Set when the client sent an oversized message: the queue is served, then the client closed. */
+  closing: Error | undefined;
   #reply: Reply | undefined;
 
   constructor(
@@ -238,7 +240,8 @@ class ServedConnection implements Connection {
     } finally {
       this.running = false;
     }
-    if (this.ended) this.finish();
+    if (this.closing) this.fail(this.closing);
+    else if (this.ended) this.finish();
     else if (paused && !this.socket.destroyed) this.socket.resume();
   }
 
@@ -259,11 +262,16 @@ type ServedSocket = net.Socket & { [CONNECTION]: ServedConnection };
 function onData(this: ServedSocket, chunk: Buffer): void {
   const c = this[CONNECTION];
   c.bytesReceived += chunk.length;
+  if (c.closing) return; // an oversized message was seen: what came before it is being served
   let parts: Buffer[];
   try {
     parts = c.decoder.push(chunk);
   } catch (err) {
-    c.fail(err);
+    // Serve the complete messages before the oversized one, then close this client.
+    c.closing = err instanceof Error ? err : new Error(String(err));
+    c.queue.push(...messagesBefore(err));
+    this.pause();
+    if (!c.running) void c.drain();
     return;
   }
   if (parts.length === 0) return;
@@ -286,6 +294,7 @@ function onData(this: ServedSocket, chunk: Buffer): void {
 function onEnd(this: ServedSocket): void {
   const c = this[CONNECTION];
   c.ended = true;
+  if (c.closing) return; // closed once what came before the oversized message is served
   let tail: Buffer[];
   try {
     tail = c.decoder.end();

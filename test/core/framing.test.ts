@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { lengthPrefixed, lines, raw } from '../../src/core/framing.js';
+import { lengthPrefixed, lines, messagesBefore, raw } from '../../src/core/framing.js';
 import { mulberry32 } from '../helpers/random.js';
 
 /** Feed `stream` to a decoder in pieces of random size (seeded), collecting the messages. */
@@ -31,6 +31,15 @@ test('lines: a line over the limit is an error, even before its newline arrives'
   assert.throws(() => lines.createDecoder({ maxMessageBytes: 3 }).push(Buffer.from('abcd\n')), {
     code: 'SOCKLAB_ERR_MESSAGE_TOO_LARGE',
   });
+  // The lines the same chunk completed before the oversized one are not lost with it.
+  let err: unknown;
+  try {
+    lines.createDecoder({ maxMessageBytes: 3 }).push(Buffer.from('ab\ncd\nlong\n'));
+  } catch (e) {
+    err = e;
+  }
+  assert.equal((err as { code?: string }).code, 'SOCKLAB_ERR_MESSAGE_TOO_LARGE');
+  assert.deepEqual(messagesBefore(err).map(String), ['ab', 'cd']);
 });
 
 test('length-prefixed frames survive any cut, and encode/decode round-trip', () => {

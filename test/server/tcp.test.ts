@@ -94,6 +94,26 @@ test('a line over --max-message closes only that client; others are still served
   assert.equal(await good.request('still here\n', { timeoutMs: 5000 }), 'still here\n');
 });
 
+test('the lines before an oversized one in the same read are served, then that client is closed', async (t) => {
+  const closes: (Error | undefined)[] = [];
+  const server = await listenTcp({ port: 0, behaviours: [echo()], framing: lines, maxMessageBytes: 16 });
+  server.on('close', (_c, info) => closes.push(info.error));
+  t.after(() => server.close({ force: true }));
+  const client = await connectTcp({ ...server.address(), signal: signal() });
+  t.after(() => client.destroy());
+  // One write, so one read at the server: two good lines, then one over the limit.
+  await client.send(`ok1\nok2\n${'x'.repeat(100)}\nnever\n`);
+  const echoed: Buffer[] = [];
+  for (
+    let chunk = await client.read({ timeoutMs: 5000 });
+    chunk;
+    chunk = await client.read({ timeoutMs: 5000 })
+  )
+    echoed.push(chunk);
+  assert.equal(Buffer.concat(echoed).toString(), 'ok1\nok2\n');
+  assert.match(String(closes[0]?.message), /exceeds the limit of 16 bytes/);
+});
+
 test('a client that never reads stalls only itself', async (t) => {
   const server = await listenTcp({ port: 0, behaviours: [echo()] });
   t.after(() => server.close({ force: true }));
