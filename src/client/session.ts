@@ -10,6 +10,7 @@ import { readSync } from 'node:fs';
 import { formatAddress, formatHostPort, type Endpoint } from '../address.js';
 import { SocklabError, isSocklabError } from '../errors.js';
 import { MAX_UDP_PAYLOAD } from '../core/datagram.js';
+import { lines, type Decoder } from '../core/framing.js';
 import { plural } from '../format/plural.js';
 import type { SessionIo as Io } from './io.js';
 import { ClientOutput, type ReceivedFormat } from './output.js';
@@ -32,6 +33,12 @@ export interface ClientSessionOptions {
   /** Undefined: no limit (TCP default). */
   readonly idleTimeoutMs: number | undefined;
   readonly eol: string;
+  /**
+   * TCP: replies are lines, so `waitReply` waits for a whole line (what follows it waits for
+   * the next message). Without it a reply is whatever the next read brings: a TCP stream keeps
+   * no message boundaries, so a reply cut in two, or two in one read, shift onto the next message.
+   */
+  readonly lines?: boolean;
   readonly format: ReceivedFormat;
   readonly verbose: boolean;
   /** How the caller's command line names the options, for hints in errors (`--timeout`). */
@@ -94,35 +101,46 @@ async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
 
   try {
     if (mode === 'messages') {
-      let open = true;
-      if (options.waitReply) open = await readGreeting(client, options, out, from, io.signal);
-      for (const message of options.messages) {
-        if (!open) break;
+      const replies = new ReplyReader(client, options.lines === true, io.signal);
+      const remaining = (from: number) => plural(options.messages.length - from, 'message');
+      if (options.waitReply && !(await readGreeting(replies, options, out, from))) {
+        throw new SocklabError(
+          'SOCKLAB_ERR_SOCKET',
+          `${remote} closed the connection before the first message was sent; ${remaining(0)} not sent`,
+        );
+      }
+      for (const [i, message] of options.messages.entries()) {
         await client.send(message);
         if (!options.waitReply) continue;
-        const reply = await client
-          .read({ timeoutMs: options.timeoutMs, signal: io.signal })
-          .catch((err: unknown) => {
-            if (isTimeout(err)) {
-              throw new SocklabError(
-                'SOCKLAB_ERR_TIMEOUT',
-                `no reply from ${remote} within ${options.timeoutMs} ms${options.flags?.timeout ? ` (${options.flags.timeout})` : ''}`,
-              );
-            }
-            throw err;
-          });
-        if (reply === null) {
-          out.note(`${remote} closed the connection`, { event: 'closed', by: 'server' });
-          open = false;
-          break;
+        const reply = await replies.next(options.timeoutMs).catch((err: unknown) => {
+          if (isTimeout(err)) {
+            throw new SocklabError(
+              'SOCKLAB_ERR_TIMEOUT',
+              `no reply from ${remote} within ${options.timeoutMs} ms${options.flags?.timeout ? ` (${options.flags.timeout})` : ''}`,
+            );
+          }
+          throw err;
+        });
+        if (reply !== null) {
+          await out.received(reply, { from, whole: true });
+          continue;
         }
-        await out.received(Buffer.concat([reply, client.readAvailable()]), { from, whole: true });
+        // Closing instead of answering the last message is how a server takes an exit word
+        // (seed 003's "exit"); before the last one, messages would be silently lost.
+        if (i + 1 < options.messages.length) {
+          throw new SocklabError(
+            'SOCKLAB_ERR_SOCKET',
+            `${remote} closed the connection before replying to ${quote(message)}; ${remaining(i + 1)} not sent`,
+          );
+        }
+        out.note(`${remote} closed the connection`, { event: 'closed', by: 'server' });
+        return 0;
       }
-      if (open) {
-        await client.end();
-        out.note('sent FIN (half-close); reading until the server closes', { event: 'half-close' });
-        await printRest();
-      }
+      // Whole lines already read, and a line begun, are shown before the rest of the stream.
+      for (const rest of replies.leftover()) await out.received(rest.data, { from, whole: rest.whole });
+      await client.end();
+      out.note('sent FIN (half-close); reading until the server closes', { event: 'half-close' });
+      await printRest();
       return 0;
     }
     if (mode === 'pipe') {
@@ -183,23 +201,71 @@ async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
   }
 }
 
-/** Over TCP a server may greet first (seed 003's "Welcome!"): take that as the greeting. */
+/** Over TCP a server may greet first (seed 003's "Welcome!"): take that as the greeting. False: it closed. */
 async function readGreeting(
-  client: TcpClient,
+  replies: ReplyReader,
   options: ClientSessionOptions,
   out: ClientOutput,
   from: string,
-  signal: AbortSignal,
 ): Promise<boolean> {
   if (options.greetingWaitMs <= 0) return true;
   try {
-    const greeting = await client.read({ timeoutMs: options.greetingWaitMs, signal });
+    const greeting = await replies.next(options.greetingWaitMs);
     if (greeting === null) return false;
-    await out.received(Buffer.concat([greeting, client.readAvailable()]), { from, whole: true });
+    await out.received(greeting, { from, whole: true });
   } catch (err) {
     if (!isTimeout(err)) throw err;
   }
   return true;
+}
+
+/**
+ * Replies to `-W`, one at a time: a whole line when replies are lines (what follows it is kept
+ * for the next), otherwise whatever has arrived by the next read.
+ */
+class ReplyReader {
+  readonly #decoder: Decoder | undefined;
+  readonly #waiting: Buffer[] = [];
+
+  constructor(
+    private readonly client: TcpClient,
+    lineFramed: boolean,
+    private readonly signal: AbortSignal,
+  ) {
+    this.#decoder = lineFramed ? lines.createDecoder() : undefined;
+  }
+
+  /** The next reply, or null if the server closed first; SOCKLAB_ERR_TIMEOUT after `timeoutMs`. */
+  async next(timeoutMs: number): Promise<Buffer | null> {
+    const deadline = performance.now() + timeoutMs;
+    const read = () =>
+      this.client.read({ timeoutMs: Math.max(1, deadline - performance.now()), signal: this.signal });
+    if (!this.#decoder) {
+      const chunk = await read();
+      return chunk === null ? null : Buffer.concat([chunk, this.client.readAvailable()]);
+    }
+    for (;;) {
+      const line = this.#waiting.shift();
+      if (line !== undefined) return line;
+      const chunk = await read();
+      if (chunk === null) return this.#decoder.end()[0] ?? null;
+      this.#waiting.push(...this.#decoder.push(chunk));
+    }
+  }
+
+  /** What was read and not handed out: whole lines, then the start of the next line. */
+  leftover(): { data: Buffer; whole: boolean }[] {
+    const whole = this.#waiting.splice(0).map((data) => ({ data, whole: true }));
+    const begun = this.#decoder?.end()[0];
+    return begun && begun.length > 0 ? [...whole, { data: begun, whole: false }] : whole;
+  }
+}
+
+/** `'ping'`: a message as an error names it (its line ending left out, long ones cut). */
+function quote(message: Buffer): string {
+  const text = message.toString('utf8').replace(/\r?\n$/, '');
+  const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  return `'${shown.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
 }
 
 /** Read stdin to its end, handing each chunk to `send` (which applies the socket's backpressure). */

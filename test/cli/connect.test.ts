@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { test } from 'node:test';
 import { echo } from '../../src/behaviours/echo.js';
 import { exitWord } from '../../src/behaviours/exit-word.js';
@@ -6,6 +8,9 @@ import { reply } from '../../src/behaviours/reply.js';
 import { welcome } from '../../src/behaviours/welcome.js';
 import type { Behaviour } from '../../src/behaviours/behaviour.js';
 import { parse } from '../../src/cli/commands/connect.js';
+import { connectTcp } from '../../src/client/tcp-client.js';
+import { lines } from '../../src/core/framing.js';
+import { createRelay } from '../../src/relay/relay.js';
 import { listenTcp } from '../../src/server/tcp-server.js';
 import { listenUdp } from '../../src/server/udp-server.js';
 import { runCli } from '../helpers/cli.js';
@@ -73,7 +78,7 @@ test('pipe mode: stdin to the socket, half-close at EOF, the echo to stdout, byt
   assert.ok(r.stdoutBytes.equals(input));
 });
 
-test('no reply within --timeout: exit 1 with one line; the server closing while waiting is not an error', async (t) => {
+test('no reply within --timeout: exit 1 with one line; the server closing instead of answering the last message is not an error', async (t) => {
   const silent = await listenTcp({ port: 0, behaviours: [] });
   t.after(() => silent.close({ force: true }));
   const r = await runCli([
@@ -94,7 +99,18 @@ test('no reply within --timeout: exit 1 with one line; the server closing while 
 
   const closer = await listenTcp({ port: 0, behaviours: [exitWord('a')] });
   t.after(() => closer.close({ force: true }));
-  const c = await runCli([
+  // The exit word as the last message: the server's close is its answer.
+  const last = await runCli([
+    'connect',
+    `127.0.0.1:${closer.address().port}`,
+    'a',
+    '-W',
+    '--greeting-wait',
+    '0',
+  ]);
+  assert.equal(last.code, 0, last.stderr);
+  // With a message left after it, that message would be lost: exit 1, and which.
+  const early = await runCli([
     'connect',
     `127.0.0.1:${closer.address().port}`,
     'a',
@@ -103,7 +119,8 @@ test('no reply within --timeout: exit 1 with one line; the server closing while 
     '--greeting-wait',
     '0',
   ]);
-  assert.equal(c.code, 0, c.stderr);
+  assert.equal(early.code, 1, early.stderr);
+  assert.match(early.stderr, /closed the connection before replying to 'a'; 1 message not sent\n$/);
 });
 
 test('network errors exit 1 with one line naming the address; usage errors exit 2', async () => {
@@ -192,4 +209,62 @@ test('--json: one event per line', async (t) => {
     ['connected', 'message', 'half-close', 'closed'],
   );
   assert.equal(events[1]?.text, 'Hi x');
+});
+
+// -W and a server that closes instead of answering: never a silent exit 0 with messages unsent.
+
+test('-W: a server that reads and closes before replying, with messages left: exit 1, how many not sent', async (t) => {
+  const server = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.once('data', () => s.end());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const { port } = server.address() as net.AddressInfo;
+  const r = await runCli(['connect', '-W', '--greeting-wait', '0', `127.0.0.1:${port}`, 'ping', 'pong']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(
+    r.stderr,
+    `socklab connect: tcp://127.0.0.1:${port} closed the connection before replying to 'ping'; 1 message not sent\n`,
+  );
+});
+
+test('-W against listen --max-conns 1 that refuses: exit 1, nothing sent', async (t) => {
+  const server = await listenTcp({ port: 0, behaviours: [echo()], maxConnections: 1 });
+  t.after(() => server.close({ force: true }));
+  const first = await connectTcp({ ...server.address(), signal: AbortSignal.timeout(10_000) });
+  t.after(() => first.destroy());
+  assert.equal(await first.request('hold', { timeoutMs: 5000 }), 'hold'); // the one connection is taken
+  const r = await runCli(['connect', '-W', `127.0.0.1:${server.address().port}`, 'ping']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /closed the connection before the first message was sent; 1 message not sent\n$/);
+});
+
+test('--lines -W through a relay that slices the stream: each reply is a whole line, none shifted', async (t) => {
+  const server = await listenTcp({ port: 0, behaviours: [reply('Hello, {msg}!')], framing: lines });
+  t.after(() => server.close({ force: true }));
+  const relay = await createRelay({
+    listen: 'tcp://127.0.0.1:0',
+    upstream: `tcp://127.0.0.1:${server.address().port}`,
+    faults: [{ type: 'slice', direction: 'down', params: { averageSizeBytes: 3, sliceDelayMs: 5 } }],
+  });
+  t.after(() => relay.close());
+  const r = await runCli([
+    'connect',
+    '--lines',
+    '-W',
+    `127.0.0.1:${relay.address().port}`,
+    'Michael',
+    'Tracy',
+    'Sarah',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'Hello, Michael!\nHello, Tracy!\nHello, Sarah!\n');
+});
+
+test('--lines is for TCP; with it each message gets a newline unless --eol says otherwise', () => {
+  assert.throws(() => parse(['udp://127.0.0.1:9', 'x', '--lines']), { code: 'SOCKLAB_ERR_USAGE' });
+  assert.deepEqual(parse(['127.0.0.1:9', 'x', '--lines']).messages, [Buffer.from('x\n')]);
+  assert.deepEqual(parse(['127.0.0.1:9', 'x', '--lines', '--eol', 'crlf']).messages, [Buffer.from('x\r\n')]);
 });

@@ -33,12 +33,20 @@ Options:
   -W, --wait-reply        wait for a reply after each MESSAGE before sending the next; each reply
                           is printed on its own line. Over TCP the client first gives the server
                           --greeting-wait to greet: what arrives then is the greeting, not a reply.
+                          Over TCP without --lines a reply is what the next read brings: a stream
+                          keeps no boundaries, so a reply cut in two (or two in one read) shifts
+                          onto the next message. The server closing instead of answering the
+                          last MESSAGE ends the session (an exit word); closing earlier, with
+                          messages left to send, is exit 1.
+      --lines             TCP: messages and replies are lines: -W waits for a whole line, and
+                          each MESSAGE gets a newline unless --eol says otherwise
       --timeout MS        how long to wait for a reply, or to connect (default 5000)
       --retries N         UDP with -W: send again up to N times if no reply comes (default 0)
       --greeting-wait MS  TCP with -W: time the server has to greet first (default 250)
       --idle-timeout SEC  stop once nothing has been received for SEC seconds
                           (TCP: no limit by default, 2 after Ctrl-D at the prompt; UDP: 1)
-      --eol lf|crlf|none  line ending appended to each message or typed line (default none)
+      --eol lf|crlf|none  line ending appended to each message or typed line (default none;
+                          lf with --lines)
   -u, --udp               HOST:PORT without a scheme is UDP
   -v, --verbose           connection events on stderr
       --hex               show received bytes as a hex dump
@@ -48,13 +56,15 @@ Options:
 Examples:
   socklab connect 127.0.0.1:9000 "Hello, TCP Server!"          send one message
   socklab connect 127.0.0.1:8081 Michael Tracy exit -W          ask, wait for each answer
+  socklab connect 127.0.0.1:8081 --lines -W Michael Tracy exit  the same, one line each way
   socklab connect udp://127.0.0.1:9090 Michael Tracy Sarah -W --retries 2
   socklab connect 127.0.0.1:9000 < file.bin > reply.bin         pipe a file, save the answer
   printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socklab connect example.com:80
   socklab connect 127.0.0.1:9000                                an interactive session
 
-Exit status: 0 done (the server closing is not an error) · 1 refused, unknown host, no reply
-within --timeout · 2 bad usage · 130 Ctrl-C.
+Exit status: 0 done (the server closing is not an error, unless MESSAGEs were left unsent or
+stdin could not be sent) · 1 refused, unknown host, no reply within --timeout · 2 bad usage ·
+130 Ctrl-C, 143 SIGTERM.
 `;
 
 const OPTIONS = {
@@ -65,6 +75,7 @@ const OPTIONS = {
   'greeting-wait': { type: 'string' },
   'idle-timeout': { type: 'string' },
   eol: { type: 'string' },
+  lines: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
   hex: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -82,7 +93,10 @@ export function parse(argv: readonly string[]): ConnectOptions {
   if (target === undefined) throw usageError('needs an address to connect to: HOST:PORT');
   const endpoint = parseAddress(target, { role: 'connect', defaultTransport: v.udp ? 'udp' : 'tcp' });
   atMostOne({ '--hex': v.hex, '--json': v.json });
-  const eolName = v.eol ?? 'none';
+  if (v.lines && endpoint.transport === 'udp') {
+    throw usageError('--lines is for TCP (over UDP each datagram is a message already)');
+  }
+  const eolName = v.eol ?? (v.lines ? 'lf' : 'none');
   if (!(eolName in EOLS)) throw usageError(`--eol: '${eolName}' is not one of lf, crlf, none`);
   const eol = EOLS[eolName as keyof typeof EOLS];
   const retries = optionalNumber('--retries', v.retries, { min: 0, max: 1000, integer: true }) ?? 0;
@@ -102,6 +116,7 @@ export function parse(argv: readonly string[]): ConnectOptions {
     endpoint,
     messages: encoded,
     waitReply: v['wait-reply'] ?? false,
+    lines: v.lines ?? false,
     timeoutMs: optionalNumber('--timeout', v.timeout, { min: 1 }) ?? DEFAULT_TIMEOUT_MS,
     retries,
     greetingWaitMs:
