@@ -97,6 +97,16 @@ test('usage errors: one line each', () => {
     [['udp://:0', 'tcp://127.0.0.1:9'], /^cannot relay udp to tcp/],
     [['0', '127.0.0.1:9', '--max-flows', '3'], /^--max-flows is for UDP flows/],
     [['0', '127.0.0.1:9', '--wormhole', '3'], /^Unknown option '--wormhole'/],
+    // A direction flag scopes the impairments after it; one that scopes nothing is a mistake.
+    [['udp://:0', '127.0.0.1:9', '--loss', '50%', '--up'], /^--up applies to the impairments after it/],
+    [
+      ['udp://:0', '127.0.0.1:9', '--down', '--up', '--loss', '5%'],
+      /^--down applies to the impairments after it/,
+    ],
+    [
+      ['udp://:0', '127.0.0.1:9', '--probability', '50%'],
+      /^--probability applies to the faults given with it/,
+    ],
   ];
   for (const [argv, message] of cases) {
     assert.throws(() => parse(argv), { code: 'SOCKLAB_ERR_USAGE', message }, argv.join(' '));

@@ -143,14 +143,21 @@ export function faultsFromFlags(
     string,
     { type: string; scope: Direction | 'both'; flags: string[]; params: Record<string, unknown> }
   >();
+  /** A direction flag not yet followed by an impairment: it would scope nothing. */
+  let unused: string | undefined;
+  const scopesNothing = (flag: string) =>
+    usageError(`--${flag} applies to the impairments after it (e.g. --${flag} --loss 10%): none follows it`);
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     if (token.name === 'up' || token.name === 'down' || token.name === 'both') {
+      if (unused !== undefined) throw scopesNothing(unused);
       scope = token.name;
+      unused = token.name;
       continue;
     }
     const owner = FLAG_OWNER.get(token.name);
     if (!owner) continue;
+    unused = undefined;
     const where = scope === 'both' ? '' : ` (--${scope})`;
     if (!owner.type.transports.includes(transport)) {
       throw usageError(`--${token.name}: ${transportReason(owner.type, transport)}`);
@@ -161,6 +168,12 @@ export function faultsFromFlags(
     if (group.flags.includes(token.name)) throw usageError(`--${token.name} is given twice${where}`);
     group.flags.push(token.name);
     Object.assign(group.params, owner.flag.parse(token.value ?? '', `--${token.name}`));
+  }
+  if (unused !== undefined) throw scopesNothing(unused);
+  if (probability !== undefined && groups.size === 0) {
+    throw usageError(
+      '--probability applies to the faults given with it (e.g. --loss 10% --probability 50%): none is given',
+    );
   }
   const specs: FaultSpec[] = [];
   for (const group of groups.values()) {
