@@ -21,6 +21,8 @@ export interface Connection {
   readonly transport: 'tcp';
   /** Write to this client; resolves once the bytes are handed to the kernel or buffered under the limit. */
   send(data: Buffer): Promise<void>;
+  /** Send one message as the server frames its messages (with line framing: a line, newline added). */
+  sendMessage(data: Buffer): Promise<void>;
   /** Close gracefully: pending writes go out, then FIN. */
   end(): void;
   /** Close now. */

@@ -32,6 +32,7 @@ export interface ClientSessionOptions {
   readonly greetingWaitMs: number;
   /** Undefined: no limit (TCP default). */
   readonly idleTimeoutMs: number | undefined;
+  /** Appended to each line typed at the prompt (MESSAGEs come with their own). */
   readonly eol: string;
   /**
    * TCP: replies are lines, so `waitReply` waits for a whole line (what follows it waits for
@@ -209,13 +210,18 @@ async function readGreeting(
   from: string,
 ): Promise<boolean> {
   if (options.greetingWaitMs <= 0) return true;
+  let greeting: Buffer | null;
   try {
-    const greeting = await replies.next(options.greetingWaitMs);
-    if (greeting === null) return false;
-    await out.received(greeting, { from, whole: true });
+    greeting = await replies.next(options.greetingWaitMs);
   } catch (err) {
     if (!isTimeout(err)) throw err;
+    // A greeting need not be a whole line (seed 003 says "Welcome!" without one).
+    const begun = replies.partial();
+    if (begun === undefined) return true;
+    greeting = begun;
   }
+  if (greeting === null) return false;
+  await out.received(greeting, { from, whole: true });
   return true;
 }
 
@@ -253,11 +259,17 @@ class ReplyReader {
     }
   }
 
+  /** The start of a line read so far (taken: the next line starts after it), if any. */
+  partial(): Buffer | undefined {
+    const begun = this.#decoder?.end()[0];
+    return begun && begun.length > 0 ? begun : undefined;
+  }
+
   /** What was read and not handed out: whole lines, then the start of the next line. */
   leftover(): { data: Buffer; whole: boolean }[] {
     const whole = this.#waiting.splice(0).map((data) => ({ data, whole: true }));
-    const begun = this.#decoder?.end()[0];
-    return begun && begun.length > 0 ? [...whole, { data: begun, whole: false }] : whole;
+    const begun = this.partial();
+    return begun ? [...whole, { data: begun, whole: false }] : whole;
   }
 }
 

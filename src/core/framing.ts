@@ -19,13 +19,15 @@ export interface Decoder {
   push(chunk: Buffer): Buffer[];
   /** The stream ended: the unterminated tail, if any, as a last message. */
   end(): Buffer[];
+  /** Lines: how the last complete line ended (`\r\n` or `\n`), so an answer can end the same way. */
+  readonly lineEnding?: string;
 }
 
 export interface Codec {
   readonly name: FramingName;
   createDecoder(options?: { maxMessageBytes?: number }): Decoder;
-  /** The bytes that carry `message` on the wire. */
-  encode(message: Buffer): Buffer;
+  /** The bytes that carry `message` on the wire (lines: ended by `lineEnding`, `\n` by default). */
+  encode(message: Buffer, lineEnding?: string): Buffer;
 }
 
 /** Default bound on one message (a line, a length-prefixed frame). */
@@ -94,20 +96,26 @@ export const lines: Codec = {
   createDecoder({ maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES } = {}) {
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    const take = (tail: Buffer): Buffer => {
+    let lineEnding: string | undefined;
+    const take = (tail: Buffer, ended: boolean): Buffer => {
       const line = pending.length === 0 ? tail : Buffer.concat([...pending, tail]);
       pending = [];
       pendingBytes = 0;
-      return line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, -1) : line;
+      const crlf = line.length > 0 && line[line.length - 1] === CR;
+      if (ended) lineEnding = crlf ? '\r\n' : '\n';
+      return crlf ? line.subarray(0, -1) : line;
     };
     return {
+      get lineEnding() {
+        return lineEnding;
+      },
       push(chunk) {
         const out: Buffer[] = [];
         let start = 0;
         for (let nl = chunk.indexOf(LF); nl >= 0; nl = chunk.indexOf(LF, start)) {
           if (pendingBytes + nl - start > maxMessageBytes)
             throw tooLarge(pendingBytes + nl - start, maxMessageBytes, out);
-          out.push(take(chunk.subarray(start, nl)));
+          out.push(take(chunk.subarray(start, nl), true));
           start = nl + 1;
         }
         if (start < chunk.length) {
@@ -119,11 +127,11 @@ export const lines: Codec = {
         return out;
       },
       end() {
-        return pendingBytes > 0 ? [take(Buffer.alloc(0))] : [];
+        return pendingBytes > 0 ? [take(Buffer.alloc(0), false)] : [];
       },
     };
   },
-  encode: (message) => Buffer.concat([message, Buffer.from('\n')]),
+  encode: (message, lineEnding = '\n') => Buffer.concat([message, Buffer.from(lineEnding)]),
 };
 
 const HEADER_BYTES = 4;

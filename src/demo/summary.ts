@@ -35,7 +35,9 @@ export function summaryScene(narrator: Narrator, facts: DemoFacts): void {
 
   narrator.heading('Try it yourself');
   narrator.explain("Seed 003's server, in one terminal:");
-  narrator.command('socklab listen 8081 --welcome "Welcome!" --reply "Hello, {msg}!" --exit-word exit');
+  narrator.command(
+    'socklab listen 8081 --lines --welcome "Welcome!" --reply "Hello, {msg}!" --exit-word exit',
+  );
   narrator.explain("Seed 004's interactive client, in another (type names, then exit):");
   narrator.command('socklab connect 127.0.0.1:8081');
   narrator.explain(

@@ -191,6 +191,11 @@ class ServedConnection implements Connection {
     return socket.write(data) ? RESOLVED : drained(socket);
   }
 
+  sendMessage(data: Buffer): Promise<void> {
+    // A line is answered with the line ending it came with (CRLF from telnet, LF from nc).
+    return this.send((this.options.framing ?? raw).encode(data, this.decoder.lineEnding));
+  }
+
   end(): void {
     if (!this.socket.destroyed) this.socket.end();
   }
@@ -202,7 +207,7 @@ class ServedConnection implements Connection {
   /** What behaviours call to answer: framed, after the reply delay. One per connection, made on first use. */
   get reply(): Reply {
     return (this.#reply ??= replyAfter(this.options.delayMs ?? 0, (data) => {
-      const sent = this.send((this.options.framing ?? raw).encode(data));
+      const sent = this.sendMessage(data);
       return sent === RESOLVED ? undefined : sent;
     }));
   }

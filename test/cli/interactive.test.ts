@@ -108,13 +108,20 @@ test(
   'seed 004: "Olá, servidor!" typed at the prompt, the answer shown, UTF-8 intact both ways',
   options,
   async (t) => {
-    const srv = await server(t, ['listen', '0', '--json', '--reply', 'Resposta do servidor: {msg}']);
+    const srv = await server(t, [
+      'listen',
+      '0',
+      '--lines',
+      '--json',
+      '--reply',
+      'Resposta do servidor: {msg}',
+    ]);
     const prompt = `tcp://127.0.0.1:${srv.port}>`;
     const term = await connect(t, [`127.0.0.1:${srv.port}`], prompt);
     await term.type('Olá, servidor!');
     await term.keys('Enter');
     await expectRows(term, [`${prompt} Olá, servidor!`, 'Resposta do servidor: Olá, servidor!', prompt]);
-    // The server got exactly the UTF-8 bytes typed (no line ending: --eol none), as one message.
+    // The server got exactly the UTF-8 bytes typed, as one line (the newline typed ends it).
     await srv.waitFor('"event":"message"');
     assert.deepEqual(
       messages(srv).map((m) => [m.text, m.bytes]),
@@ -129,7 +136,7 @@ test(
   'a message arriving while a line is half typed shows above it; the line stays and is sent intact',
   options,
   async (t) => {
-    const srv = await server(t, ['listen', '0', '--chat', '--json']);
+    const srv = await server(t, ['listen', '0', '--lines', '--chat', '--json']);
     const prompt = `tcp://127.0.0.1:${srv.port}>`;
     const term = await connect(t, [`127.0.0.1:${srv.port}`], prompt);
     await term.type('partial');
@@ -150,7 +157,7 @@ test(
 // arrives in one chunk and leaves its count behind. Both must survive a message arriving.
 for (const how of ['pasted', 'typed key by key'] as const) {
   test(`a line ${how}, longer than the terminal is wide, survives a message arriving`, options, async (t) => {
-    const srv = await server(t, ['listen', '0', '--chat', '--json']);
+    const srv = await server(t, ['listen', '0', '--lines', '--chat', '--json']);
     const prompt = `tcp://127.0.0.1:${srv.port}>`;
     const term = await connect(t, [`127.0.0.1:${srv.port}`], prompt);
     const long = 'long ' + '0123456789'.repeat(15); // with the prompt: two rows of a 120-column pane
@@ -171,7 +178,7 @@ for (const how of ['pasted', 'typed key by key'] as const) {
 }
 
 test('history: Up recalls the last line, Enter sends it again', options, async (t) => {
-  const srv = await server(t, ['listen', '0', '--json', '--reply', 'got {msg}']);
+  const srv = await server(t, ['listen', '0', '--lines', '--json', '--reply', 'got {msg}']);
   const prompt = `tcp://127.0.0.1:${srv.port}>`;
   const term = await connect(t, [`127.0.0.1:${srv.port}`], prompt);
   await term.type('again');
@@ -300,7 +307,12 @@ test(
     t.after(() => rm(dir, { recursive: true, force: true }));
     const file = join(dir, 'reply.txt');
     const prompt = `tcp://127.0.0.1:${srv.port}>`;
-    const term = await connect(t, [`127.0.0.1:${srv.port}`], prompt, `> ${shellQuote(file)}`);
+    const term = await connect(
+      t,
+      [`127.0.0.1:${srv.port}`, '--eol', 'none'],
+      prompt,
+      `> ${shellQuote(file)}`,
+    );
     await term.type('Tracy');
     await term.keys('Enter');
     await srv.waitFor('Tracy');
@@ -353,7 +365,10 @@ test(
     const err = join(dir, 'err.txt');
     const term = await startTerminal(t);
     await term.run(
-      socklabCommand(['connect', `127.0.0.1:${srv.port}`], `> ${shellQuote(out)} 2> ${shellQuote(err)}`),
+      socklabCommand(
+        ['connect', `127.0.0.1:${srv.port}`, '--eol', 'none'],
+        `> ${shellQuote(out)} 2> ${shellQuote(err)}`,
+      ),
     );
     await term.type('Tracy');
     await term.keys('Enter');

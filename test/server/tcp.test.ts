@@ -114,6 +114,31 @@ test('the lines before an oversized one in the same read are served, then that c
   assert.match(String(closes[0]?.message), /exceeds the limit of 16 bytes/);
 });
 
+test('lines: a reply ends as its line did (CRLF or LF), and the welcome is a line too', async (t) => {
+  const server = await listenTcp({
+    port: 0,
+    behaviours: [welcome('Welcome!'), reply('Hello, {msg}!')],
+    framing: lines,
+  });
+  t.after(() => server.close({ force: true }));
+  const client = await connectTcp({ ...server.address(), signal: signal() });
+  t.after(() => client.destroy());
+  const received: Buffer[] = [];
+  const upTo = async (text: string) => {
+    while (!Buffer.concat(received).toString().endsWith(text)) {
+      const chunk = await client.read({ timeoutMs: 5000 });
+      assert.ok(chunk, `the server closed before '${text}'`);
+      received.push(chunk);
+    }
+  };
+  await upTo('Welcome!\n');
+  await client.send('Tracy\r\n');
+  await upTo('Hello, Tracy!\r\n');
+  await client.send('Sarah\n');
+  await upTo('Hello, Sarah!\n');
+  assert.equal(Buffer.concat(received).toString(), 'Welcome!\nHello, Tracy!\r\nHello, Sarah!\n');
+});
+
 test('a client that never reads stalls only itself', async (t) => {
   const server = await listenTcp({ port: 0, behaviours: [echo()] });
   t.after(() => server.close({ force: true }));

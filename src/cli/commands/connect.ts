@@ -15,7 +15,7 @@ Run a TCP or UDP client. Received data goes to stdout as it arrives.
 Three modes:
   MESSAGE...         send each MESSAGE as it is, as one write (TCP) or one datagram (UDP)
   stdin piped        netcat: stdin to the socket, the socket to stdout (bytes as they are)
-  stdin a terminal   an interactive prompt: each line typed is sent (with --eol), replies
+  stdin a terminal   an interactive prompt: each line typed is sent with its newline, replies
                      show up above the line being typed as they arrive; arrow keys edit and
                      recall earlier lines. Ctrl-D leaves politely: TCP sends FIN and shows what
                      still comes until the server closes, or until nothing has come for
@@ -45,8 +45,9 @@ Options:
       --greeting-wait MS  TCP with -W: time the server has to greet first (default 250)
       --idle-timeout SEC  stop once nothing has been received for SEC seconds
                           (TCP: no limit by default, 2 after Ctrl-D at the prompt; UDP: 1)
-      --eol lf|crlf|none  line ending appended to each message or typed line (default none;
-                          lf with --lines)
+      --eol lf|crlf|none  line ending appended to each MESSAGE (default none, lf with --lines)
+                          and to each line typed at the prompt (default lf, as nc and telnet
+                          send it; none sends the bare text, as the seeds' clients do)
   -u, --udp               HOST:PORT without a scheme is UDP
   -v, --verbose           connection events on stderr
       --hex               show received bytes as a hex dump
@@ -96,9 +97,13 @@ export function parse(argv: readonly string[]): ConnectOptions {
   if (v.lines && endpoint.transport === 'udp') {
     throw usageError('--lines is for TCP (over UDP each datagram is a message already)');
   }
-  const eolName = v.eol ?? (v.lines ? 'lf' : 'none');
-  if (!(eolName in EOLS)) throw usageError(`--eol: '${eolName}' is not one of lf, crlf, none`);
-  const eol = EOLS[eolName as keyof typeof EOLS];
+  if (v.eol !== undefined && !(v.eol in EOLS))
+    throw usageError(`--eol: '${v.eol}' is not one of lf, crlf, none`);
+  const given = v.eol === undefined ? undefined : EOLS[v.eol as keyof typeof EOLS];
+  // MESSAGEs go as written (a newline with --lines); a line typed at the prompt keeps the newline
+  // the user typed, as nc and telnet send it (--eol none sends the bare text, as the seeds do).
+  const eol = given ?? (v.lines ? '\n' : '');
+  const typedEol = given ?? '\n';
   const retries = optionalNumber('--retries', v.retries, { min: 0, max: 1000, integer: true }) ?? 0;
   if (v.retries !== undefined && endpoint.transport !== 'udp') {
     throw usageError('--retries is for UDP (TCP retransmits by itself)');
@@ -123,7 +128,7 @@ export function parse(argv: readonly string[]): ConnectOptions {
       optionalNumber('--greeting-wait', v['greeting-wait'], { min: 0 }) ?? DEFAULT_GREETING_WAIT_MS,
     idleTimeoutMs:
       idleSec !== undefined ? idleSec * 1000 : endpoint.transport === 'udp' ? DEFAULT_UDP_IDLE_MS : undefined,
-    eol,
+    eol: typedEol,
     format: v.hex ? 'hex' : v.json ? 'json' : 'raw',
     verbose: v.verbose ?? false,
     flags: { timeout: '--timeout', retries: '--retries' },

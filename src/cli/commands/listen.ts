@@ -67,7 +67,7 @@ Examples:
   socklab listen 9000 --echo -v                        an echo server, with connection events
   socklab listen tcp://:9000 udp://:9000 --echo        TCP and UDP on one port number, all interfaces
   socklab listen -u 9090 --reply "Hello, {msg}!"       answer each datagram at its sender's address
-  socklab listen 8081 --welcome "Welcome!" --reply "Hello, {msg}!" --exit-word exit
+  socklab listen 8081 --lines --welcome "Welcome!" --reply "Hello, {msg}!" --exit-word exit
   socklab listen 0 --once -q -o received.bin           receive one upload into a file, then exit
   socklab listen 9000 --lines --json                   one JSON event per line received
   socklab listen :9000 --echo --workers auto           an echo server on every core
