@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import { writeOrWait } from '../core/backpressure.js';
 import { hexdump } from '../format/hexdump.js';
 import { messageHeader, messageJson as messageFields } from '../format/message.js';
-import { sanitizeForTerminal } from '../format/terminal.js';
+import { sanitizeForTerminal, type TerminalLine } from '../format/terminal.js';
 import type { Behaviour, CloseInfo, Connection, Message } from './behaviour.js';
 
 export type PrintFormat = 'raw' | 'hex' | 'json';
@@ -24,6 +24,11 @@ export interface PrintOptions {
   readonly terminal?: boolean;
   /** Written after each message in raw format (`\n` when messages are lines). */
   readonly separator?: string;
+  /**
+   * On a terminal: where the cursor is, shared with whoever else writes there (listen's `-v`
+   * events), so a connection's text that ends without a newline gets one at its close.
+   */
+  readonly line?: TerminalLine;
   /** Clock for JSON timestamps (tests inject one). */
   readonly now?: () => Date;
 }
@@ -60,25 +65,33 @@ export function print(options: PrintOptions): Behaviour {
             return separator === ''
               ? write(msg.data)
               : write(Buffer.concat([msg.data, Buffer.from(separator)]));
-          let decoder = decoders.get(msg.peer);
-          if (!decoder) decoders.set(msg.peer, (decoder = new StringDecoder('utf8')));
-          const text = decoder.write(msg.data);
-          // A datagram or a line is whole: flush any incomplete character.
-          const tail = msg.transport === 'udp' || separator !== '' ? decoder.end() : '';
-          const shown = sanitizeForTerminal(Buffer.from(text + tail));
+          // A datagram or a line is whole; a chunk of a stream may end inside a character, which
+          // waits (per connection) for the rest.
+          const whole = msg.transport === 'udp' || separator !== '';
+          let text: string;
+          if (whole) text = sanitizeForTerminal(msg.data);
+          else {
+            let decoder = decoders.get(msg.peer);
+            if (!decoder) decoders.set(msg.peer, (decoder = new StringDecoder('utf8')));
+            text = sanitizeForTerminal(Buffer.from(decoder.write(msg.data)));
+          }
           // On a terminal each datagram gets a line of its own, so two do not run together.
-          const end = separator || (msg.transport === 'udp' && !shown.endsWith('\n') ? '\n' : '');
-          return write(shown + end);
+          const shown = text + (separator || (msg.transport === 'udp' && !text.endsWith('\n') ? '\n' : ''));
+          options.line?.wrote(shown);
+          return write(shown);
         }
       }
     },
     onClose(conn: Connection, info: CloseInfo) {
       const decoder = decoders.get(conn.peer);
       decoders.delete(conn.peer);
-      if (decoder && format === 'raw') {
-        const tail = decoder.end();
+      if (format === 'raw' && terminal) {
         // At a close nothing waits for the output: a failed write shows on the stream.
-        if (tail) out.write(sanitizeForTerminal(Buffer.from(tail)));
+        const tail = decoder ? sanitizeForTerminal(Buffer.from(decoder.end())) : '';
+        options.line?.wrote(tail);
+        // The next client's text, or an event, starts on a line of its own.
+        const shown = tail + (options.line?.finish() ?? '');
+        if (shown) out.write(shown);
       }
       if (format === 'json') {
         out.write(

@@ -23,3 +23,24 @@ export function isBinary(data: Buffer): boolean {
 export function sanitizeForTerminal(data: Buffer): string {
   return data.toString('utf8').replace(UNSAFE, '\u00b7');
 }
+
+/**
+ * Where the cursor is on a terminal that stdout and stderr share: at the start of a line or not.
+ * Received text that does not end in a newline would otherwise run into the next client's text,
+ * or into a `-v` event line.
+ */
+export class TerminalLine {
+  #atStart = true;
+
+  /** Note what was just written. */
+  wrote(text: string): void {
+    if (text.length > 0) this.#atStart = text.endsWith('\n');
+  }
+
+  /** The newline that ends the current line, if the cursor is not at the start of one ('' if it is). */
+  finish(): string {
+    if (this.#atStart) return '';
+    this.#atStart = true;
+    return '\n';
+  }
+}

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type { Message } from '../../src/behaviours/behaviour.js';
+import type { Connection, Message } from '../../src/behaviours/behaviour.js';
 import { print } from '../../src/behaviours/print.js';
+import { TerminalLine } from '../../src/format/terminal.js';
 
 function capture() {
   const out = new PassThrough();
@@ -61,4 +62,32 @@ test('hex dump names the sender and the size', async () => {
     c.text(),
     'tcp://127.0.0.1:1 #1, 3 bytes\n00000000  41 42 00                                          |AB.|\n',
   );
+});
+
+test('on a terminal, a connection whose text ends without a newline gets one at its close', async () => {
+  const c = capture();
+  const line = new TerminalLine();
+  const p = print({ out: c.out, terminal: true, line });
+  const conn = (id: number, peer: string): Connection => ({
+    id,
+    peer,
+    transport: 'tcp',
+    send: () => Promise.resolve(),
+    sendMessage: () => Promise.resolve(),
+    end: () => undefined,
+    destroy: () => undefined,
+  });
+  const info = { bytesReceived: 5, bytesSent: 0, messages: 1 };
+  for (const [id, peer] of [
+    [1, '127.0.0.1:1'],
+    [2, '127.0.0.1:2'],
+  ] as const) {
+    await p.onMessage?.({ ...msg(Buffer.from('hello')), peer }, () => Promise.resolve());
+    p.onClose?.(conn(id, peer), info);
+  }
+  // A -v event written by someone else in the middle of a line starts on a line of its own.
+  await p.onMessage?.(msg(Buffer.from('half')), () => Promise.resolve());
+  assert.equal(line.finish(), '\n');
+  assert.equal(line.finish(), '', 'already at the start of a line');
+  assert.equal(c.text(), 'hello\nhello\nhalf');
 });

@@ -13,6 +13,7 @@ import { describeSystemError, isSocklabError } from '../../errors.js';
 import { codecs } from '../../core/framing.js';
 import { resolveAll } from '../../core/resolve.js';
 import { plural } from '../../format/plural.js';
+import { TerminalLine } from '../../format/terminal.js';
 import { listenTcp, type TcpServer } from '../../server/tcp-server.js';
 import { listenUdp, type UdpServer } from '../../server/udp-server.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
@@ -196,6 +197,8 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
   const file = options.outputFile !== undefined ? await OutputFile.open(options.outputFile) : undefined;
   file?.onError(() => finishOnce());
   const separator = options.lines ? '\n' : '';
+  // On a terminal: where the cursor is, so events and the next client's text start a new line.
+  const line = io.stdout.isTTY === true ? new TerminalLine() : undefined;
   const behaviours: Behaviour[] = [];
   if (options.output !== 'quiet') {
     behaviours.push(
@@ -211,8 +214,14 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
   if (response?.kind === 'chat') behaviours.push(chat());
 
   const who = isWorker ? `[worker ${process.env.SOCKLAB_WORKER ?? '?'}] ` : '';
-  const log = (line: string) => {
-    if (options.verbose) io.stderr.write(`${who}${line}\n`);
+  const log = (text: string) => {
+    if (!options.verbose) return;
+    // Received text that has not ended its line on the terminal does not get the event glued on.
+    if (line && io.stderr.isTTY === true) {
+      const end = line.finish();
+      if (end) io.stdout.write(end);
+    }
+    io.stderr.write(`${who}${text}\n`);
   };
   let onceTaken = false;
 
