@@ -67,10 +67,12 @@ export function parseCommandLine<T extends OptionTable>(
     // "Unknown option '--foo'. To specify a positional argument starting with a '-', …" → first sentence.
     const first = message.split(/\.[ \n]/)[0]!.replace(/\.$/, '');
     const ambiguous = /^Option '(-[^ ']+)/.exec(first);
+    // socklab's messages start in lower case, parseArgs' with a capital.
+    const said = first.charAt(0).toLowerCase() + first.slice(1);
     throw usageError(
       ambiguous && first.includes('ambiguous')
-        ? `${first} (for a value starting with '-', write ${ambiguous[1]}=VALUE)`
-        : first,
+        ? `${said} (for a value starting with '-', write ${ambiguous[1]}=VALUE)`
+        : said,
     );
   }
 }

@@ -29,7 +29,11 @@ test('argv → options', () => {
   assert.equal(u.idleTimeoutMs, 1000, 'UDP has a short idle default');
   for (const [argv, why] of [
     [[], /needs an address/],
-    [['9000'], /needs a host/],
+    // netcat habits get a hint, not just an error.
+    [['9000'], /'9000' is a port alone: a client needs a host too \(did you mean 127\.0\.0\.1:9000\?\)/],
+    [['127.0.0.1', '9000'], /did you mean 127\.0\.0\.1:9000\?/],
+    [['localhost', '80', 'x'], /did you mean localhost:80\?/],
+    [['::1', '9000'], /did you mean \[::1\]:9000\?/],
     [['127.0.0.1:1', '--eol', 'cr'], /not one of lf, crlf, none/],
     [['127.0.0.1:1', '--retries', '2'], /--retries is for UDP/],
     [['127.0.0.1:1', '--timeout=-1'], /below the minimum/],
@@ -143,7 +147,7 @@ test('network errors exit 1 with one line naming the address; usage errors exit 
   assert.match(udpRefused.stderr, /port unreachable/);
   const bad = await runCli(['connect', '127.0.0.1:80', '--nope']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /Unknown option '--nope'.*socklab connect --help/);
+  assert.match(bad.stderr, /unknown option '--nope'.*socklab connect --help/);
 });
 
 test('UDP: -W with --retries survives a lost datagram; replies after the last message are printed until idle', async (t) => {

@@ -74,7 +74,7 @@ test('argv → options: bad input is a usage error that says why', () => {
     [['http://a/', '-H', 'no colon'], /-H 'no colon': expected 'Name: value'/],
     [['http://a/', '--timeout', 'soon'], /--timeout: 'soon' is not a number/],
     [['http://a/', '--timeout', '0'], /below the minimum of 1/],
-    [['http://a/', '--nope'], /Unknown option '--nope'/],
+    [['http://a/', '--nope'], /unknown option '--nope'/],
   ];
   for (const [argv, why] of table) {
     assert.throws(() => parse(argv), { code: 'SOCKLAB_ERR_USAGE', message: why }, argv.join(' '));

@@ -57,7 +57,16 @@ test('argv → options', () => {
     [['0', '--delay', 'soon'], /--delay: 'soon' is not a number/],
     [['0', '--max-conns', '0'], /below the minimum/],
     [['0', '--reply', '{x}'], /unknown field/],
-    [['0', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['0', '--frobnicate'], /unknown option '--frobnicate'/],
+    [
+      ['-l', '9000'],
+      /^unknown option '-l': socklab listen needs no -l: write the address, e\.g\. socklab listen 9000/,
+    ],
+    [['-p', '9000'], /^unknown option '-p': socklab listen takes the port as the address/],
+    [
+      ['9000', '-k'],
+      /^unknown option '-k': socklab listen keeps serving by default \(--once serves one client\)/,
+    ],
   ] as const) {
     assert.throws(
       () => parse(argv),

@@ -96,7 +96,7 @@ test('usage errors: one line each', () => {
     [['0'], /^needs LISTEN and TARGET/],
     [['udp://:0', 'tcp://127.0.0.1:9'], /^cannot relay udp to tcp/],
     [['0', '127.0.0.1:9', '--max-flows', '3'], /^--max-flows is for UDP flows/],
-    [['0', '127.0.0.1:9', '--wormhole', '3'], /^Unknown option '--wormhole'/],
+    [['0', '127.0.0.1:9', '--wormhole', '3'], /^unknown option '--wormhole'/],
     // A direction flag scopes the impairments after it; one that scopes nothing is a mistake.
     [['udp://:0', '127.0.0.1:9', '--loss', '50%', '--up'], /^--up applies to the impairments after it/],
     [

@@ -6,6 +6,7 @@ import { parseAddress } from '../../address.js';
 import { MAX_UDP_PAYLOAD } from '../../client/udp-client.js';
 import { optionalNumber, parseCommandLine, usageError, atMostOne } from '../args.js';
 import type { Io } from '../io.js';
+import { connectHabit } from '../netcat-habits.js';
 import { DEFAULT_UDP_IDLE_MS, runClientSession, type ClientSessionOptions } from '../../client/session.js';
 
 export const help = `Usage: socklab connect HOST:PORT [MESSAGE...] [options]
@@ -92,6 +93,7 @@ export function parse(argv: readonly string[]): ConnectOptions {
   const { values: v, positionals } = parseCommandLine(argv, OPTIONS);
   const [target, ...messages] = positionals;
   if (target === undefined) throw usageError('needs an address to connect to: HOST:PORT');
+  connectHabit(positionals);
   const endpoint = parseAddress(target, { role: 'connect', defaultTransport: v.udp ? 'udp' : 'tcp' });
   atMostOne({ '--hex': v.hex, '--json': v.json });
   if (v.lines && endpoint.transport === 'udp') {

@@ -18,6 +18,7 @@ import { listenTcp, type TcpServer } from '../../server/tcp-server.js';
 import { listenUdp, type UdpServer } from '../../server/udp-server.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
+import { listenHabit } from '../netcat-habits.js';
 import { OutputFile } from '../output-file.js';
 import { formatSummary, type ServerTotals } from '../server-summary.js';
 import { isWorker, leavePrimary, runPrimary, stopSignal, tellPrimary } from '../workers.js';
@@ -116,6 +117,7 @@ export interface ListenOptions {
 }
 
 export function parse(argv: readonly string[]): ListenOptions {
+  listenHabit(argv);
   const { values: v, positionals } = parseCommandLine(argv, OPTIONS);
   if (positionals.length === 0) throw usageError('needs at least one ADDRESS to listen on, e.g. 9000');
   const endpoints = positionals.map((text) =>
