@@ -7,6 +7,7 @@
 import { fstatSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { describeSystemError, SocklabError, isSocklabError } from '../errors.js';
+import { fitHelp, helpWidth } from './help.js';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './io.js';
 
@@ -52,11 +53,11 @@ Exit status: 0 ok, 1 network/runtime failure, 2 usage error, 130 interrupted.
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined) {
-    io.stderr.write(globalHelp());
+    io.stderr.write(fitHelp(globalHelp(), helpWidth(io.stderr)));
     return EXIT_USAGE;
   }
   if (name === '-h' || name === '--help' || name === 'help') {
-    io.stdout.write(globalHelp());
+    io.stdout.write(fitHelp(globalHelp(), helpWidth(io.stdout)));
     return EXIT_OK;
   }
   if (name === '-V' || name === '--version') {
@@ -73,7 +74,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     }
     const command = await entry.load();
     if (rest.includes('-h') || rest.includes('--help')) {
-      io.stdout.write(command.help);
+      io.stdout.write(fitHelp(command.help, helpWidth(io.stdout)));
       return EXIT_OK;
     }
     const options = command.parse(rest);

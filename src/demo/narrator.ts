@@ -1,6 +1,6 @@
 /**
  * The demo's voice: headings, who-says-what lines, short explanations and measured numbers,
- * as plain text wrapped under 100 columns, with colour only for a terminal (and never with
+ * as plain text wrapped to the terminal (under 100 columns; 80 into a pipe or a file), with colour only for a terminal (and never with
  * NO_COLOR set, https://no-color.org). Scenes call the narrator as things happen, so the order
  * on screen is the order on the wire.
  */
@@ -19,7 +19,7 @@ export interface Narrator {
   event(who: string, text: string): void;
   /** A number measured in this run. */
   measured(text: string): void;
-  /** A command line to type, shown whole (never wrapped, so it can be copied). */
+  /** A command line to type, never wrapped mid-word (continued with `\` before an option, so it can be copied). */
   command(text: string): void;
 }
 
@@ -63,7 +63,8 @@ export function wrap(text: string, first: string, rest: string, width = LINE_WID
   return lines;
 }
 
-export function textNarrator(out: Writable, options: { color: boolean }): Narrator {
+export function textNarrator(out: Writable, options: { color: boolean; width?: number }): Narrator {
+  const width = Math.min(LINE_WIDTH, options.width ?? LINE_WIDTH);
   const paint = (code: string, text: string) => (options.color ? `${code}${text}${ANSI.reset}` : text);
   const roleColor = (who: string) =>
     /client|sender/.test(who) ? ANSI.cyan : /server|receiver/.test(who) ? ANSI.green : ANSI.yellow;
@@ -76,7 +77,7 @@ export function textNarrator(out: Writable, options: { color: boolean }): Narrat
   };
   // A labelled line: the label is coloured, the rest wraps under the label's text.
   const labelled = (label: string, color: string, text: string) => {
-    const lines = wrap(`${label} ${text}`, LINE_INDENT, HANGING_INDENT);
+    const lines = wrap(`${label} ${text}`, LINE_INDENT, HANGING_INDENT, width);
     const [firstLine = '', ...more] = lines;
     const start = LINE_INDENT.length;
     const head = LINE_INDENT + paint(color, firstLine.slice(start, start + label.length));
@@ -90,7 +91,7 @@ export function textNarrator(out: Writable, options: { color: boolean }): Narrat
       write(`\n${SCENE_INDENT}${paint(ANSI.bold, text)}\n`);
     },
     explain(text) {
-      write(wrap(text, SCENE_INDENT, SCENE_INDENT).join('\n') + '\n');
+      write(wrap(text, SCENE_INDENT, SCENE_INDENT, width).join('\n') + '\n');
     },
     says(from, to, text) {
       labelled(`${from} → ${to}:`, roleColor(from), text);
@@ -100,13 +101,23 @@ export function textNarrator(out: Writable, options: { color: boolean }): Narrat
     },
     measured(text) {
       write(
-        wrap(text, LINE_INDENT, HANGING_INDENT)
+        wrap(text, LINE_INDENT, HANGING_INDENT, width)
           .map((l) => paint(ANSI.yellow, l))
           .join('\n') + '\n',
       );
     },
     command(text) {
-      write(`${LINE_INDENT}${paint(ANSI.bold, `$ ${text}`)}\n`);
+      // Too long for the line: continued with a backslash before an option, as a shell takes it.
+      const lines: string[] = [];
+      let line = `$ ${text}`;
+      while (LINE_INDENT.length + line.length > width) {
+        const cut = line.lastIndexOf(' --', width - LINE_INDENT.length - 2);
+        if (cut <= 2) break;
+        lines.push(`${line.slice(0, cut)} \\`);
+        line = `    ${line.slice(cut + 1)}`;
+      }
+      lines.push(line);
+      write(lines.map((l) => `${LINE_INDENT}${paint(ANSI.bold, l)}\n`).join(''));
     },
   };
 }

@@ -14,32 +14,37 @@ import { DEMO_HOST, since, STEP_LIMIT_MS, within, type SceneContext } from '../.
 import { summaryScene } from '../../demo/summary.js';
 import { welcomeScene } from '../../demo/welcome-exit.js';
 import { parseCommandLine, usageError } from '../args.js';
+import { helpWidth } from '../help.js';
 import type { Io } from '../io.js';
 
 export const help = `Usage: socklab demo [--json]
 
-Run the tutorials' conversations over TCP and UDP on 127.0.0.1, inside this one process, with
-socklab's own servers and clients, and explain what happened:
-  1. a print server (seed 000)           "Hello, TCP Server!", then "Hello, UDP Server!"
-  2. request and reply (seeds 001, 002)  "Hello from server!", "Hello from UDP server!"
-  3. greeting, names, exit (seed 003)    "Welcome!", "Hello, NAME!", three TCP clients at once;
-                                         then Michael, Tracy and Sarah over UDP
-  4. what TCP promises and UDP does not, measured in this run: message boundaries, delivery
-     (20,000 datagrams into a 64 KiB buffer, then the same bytes over TCP), a closed port
-Ports come from the OS (port 0); nothing is left running; it takes about a second.
-Colour only on a terminal, and never with NO_COLOR set.
+Run the tutorials' conversations over TCP and UDP on 127.0.0.1, inside this one
+process, with socklab's own servers and clients, and explain what happened:
+  1. a print server (seed 000): "Hello, TCP Server!", then "Hello, UDP Server!"
+  2. request and reply (seeds 001, 002): "Hello from server!", and over UDP
+  3. greeting, names, exit (seed 003): "Welcome!", "Hello, NAME!", three TCP
+     clients at once; then Michael, Tracy and Sarah over UDP
+  4. what TCP promises and UDP does not, measured in this run: message
+     boundaries, delivery (20,000 datagrams into a 64 KiB buffer, then the same
+     bytes over TCP), a closed port
+Ports come from the OS (port 0); nothing is left running; it takes about a
+second. Colour only on a terminal, and never with NO_COLOR set.
 
 Options:
-      --json      print the measured facts as one JSON object instead of the narration
+      --json      print the measured facts as one JSON object instead of the
+                  narration
   -h, --help      this help
 
 Examples:
-  socklab demo                                     the narrated tour
-  socklab demo --json                              the numbers, for a script or a handout
-  socklab demo --json | jq .promises.delivery.udp  how many datagrams were lost this time
-  NO_COLOR=1 socklab demo | less                   read it a page at a time
+  socklab demo                      the narrated tour
+  socklab demo --json               the numbers, for a script or a handout
+  NO_COLOR=1 socklab demo | less    read it a page at a time
+  socklab demo --json | jq .promises.delivery.udp
+                                    how many datagrams were lost this time
 
-Exit status: 0 done · 1 a step failed (the message says which) · 2 bad usage · 130 Ctrl-C.
+Exit status: 0 done · 1 a step failed (the message says which) · 2 bad usage ·
+130 Ctrl-C.
 `;
 
 const OPTIONS = {
@@ -83,7 +88,7 @@ export async function run(
 ): Promise<number> {
   const narrator = options.json
     ? silentNarrator
-    : textNarrator(io.stdout, { color: wantsColor(io.stdout, env) });
+    : textNarrator(io.stdout, { color: wantsColor(io.stdout, env), width: helpWidth(io.stdout) - 2 });
   const facts = await runScenes({ narrator, signal: io.signal });
   if (options.json) io.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
   else summaryScene(narrator, facts);

@@ -45,8 +45,9 @@ Conversation (TCP):
       --delay MS          wait MS milliseconds before each reply
 Messages and limits:
       --lines             each line is a message (default: each chunk read, or each datagram)
-      --max-message BYTES longest message: a longer line closes that client, a longer datagram
-                          is dropped (default 1048576 for lines)
+      --max-message BYTES
+                          longest message: a longer line closes that client, a longer
+                          datagram is dropped (default 1048576 for lines)
       --max-conns N       refuse TCP connections beyond N at once
       --idle-timeout SEC  close a TCP client silent for SEC seconds
       --once              serve one TCP client (or one UDP datagram), then exit
@@ -69,7 +70,8 @@ Examples:
   socklab listen 9000 --echo -v                        an echo server, with connection events
   socklab listen tcp://:9000 udp://:9000 --echo        TCP and UDP on one port number, all interfaces
   socklab listen -u 9090 --reply "Hello, {msg}!"       answer each datagram at its sender's address
-  socklab listen 8081 --lines --welcome "Welcome!" --reply "Hello, {msg}!" --exit-word exit
+  socklab listen 8081 --lines --welcome "Welcome!" --reply "Hello, {msg}!" \\
+      --exit-word exit                                 seed 003's server
   socklab listen 0 --once -q -o received.bin           receive one upload into a file, then exit
   socklab listen 9000 --lines --json                   one JSON event per line received
   socklab listen :9000 --echo --workers auto           an echo server on every core
