@@ -73,7 +73,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       );
     }
     const command = await entry.load();
-    if (rest.includes('-h') || rest.includes('--help')) {
+    // Everything after `--` is an operand (`connect HOST:PORT -- --help` sends "--help").
+    const flags = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (flags.includes('-h') || flags.includes('--help')) {
       io.stdout.write(fitHelp(command.help, helpWidth(io.stdout)));
       return EXIT_OK;
     }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { COMMANDS } from '../../src/cli/commands/index.js';
@@ -39,4 +41,19 @@ test('every command has --help with examples', async () => {
     assert.equal(r.code, 0, name);
     assert.match(r.stdout, /Examples:/, name);
   }
+});
+
+test('after --, --help and -h are operands: connect sends them as messages', async (t) => {
+  const received: Buffer[] = [];
+  const server = net.createServer((s) =>
+    s.on('data', (d: Buffer) => received.push(d)).on('end', () => s.end()),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const { port } = server.address() as net.AddressInfo;
+  const result = await runCli(['connect', `127.0.0.1:${port}`, '--eol', 'lf', '--', '--help', '-h']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, '');
+  assert.equal(Buffer.concat(received).toString(), '--help\n-h\n');
 });
