@@ -331,6 +331,7 @@ test('bad fault specs are one-line usage errors', () => {
     [{ type: 'delay', params: { latency: 5 } }, 'tcp', /unknown parameter 'latency' for delay/],
     [{ type: 'delay', direction: 'sideways' }, 'tcp', /direction "sideways" is not up, down or both/],
     [{ type: 'rate' }, 'tcp', /rate needs rateBytesPerSec/],
+    [{ type: 'delay', params: {} }, 'tcp', /delay needs delayMs/], // not a silent 0 ms
     [{ type: 'delay', probability: 2 }, 'tcp', /probability: 2 is out of range/],
     [{ type: 'reset-after' }, 'tcp', /needs afterBytes or afterMs/],
     ['delay', 'tcp', /a fault is an object/],
@@ -345,8 +346,11 @@ test('bad fault specs are one-line usage errors', () => {
 });
 
 test('fault names default to type_direction; probability is separate from per-packet rates', () => {
-  assert.equal(readFault(FAULT_TYPES, { type: 'delay', direction: 'down' }, 'tcp').name, 'delay_down');
-  assert.equal(readFault(FAULT_TYPES, { type: 'delay' }, 'tcp').name, 'delay');
+  assert.equal(
+    readFault(FAULT_TYPES, { type: 'delay', direction: 'down', params: { delayMs: 1 } }, 'tcp').name,
+    'delay_down',
+  );
+  assert.equal(readFault(FAULT_TYPES, { type: 'delay', params: { delayMs: 1 } }, 'tcp').name, 'delay');
   const f = readFault(FAULT_TYPES, { type: 'loss', probability: '50%', params: { lossRate: '10%' } }, 'udp');
   assert.equal(f.probability, 0.5);
   assert.equal(f.params.lossRate, 0.1);

@@ -143,8 +143,11 @@ test('bad requests get a 4xx and a one-line reason, and the relay keeps forwardi
     assert.match(String(r.body!.error), error, `${method} ${path}`);
     assert.ok(!String(r.body!.error).includes('\n'), 'one line');
   }
-  await call(api, 'POST', '/relays/web/faults', { type: 'delay' });
-  const conflict = await call(api, 'POST', '/relays/web/faults', { type: 'delay' });
+  await call(api, 'POST', '/relays/web/faults', { type: 'delay', params: { delayMs: '1ms' } });
+  const conflict = await call(api, 'POST', '/relays/web/faults', {
+    type: 'delay',
+    params: { delayMs: '1ms' },
+  });
   assert.equal(conflict.status, 409);
   const bad = await call(api, 'POST', '/relays/web/faults/delay', { type: 'rate' });
   assert.equal(bad.status, 400);

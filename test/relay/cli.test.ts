@@ -107,6 +107,8 @@ test('usage errors: one line each', () => {
       ['udp://:0', '127.0.0.1:9', '--probability', '50%'],
       /^--probability applies to the faults given with it/,
     ],
+    [['0', '127.0.0.1:9', '--jitter', '10ms'], /^--jitter needs --delay$/],
+    [['0', '127.0.0.1:9', '--config', 'relays.yaml'], /^--config FILE and LISTEN TARGET: give one/],
   ];
   for (const [argv, message] of cases) {
     assert.throws(() => parse(argv), { code: 'SOCKLAB_ERR_USAGE', message }, argv.join(' '));

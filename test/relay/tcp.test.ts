@@ -393,8 +393,10 @@ test('bad input: UDP faults on TCP, bad values, a busy port, an unknown host', a
     code: 'SOCKLAB_ERR_NOT_FOUND',
     message: "relay 'relay' has no fault named 'nope'",
   });
-  relay.addFault({ type: 'delay' });
-  assert.throws(() => relay.addFault({ type: 'delay' }), { code: 'SOCKLAB_ERR_EXISTS' });
+  relay.addFault({ type: 'delay', params: { delayMs: '1ms' } });
+  assert.throws(() => relay.addFault({ type: 'delay', params: { delayMs: '2ms' } }), {
+    code: 'SOCKLAB_ERR_EXISTS',
+  });
   assert.throws(() => relay.updateFault('delay', { params: { delayMs: 'soon' } }), {
     code: 'SOCKLAB_ERR_USAGE',
   });

@@ -221,6 +221,9 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
   const api = apiText === undefined ? undefined : parseAddress(apiText, { role: 'listen' });
   if (api !== undefined && api.transport !== 'tcp')
     throw usageError(`--api: the API is HTTP, over TCP: not ${apiText}`);
+  if (configFile !== undefined && positionals.length > 0) {
+    throw usageError('--config FILE and LISTEN TARGET: give one (write this relay into the file)');
+  }
   if (positionals.length === 0 && (configFile !== undefined || api !== undefined)) {
     const faultFlags = tokens.filter((t) => t.kind === 'option' && FLAG_OWNER.has(t.name));
     if (faultFlags.length > 0) {
@@ -280,7 +283,6 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
         ...(flowIdleMs !== undefined ? { flowIdleMs } : {}),
       },
     ],
-    ...(configFile !== undefined ? { configFile } : {}),
     ...(api !== undefined ? { api } : {}),
     ...(seed !== undefined ? { seed } : {}),
     verbose: v.verbose === true,

@@ -44,7 +44,7 @@ export const delay = defineFault<DelayParams>({
   transports: ['tcp', 'udp'],
   rank: 40,
   params: {
-    delayMs: { kind: 'duration', summary: 'added latency', default: 0 },
+    delayMs: { kind: 'duration', summary: 'added latency', required: true },
     jitterMs: { kind: 'duration', summary: 'random variation around delayMs', default: 0 },
     distribution: { kind: DISTRIBUTIONS, summary: 'how the jitter is spread', default: 'uniform' },
   },
@@ -59,6 +59,7 @@ export const delay = defineFault<DelayParams>({
       flag: 'jitter',
       value: 'DURATION',
       summary: 'vary the delay: ± this (uniform), or this standard deviation',
+      modifier: true,
       parse: (text, what) => ({ jitterMs: parseDuration(what, text) }),
     },
     {

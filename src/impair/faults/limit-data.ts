@@ -27,7 +27,7 @@ export const limitData = defineFault<LimitDataParams>({
       parse: (text, what) => ({ limitBytes: parseSize(what, text) }),
     },
   ],
-  describe: (p) => `after ${formatSize(p.limitBytes)}`,
+  describe: (p) => formatSize(p.limitBytes), // `limit-data 64KiB`
   create(initial): Stage<LimitDataParams> {
     let p = initial;
     let sent = 0;

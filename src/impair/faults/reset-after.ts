@@ -38,12 +38,13 @@ export const resetAfter = defineFault<ResetAfterParams>({
       throw faultError(what, 'reset-after needs afterBytes or afterMs');
     }
   },
+  // `reset-after 64KiB or 2s` (the type's name already says "after").
   describe: (p) =>
     [
-      p.afterBytes !== undefined ? `after ${formatSize(p.afterBytes)}` : '',
-      p.afterMs !== undefined ? `after ${formatDuration(p.afterMs)}` : '',
+      p.afterBytes !== undefined ? formatSize(p.afterBytes) : '',
+      p.afterMs !== undefined ? formatDuration(p.afterMs) : '',
     ]
-      .filter(Boolean)
+      .filter((part) => part !== '')
       .join(' or '),
   create(initial): Stage<ResetAfterParams> {
     let p = initial;
