@@ -115,8 +115,17 @@ export async function runProcess(): Promise<void> {
     interrupted = signal;
     controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', `interrupted (${signal})`));
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // A `listen --workers` worker (forked by the primary with SOCKLAB_WORKER set and a channel to
+  // it; tested here without loading node:cluster) leaves signals to its primary, which stops it
+  // with a message: Ctrl-C in a terminal signals every process of the group, workers too.
+  if (process.env.SOCKLAB_WORKER === undefined || process.send === undefined) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  } else {
+    const ignore = () => undefined;
+    process.on('SIGINT', ignore);
+    process.on('SIGTERM', ignore);
+  }
   // A reader that goes away (`socklab get URL | head -1`) ends the command, quietly, with
   // status 0: the reader had all it wanted.
   // Any other failure to write stdout (a full disk) stops the command too, and is exit 1 with

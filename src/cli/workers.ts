@@ -10,8 +10,14 @@
  *
  * The primary prints the "listening on" lines once every worker listens, stops the workers on
  * Ctrl-C/SIGTERM (a message, not a signal, so none is cut short), and prints the summed summary.
+ * Signals are the primary's alone: Ctrl-C in a terminal reaches every process of the foreground
+ * process group, workers too, so a worker ignores SIGINT and SIGTERM (main.ts) and stops only when
+ * the primary tells it to, or when the primary goes away. Either side's end of the channel may
+ * fail while the other starts or stops (EPIPE): that is an ending, never a crash.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { constants as osConstants } from 'node:os';
+import { describeSystemError } from '../errors.js';
 import type { Io } from './io.js';
 import { formatSummary, sumTotals, type ServerTotals } from './server-summary.js';
 
@@ -22,7 +28,19 @@ export type WorkerMessage =
 /** The primary's message to a worker. */
 const STOP = 'socklab:stop';
 
+/** This process is a worker: forked with SOCKLAB_WORKER=n (main.ts knows it by that and its channel). */
 export const isWorker = cluster.isWorker;
+
+/** The channel between primary and worker is gone or going (the other process has exited). */
+function isChannelError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (
+    code === 'EPIPE' ||
+    code === 'ECONNRESET' ||
+    code === 'ERR_IPC_CHANNEL_CLOSED' ||
+    code === 'ERR_IPC_DISCONNECTED'
+  );
+}
 
 /** In a worker: tell the primary something (resolves once it is written to the channel). */
 export function tellPrimary(message: WorkerMessage): Promise<void> {
@@ -37,7 +55,12 @@ export function leavePrimary(): void {
   if (process.connected) process.disconnect();
 }
 
-/** In a worker: a signal aborted when the primary asks this worker to stop. */
+/**
+ * In a worker: a signal aborted when the primary asks this worker to stop, or goes away.
+ * A message that cluster sends on its own (a server closing) to a primary that has just exited
+ * (a second Ctrl-C) fails with EPIPE, emitted on this worker's cluster.worker: not a crash, this
+ * worker stops (if it is not already stopping).
+ */
 export function stopSignal(): AbortSignal {
   const controller = new AbortController();
   const onMessage = (message: unknown) => {
@@ -45,6 +68,10 @@ export function stopSignal(): AbortSignal {
   };
   process.on('message', onMessage);
   process.once('disconnect', () => controller.abort()); // the primary is gone
+  cluster.worker?.on('error', (err: unknown) => {
+    if (!isChannelError(err)) throw err;
+    controller.abort();
+  });
   return controller.signal;
 }
 
@@ -61,29 +88,51 @@ export async function runPrimary(options: PrimaryOptions, io: Io): Promise<numbe
   let listening = 0;
   let failed = false;
   let stopping = false;
+  /** The signal that killed a worker before the primary stopped it. */
+  let interruptedBy: 'SIGINT' | 'SIGTERM' | undefined;
 
-  let exitedCount = 0;
-  let resolveExited: () => void = () => undefined;
-  const allExited = new Promise<void>((resolve) => (resolveExited = resolve));
+  /** Workers that have exited (or could not start): the primary ends when all have. */
+  let gone = 0;
+  let resolveAllGone: () => void = () => undefined;
+  const allGone = new Promise<void>((resolve) => (resolveAllGone = resolve));
   const settle = () => {
-    if (stopping && exitedCount === workers.length) resolveExited();
+    if (stopping && gone === workers.length) resolveAllGone();
+  };
+  // A worker whose channel is closing is stopping already: a failed send is its 'exit' to come.
+  const tellStop = (worker: Worker) => {
+    if (worker.isConnected()) worker.send(STOP, () => undefined);
   };
   const stopAll = () => {
     stopping = true;
-    for (const w of workers) if (w.isConnected()) w.send(STOP);
+    for (const w of workers) tellStop(w);
     settle();
   };
 
   // The first worker starts alone: if it cannot listen, it says why once, and no others start.
   const fork = (n: number) => {
-    const worker = cluster.fork({ SOCKLAB_WORKER: String(n) });
+    let worker: Worker;
+    try {
+      worker = cluster.fork({ SOCKLAB_WORKER: String(n) });
+    } catch (err) {
+      io.stderr.write(`socklab listen: cannot start worker ${n}: ${describeSystemError(err)}\n`);
+      failed = true;
+      stopAll();
+      return;
+    }
     workers.push(worker);
     let serving = false;
+    let ended = false;
+    const end = (): boolean => {
+      if (ended) return false;
+      ended = true;
+      gone += 1;
+      return true;
+    };
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'socklab:listening') {
         serving = true;
         listening += 1;
-        if (stopping) worker.send(STOP); // asked to stop before it could hear it
+        if (stopping) tellStop(worker); // asked to stop before it could hear it
         if (n === 1) for (let i = 2; i <= options.workers && !stopping; i++) fork(i);
         if (listening === options.workers) {
           for (const where of message.where) io.stderr.write(`listening on ${where}\n`);
@@ -95,12 +144,27 @@ export async function runPrimary(options: PrimaryOptions, io: Io): Promise<numbe
         summaries.push([...message.totals]);
       }
     });
+    // Cluster's own messages to a worker (the connections it hands over, its replies) fail with
+    // EPIPE once that worker has exited, or while it goes: its 'exit' follows. Anything else is
+    // said, and stops them all; a worker that could not even start has no 'exit' to wait for.
+    worker.on('error', (err: unknown) => {
+      if (isChannelError(err)) return;
+      io.stderr.write(`socklab listen: worker ${n}: ${describeSystemError(err)}\n`);
+      failed = true;
+      if (worker.process.pid === undefined) end();
+      stopAll();
+    });
     worker.on('exit', (code, signal) => {
-      exitedCount += 1;
+      if (!end()) return;
       if (!stopping) {
-        // A worker that ends itself (Ctrl-C reaches the whole process group, or it was sent a
-        // signal on its own) leaves with 0, 130 or 143: only other endings are failures.
-        if (code !== 0 && code !== 130 && code !== 143 && !io.signal.aborted) {
+        // A worker killed by SIGINT or SIGTERM (in its first milliseconds, before it ignores
+        // them) was sent it with its group, so the primary was too; but the primary's own handler
+        // may run after this death, or never (the primary is done first): so the primary ends as
+        // interrupted by that signal (130, 143) either way.
+        if (signal === 'SIGINT' || signal === 'SIGTERM') interruptedBy ??= signal;
+        // Not crashes either: a worker that ends itself (its stdout closed, `| head`), any
+        // ending once the primary is interrupted.
+        else if (code !== 0 && !io.signal.aborted) {
           failed = true;
           // One that never listened has said why on the shared stderr.
           if (serving)
@@ -117,10 +181,10 @@ export async function runPrimary(options: PrimaryOptions, io: Io): Promise<numbe
   if (io.signal.aborted) stopAll();
   else io.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    await allExited;
+    await allGone;
   } finally {
     io.signal.removeEventListener('abort', onAbort);
   }
   if (options.summary) for (const t of sumTotals(summaries)) io.stderr.write(`${formatSummary(t)}\n`);
-  return failed ? 1 : 0;
+  return failed ? 1 : interruptedBy !== undefined ? 128 + osConstants.signals[interruptedBy] : 0;
 }

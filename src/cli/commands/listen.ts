@@ -193,7 +193,8 @@ type Server =
 export async function run(options: ListenOptions, io: Io): Promise<number> {
   const summary = options.verbose || options.output === 'quiet';
   if (options.workers > 1 && !isWorker) return runPrimary({ workers: options.workers, summary }, io);
-  // A worker also stops when the primary asks it to.
+  // A worker stops when the primary asks it to (or goes away): signals are the primary's (main.ts);
+  // io.signal still says when its stdout has closed.
   const signal = isWorker ? AbortSignal.any([io.signal, stopSignal()]) : io.signal;
   const servers: Server[] = [];
   let finishOnce: () => void = () => undefined;
