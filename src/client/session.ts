@@ -277,6 +277,7 @@ class ReplyReader {
 function quote(message: Buffer): string {
   const text = message.toString('utf8').replace(/\r?\n$/, '');
   const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  // eslint-disable-next-line no-control-regex -- control characters are what is escaped
   return `'${shown.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
 }
 
