@@ -121,6 +121,8 @@ export async function runPrimary(options: PrimaryOptions, io: Io): Promise<numbe
     }
     workers.push(worker);
     let serving = false;
+    /** Listening only once the others were told to stop: with port 0 its port may even differ. */
+    let late = false;
     let ended = false;
     const end = (): boolean => {
       if (ended) return false;
@@ -132,16 +134,20 @@ export async function runPrimary(options: PrimaryOptions, io: Io): Promise<numbe
       if (message.type === 'socklab:listening') {
         serving = true;
         listening += 1;
-        if (stopping) tellStop(worker); // asked to stop before it could hear it
+        if (stopping) {
+          late = true;
+          tellStop(worker); // asked to stop before it could hear it
+        }
         if (n === 1) for (let i = 2; i <= options.workers && !stopping; i++) fork(i);
-        if (listening === options.workers) {
+        if (listening === options.workers && !stopping) {
           for (const where of message.where) io.stderr.write(`listening on ${where}\n`);
           io.stderr.write(
             `${options.workers} workers (pids ${workers.map((w) => w.process.pid).join(' ')})\n`,
           );
         }
       } else if (message.type === 'socklab:summary') {
-        summaries.push([...message.totals]);
+        // A late worker served nobody: its summary would only add an address no one was told.
+        if (!late) summaries.push([...message.totals]);
       }
     });
     // Cluster's own messages to a worker (the connections it hands over, its replies) fail with

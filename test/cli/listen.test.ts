@@ -58,6 +58,8 @@ test('argv → options', () => {
     [['0', '--max-conns', '0'], /below the minimum/],
     [['0', '--reply', '{x}'], /unknown field/],
     [['0', '--frobnicate'], /unknown option '--frobnicate'/],
+    [['0', '--reply', ''], /--reply: the template is empty/],
+    [['-u', '0', '--exit-word', 'exit'], /--exit-word needs a TCP address/],
     [
       ['-l', '9000'],
       /^unknown option '-l': socklab listen needs no -l: write the address, e\.g\. socklab listen 9000/,
@@ -354,4 +356,18 @@ test('SIGTERM ends a server with 143 (128 + 15), Ctrl-C with 130', async (t) => 
   const server = await startCli(['listen', '0']);
   t.after(() => server.stop('SIGKILL'));
   assert.equal((await server.stop('SIGTERM')).code, 143);
+});
+
+test('listen A B where B cannot be bound: one error, and no "listening on A" printed first', async (t) => {
+  const busy = net.createServer();
+  busy.listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  t.after(() => busy.close());
+  const { port } = busy.address() as net.AddressInfo;
+  const result = await runCli(['listen', '0', `127.0.0.1:${port}`]);
+  assert.equal(result.code, 1);
+  assert.equal(
+    result.stderr,
+    `socklab listen: cannot listen on tcp://127.0.0.1:${port}: address already in use (EADDRINUSE)\n`,
+  );
 });

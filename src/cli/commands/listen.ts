@@ -131,11 +131,13 @@ export function parse(argv: readonly string[]): ListenOptions {
   for (const [flag, set] of [
     ['--chat', v.chat],
     ['--welcome', v.welcome !== undefined],
+    ['--exit-word', v['exit-word'] !== undefined],
     ['--max-conns', v['max-conns'] !== undefined],
     ['--idle-timeout', v['idle-timeout'] !== undefined],
   ] as const) {
     if (set && !hasTcp) throw usageError(`${flag} needs a TCP address (UDP has no connections)`);
   }
+  if (v.reply === '') throw usageError('--reply: the template is empty, so nothing would ever be answered');
   if (v.reply !== undefined) parseTemplate(v.reply); // fail now, with exit 2, on a bad template
   const idleTimeoutSec = optionalNumber('--idle-timeout', v['idle-timeout'], { min: 0 });
   const maxMessageBytes = optionalNumber('--max-message', v['max-message'], { min: 1, integer: true });
@@ -299,10 +301,16 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
           }
           port = server.address().port;
         }
-        if (!isWorker) io.stderr.write(`listening on ${servers[servers.length - 1]!.where}\n`);
       }
     }
-    if (isWorker) await tellPrimary({ type: 'socklab:listening', where: servers.map((s) => s.where) });
+    // Only once every address is bound: `listen A B` that cannot bind B listens on nothing.
+    if (!isWorker) for (const s of servers) io.stderr.write(`listening on ${s.where}\n`);
+    // A worker told to stop while it was still binding served nobody: it reports nothing (with
+    // port 0 it may even have been given another port than the others, the first ones gone).
+    const stoppedEarly = isWorker && signal.aborted;
+    if (isWorker && !stoppedEarly) {
+      await tellPrimary({ type: 'socklab:listening', where: servers.map((s) => s.where) });
+    }
 
     const aborted = new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
@@ -316,7 +324,7 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
         : { kind: 'udp', where: s.where, stats: s.server.stats },
     );
     if (isWorker) {
-      await tellPrimary({ type: 'socklab:summary', totals });
+      await tellPrimary({ type: 'socklab:summary', totals: stoppedEarly ? [] : totals });
       leavePrimary();
     } else if (summary) for (const t of totals) io.stderr.write(`${formatSummary(t)}\n`);
   } finally {
