@@ -27,6 +27,12 @@ test('argv → options', () => {
   assert.equal(u.endpoint.transport, 'udp');
   assert.equal(u.retries, 3);
   assert.equal(u.idleTimeoutMs, 1000, 'UDP has a short idle default');
+  assert.equal(
+    parse(['-u', '[::1]:53', 'q', '-W']).idleTimeoutMs,
+    0,
+    'with -W the reply is what it waited for',
+  );
+  assert.equal(parse(['-u', '[::1]:53', 'q', '-W', '--idle-timeout', '0.5']).idleTimeoutMs, 500);
   for (const [argv, why] of [
     [[], /needs an address/],
     // netcat habits get a hint, not just an error.

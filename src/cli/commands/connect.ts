@@ -45,7 +45,8 @@ Options:
       --retries N         UDP with -W: send again up to N times if no reply comes (default 0)
       --greeting-wait MS  TCP with -W: time the server has to greet first (default 250)
       --idle-timeout SEC  stop once nothing has been received for SEC seconds
-                          (TCP: no limit by default, 2 after Ctrl-D at the prompt; UDP: 1)
+                          (TCP: no limit by default, 2 after Ctrl-D at the prompt; UDP: 1,
+                          none after the last reply with -W)
       --eol lf|crlf|none  line ending appended to each MESSAGE (default none, lf with --lines)
                           and to each line typed at the prompt (default lf, as nc and telnet
                           send it; none sends the bare text, as the seeds' clients do)
@@ -128,8 +129,16 @@ export function parse(argv: readonly string[]): ConnectOptions {
     retries,
     greetingWaitMs:
       optionalNumber('--greeting-wait', v['greeting-wait'], { min: 0 }) ?? DEFAULT_GREETING_WAIT_MS,
+    // UDP waits a while for more datagrams after the last message; with -W the reply it waited
+    // for has come: nothing more to wait for (unless --idle-timeout says so).
     idleTimeoutMs:
-      idleSec !== undefined ? idleSec * 1000 : endpoint.transport === 'udp' ? DEFAULT_UDP_IDLE_MS : undefined,
+      idleSec !== undefined
+        ? idleSec * 1000
+        : endpoint.transport === 'udp'
+          ? v['wait-reply'] && messages.length > 0
+            ? 0
+            : DEFAULT_UDP_IDLE_MS
+          : undefined,
     eol: typedEol,
     format: v.hex ? 'hex' : v.json ? 'json' : 'raw',
     verbose: v.verbose ?? false,
