@@ -4,17 +4,20 @@
  */
 import { once } from 'node:events';
 import type { WriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { describeSystemError, SocklabError } from '../errors.js';
 
 export class OutputFile {
   readonly path: string;
   readonly stream: WriteStream;
+  /** A regular file (not /dev/null, a FIFO, a terminal): the only kind `discard()` removes. */
+  readonly #regular: boolean;
   #error: unknown;
 
-  private constructor(path: string, stream: WriteStream) {
+  private constructor(path: string, stream: WriteStream, regular: boolean) {
     this.path = path;
     this.stream = stream;
+    this.#regular = regular;
     stream.on('error', (err) => (this.#error ??= err));
   }
 
@@ -23,7 +26,8 @@ export class OutputFile {
       // The stream owns the FileHandle and closes it at the end (a bare fd would be closed by
       // the garbage collector while still in use).
       const handle = await open(path, 'w');
-      return new OutputFile(path, handle.createWriteStream({ highWaterMark: 1024 * 1024 }));
+      const regular = (await handle.stat()).isFile();
+      return new OutputFile(path, handle.createWriteStream({ highWaterMark: 1024 * 1024 }), regular);
     } catch (err) {
       throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${path}: ${describeSystemError(err)}`, {
         cause: err,
@@ -34,6 +38,16 @@ export class OutputFile {
   /** Called once, when a write fails (disk full, …). */
   onError(listener: () => void): void {
     this.stream.once('error', listener);
+  }
+
+  /** Close, and remove the file if it is a regular one: nothing in it is wanted (a failed request). */
+  async discard(): Promise<void> {
+    this.#error = undefined;
+    if (!this.stream.destroyed) {
+      this.stream.destroy();
+      await once(this.stream, 'close').catch(() => undefined);
+    }
+    if (this.#regular) await rm(this.path, { force: true });
   }
 
   /** Flush and close; throws SOCKLAB_ERR_FILE if any write failed. */

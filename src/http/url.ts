@@ -65,6 +65,12 @@ export function parseHttpUrl(text: string): HttpTarget {
   try {
     url = new URL(withScheme);
   } catch {
+    // The URL parser refuses a port over 65535 without saying so: say it, as the address parser does.
+    const port = /^[a-z][a-z0-9+.-]*:\/\/(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^/?#:]*):(\d+)(?:[/?#]|$)/i.exec(
+      withScheme,
+    )?.[1];
+    if (port !== undefined && Number(port) > 65535)
+      throw urlError('SOCKLAB_ERR_USAGE', text, `port ${port} is out of range (0-65535)`);
     throw urlError('SOCKLAB_ERR_USAGE', text, 'not a valid URL');
   }
   return toTarget(url, text, 'SOCKLAB_ERR_USAGE');

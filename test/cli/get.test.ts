@@ -282,6 +282,35 @@ test('get -L follows a redirect; without -L the 3xx is printed', async (t) => {
   const printed = await runCli(['get', server.url('/old'), '-i']);
   assert.equal(printed.code, 0, printed.stderr);
   assert.match(printed.stdout, /^HTTP\/1\.1 302 Found\n(.+\n)*Location: \/new\n(.+\n)*\nsee \/new$/);
+  // Not followed, but not silent: where the page is, and how to follow.
+  assert.equal(
+    printed.stderr,
+    `socklab get: ${server.url('/old')} redirects to /new (-L follows redirects)\n`,
+  );
+});
+
+test('get --fail -o FILE on 404: exit 1, and no empty FILE left behind', async (t) => {
+  const server = await startHttpServer(t, (_req, res) => {
+    res.writeHead(404);
+    res.end('not here');
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'socklab-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'page.html');
+  const result = await runCli(['get', server.url('/'), '--fail', '-o', file]);
+  assert.equal(result.code, 1);
+  await assert.rejects(readFile(file), { code: 'ENOENT' });
+});
+
+test('get http:// to a port that speaks TLS: the hint says so; a port over 65535 is out of range', async (t) => {
+  const server = await startHttpsServer(t, (_req, res) => res.end('secret'));
+  const plain = server.url('/').replace(/^https:/, 'http:');
+  const result = await runCli(['get', plain]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /\(does this port speak https:\/\/\?\)\n$/);
+  const bad = await runCli(['get', 'http://127.0.0.1:70000/']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /bad URL 'http:\/\/127\.0\.0\.1:70000\/': port 70000 is out of range/);
 });
 
 test('get -o FILE: a 3 MiB chunked body streamed to a file, byte for byte', async (t) => {

@@ -108,7 +108,7 @@ test('parseHttpUrl: bad URLs are usage errors that say why', () => {
     ['ftp://example.com/', /unsupported scheme 'ftp' \(use http:\/\/ or https:\/\/\)/],
     ['tcp://127.0.0.1:80', /unsupported scheme 'tcp'/],
     ['http://[zz/', /not a valid URL/],
-    ['http://127.0.0.1:99999/', /not a valid URL/],
+    ['http://127.0.0.1:99999/', /port 99999 is out of range \(0-65535\)/],
     ['http://127.0.0.1:0/', /cannot connect to port 0/],
     ['http://user:pw@127.0.0.1/', /user:password@ in URLs is not supported/],
     ['http://', /not a valid URL/],

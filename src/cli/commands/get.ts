@@ -1,7 +1,7 @@
 /** `socklab get URL`: HTTP/1.1 GET written by hand over a TCP (or TLS) socket, curl-style output. */
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { describeSystemError, SocklabError } from '../../errors.js';
+import { describeSystemError, isSocklabError, SocklabError } from '../../errors.js';
 import { isCertificateError } from '../../http/connection.js';
 import {
   DEFAULT_HTTP_TIMEOUT_MS,
@@ -9,7 +9,7 @@ import {
   httpGetStream,
   type HttpResponseHead,
 } from '../../http/get.js';
-import { parseHeaderField, type HttpHeader } from '../../http/headers.js';
+import { getHeader, parseHeaderField, type HttpHeader } from '../../http/headers.js';
 import { parseHttpUrl } from '../../http/url.js';
 import { optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
@@ -182,19 +182,37 @@ export async function run(options: GetOptions, io: Io): Promise<number> {
           throw new SocklabError('SOCKLAB_ERR_HTTP_STATUS', `${head.url}: HTTP ${head.status}${reason}`);
         }
         if (options.include) out.write(Buffer.concat([headText(head, ''), Buffer.from('\n')]));
+        const location =
+          head.status >= 300 && head.status < 400 ? getHeader(head.headers, 'location') : undefined;
+        if (location !== undefined && !options.followRedirects) {
+          // Printed like any response (as curl does), but its body is often empty: say where to go.
+          io.stderr.write(`socklab get: ${head.url} redirects to ${location} (-L follows redirects)\n`);
+        }
         return options.head ? undefined : out;
       },
     });
   } catch (err) {
-    throw withHint(err);
+    // With --fail nothing is written: leave no empty file behind (curl -f -o does not create it).
+    if (isSocklabError(err, 'SOCKLAB_ERR_HTTP_STATUS')) await file?.discard();
+    throw withHint(err, options.url);
   } finally {
     await file?.close();
   }
   return 0;
 }
 
-/** The certificate hint belongs to the CLI: the library's options are named differently. */
-function withHint(err: unknown): unknown {
+/** The hints belong to the CLI: the library's options are named differently. */
+function withHint(err: unknown, url: string): unknown {
+  // A TLS server closes (or resets) on a plain HTTP request without a word of HTTP.
+  const plainToTls =
+    !/^https:/i.test(url) &&
+    err instanceof SocklabError &&
+    /empty response|reset by peer|ECONNRESET/.test(err.message);
+  if (plainToTls) {
+    return new SocklabError(err.code, `${err.message} (does this port speak https://?)`, {
+      cause: err.cause,
+    });
+  }
   if (isCertificateError(err) && err instanceof SocklabError) {
     return new SocklabError(
       err.code,
