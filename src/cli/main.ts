@@ -39,13 +39,22 @@ Addresses are [tcp|udp://]HOST:PORT; a bare PORT or :PORT listens (127.0.0.1, or
 interface with ':'); -u makes udp the default scheme.
 
 Examples:
-  socklab demo                                   see TCP and UDP side by side in seconds
-  socklab listen 9000 --reply "Hello, {msg}!"     a TCP server on 127.0.0.1:9000
-  socklab connect 127.0.0.1:9000 Tracy -W         send, wait for the reply, exit
-  socklab get http://example.com/ -i             HTTP by hand over a raw socket
+  socklab demo
+      see TCP and UDP side by side in seconds
+  socklab listen 9000 --lines --reply "Hello, {msg}!"
+      a TCP server on 127.0.0.1:9000 answering each line
+  socklab connect 127.0.0.1:9000 --lines -W Tracy
+      send, wait for the reply, exit
+  socklab get http://example.com/ -i
+      HTTP by hand over a raw socket
+  socklab relay udp://:9000 udp://127.0.0.1:9090 --loss 10% --delay 40ms
+      put 10% loss and 40 ms of latency in front of a UDP service
+  socklab bench --server 5201   and   socklab bench 127.0.0.1:5201 -t 5
+      TCP throughput, as iperf3 (-u for UDP, --pingpong for latency)
 
 Run 'socklab COMMAND --help' for a command's options and examples.
-Exit status: 0 ok, 1 network/runtime failure, 2 usage error, 130 interrupted.
+
+Exit status: 0 ok, 1 network/runtime failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM.
 `;
 }
 
@@ -113,6 +122,8 @@ export async function runProcess(): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) process.exit(signalStatus(signal)); // second Ctrl-C: now
     interrupted = signal;
+    // The terminal echoed ^C where the cursor was: what comes next (a summary) starts a line.
+    if (signal === 'SIGINT' && process.stderr.isTTY) process.stderr.write('\n');
     controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', `interrupted (${signal})`));
   };
   // A `listen --workers` worker (forked by the primary with SOCKLAB_WORKER set and a channel to
