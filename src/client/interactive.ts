@@ -144,7 +144,7 @@ export async function runInteractive(io: Io, session: InteractiveSession): Promi
 
   const peerClosed = () => {
     if (status !== 'open') {
-      session.out.note('the server closed the connection', { event: 'closed', by: 'server' });
+      session.out.note('the server closed the connection', { event: 'close', by: 'server' });
       return;
     }
     status = 'peer-closed';

@@ -78,10 +78,18 @@ async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
     connectTimeoutMs: options.timeoutMs,
     signal: io.signal,
   });
-  const local = formatAddress(client.localAddress());
+  const localAddress = client.localAddress();
+  const local = formatAddress(localAddress);
   const remote = formatAddress({ ...endpoint, host: client.socket.remoteAddress ?? endpoint.host });
-  out.note(`connected to ${remote} from ${local}`, { event: 'connected', remote, local });
   const from = formatHostPort(client.socket.remoteAddress ?? endpoint.host, endpoint.port);
+  // JSON events in listen's words: open / message / close, with the transport and the peer.
+  const closed = { event: 'close', transport: 'tcp', peer: from, by: 'server' } as const;
+  out.note(`connected to ${remote} from ${local}`, {
+    event: 'open',
+    transport: 'tcp',
+    peer: from,
+    local: formatHostPort(localAddress.host, localAddress.port),
+  });
   const readOpts = {
     signal: io.signal,
     ...(options.idleTimeoutMs !== undefined ? { timeoutMs: options.idleTimeoutMs } : {}),
@@ -93,7 +101,7 @@ async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
       for (let chunk = await client.read(readOpts); chunk !== null; chunk = await client.read(readOpts)) {
         await out.received(chunk, { from, whole: false });
       }
-      out.note(`${remote} closed the connection`, { event: 'closed', by: 'server' });
+      out.note(`${remote} closed the connection`, closed);
     } catch (err) {
       if (!isTimeout(err)) throw err;
       out.note(`nothing received for ${options.idleTimeoutMs} ms: leaving`, { event: 'idle' });
@@ -134,7 +142,7 @@ async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
             `${remote} closed the connection before replying to ${quote(message)}; ${remaining(i + 1)} not sent`,
           );
         }
-        out.note(`${remote} closed the connection`, { event: 'closed', by: 'server' });
+        out.note(`${remote} closed the connection`, closed);
         return 0;
       }
       // Whole lines already read, and a line begun, are shown before the rest of the stream.
@@ -314,7 +322,14 @@ async function runUdp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
   const { endpoint } = options;
   const client = await openUdp({ host: endpoint.host, port: endpoint.port, signal: io.signal });
   const remote = formatAddress(endpoint);
-  out.note(`sending to ${remote} from ${formatAddress(client.localAddress())}`, { event: 'open', remote });
+  const localAddress = client.localAddress();
+  const peer = client.socket.remoteAddress();
+  out.note(`sending to ${remote} from ${formatAddress(localAddress)}`, {
+    event: 'open',
+    transport: 'udp',
+    peer: formatHostPort(peer.address, peer.port),
+    local: formatHostPort(localAddress.host, localAddress.port),
+  });
   const idleMs = options.idleTimeoutMs ?? DEFAULT_UDP_IDLE_MS;
 
   /** Print datagrams until none has come for idleMs. */

@@ -216,9 +216,15 @@ test('--json: one event per line', async (t) => {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(
     events.map((e) => e.event),
-    ['connected', 'message', 'half-close', 'closed'],
+    ['open', 'message', 'half-close', 'close'],
   );
   assert.equal(events[1]?.text, 'Hi x');
+  // listen's vocabulary: the transport and the peer (HOST:PORT, no scheme) in each event.
+  const peer = `127.0.0.1:${server.address().port}`;
+  assert.deepEqual(
+    [events[0]?.transport, events[0]?.peer, events[1]?.peer, events[3]?.peer],
+    ['tcp', peer, peer, peer],
+  );
 });
 
 // -W and a server that closes instead of answering: never a silent exit 0 with messages unsent.
