@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SocklabError } from '../errors.js';
+import { parseDuration } from '../measure/units.js';
 
 export type OptionTable = NonNullable<ParseArgsConfig['options']>;
 
@@ -108,4 +109,12 @@ export function optionalNumber(
 export function atMostOne(values: Record<string, unknown>): void {
   const set = Object.entries(values).filter(([, v]) => v !== undefined && v !== false);
   if (set.length > 1) throw usageError(`${set.map(([k]) => k).join(' and ')} cannot be used together`);
+}
+
+/** A duration flag (`500ms`, `2s`: a unit is needed, as everywhere), in ms, at least `minMs`. */
+export function optionalDuration(flag: string, text: string | undefined, minMs = 0): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(flag, text);
+  if (ms < minMs) throw usageError(`${flag}: ${text} is below the minimum of ${minMs}ms`);
+  return ms;
 }

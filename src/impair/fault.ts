@@ -18,8 +18,9 @@ import {
   parseDuration,
   parseFraction,
   parseRate,
+  MIN_RATE_BYTES_PER_SEC,
   parseSize,
-} from './units.js';
+} from '../measure/units.js';
 
 /** How a parameter is written: its unit decides the parser (units.ts) and the unit of its number. */
 export type ParamKind =
@@ -151,7 +152,8 @@ export function readParam(spec: ParamSpec, value: unknown, what: string): number
       if (value < 0 || value > 1) throw faultError(what, `${value} is out of range (0 to 1)`);
       return value;
     case 'rate':
-      if (!(value > 0)) throw faultError(what, `${value} must be more than 0`);
+      if (!(value >= MIN_RATE_BYTES_PER_SEC))
+        throw faultError(what, `${value} bytes/s is too slow (a rate is at least 1 byte per second)`);
       return value;
     case 'size':
       if (!Number.isSafeInteger(value) || value < 0)

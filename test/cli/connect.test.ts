@@ -17,7 +17,7 @@ import { runCli } from '../helpers/cli.js';
 import { closedPort } from '../helpers/ports.js';
 
 test('argv → options', () => {
-  const o = parse(['127.0.0.1:9000', 'a', 'b', '-W', '--eol', 'crlf', '--timeout', '700']);
+  const o = parse(['127.0.0.1:9000', 'a', 'b', '-W', '--eol', 'crlf', '--timeout', '700ms']);
   assert.deepEqual(o.endpoint, { transport: 'tcp', host: '127.0.0.1', port: 9000 });
   assert.deepEqual(o.messages.map(String), ['a\r\n', 'b\r\n']);
   assert.equal(o.waitReply, true);
@@ -32,7 +32,7 @@ test('argv → options', () => {
     0,
     'with -W the reply is what it waited for',
   );
-  assert.equal(parse(['-u', '[::1]:53', 'q', '-W', '--idle-timeout', '0.5']).idleTimeoutMs, 500);
+  assert.equal(parse(['-u', '[::1]:53', 'q', '-W', '--idle-timeout', '0.5s']).idleTimeoutMs, 500);
   for (const [argv, why] of [
     [[], /needs an address/],
     // netcat habits get a hint, not just an error.
@@ -42,9 +42,10 @@ test('argv → options', () => {
     [['::1', '9000'], /did you mean \[::1\]:9000\?/],
     [['127.0.0.1:1', '--eol', 'cr'], /not one of lf, crlf, none/],
     [['127.0.0.1:1', '--retries', '2'], /--retries is for UDP/],
-    [['127.0.0.1:1', '--timeout=-1'], /below the minimum/],
+    [['127.0.0.1:1', '--timeout=-1ms'], /--timeout: '-1ms' is negative/],
     // A negative number after a flag is its value, so the error says what is wrong with it …
-    [['127.0.0.1:1', '--timeout', '-1'], /--timeout: -1 is below the minimum/],
+    [['127.0.0.1:1', '--timeout', '-1s'], /--timeout: '-1s' is negative/],
+    [['127.0.0.1:1', '--timeout', '700'], /--timeout: '700' needs a unit: 700ms or 700s/],
     // … other values starting with '-' are ambiguous, and the error says how to write them.
     [['127.0.0.1:1', '--eol', '-x'], /ambiguous \(for a value starting with '-', write --eol=VALUE\)/],
     [['-u', '127.0.0.1:1', 'x'.repeat(70_000)], /does not fit in one UDP datagram/],
@@ -97,7 +98,7 @@ test('no reply within --timeout: exit 1 with one line; the server closing instea
     'hello?',
     '-W',
     '--timeout',
-    '200',
+    '200ms',
     '--greeting-wait',
     '0',
   ]);
@@ -148,7 +149,7 @@ test('network errors exit 1 with one line naming the address; usage errors exit 
     /^socklab connect: cannot connect to tcp:\/\/nosuch\.invalid:80: host not found/,
   );
   const udpPort = await closedPort('udp');
-  const udpRefused = await runCli(['connect', '-u', `127.0.0.1:${udpPort}`, 'x', '-W', '--timeout', '2000']);
+  const udpRefused = await runCli(['connect', '-u', `127.0.0.1:${udpPort}`, 'x', '-W', '--timeout', '2s']);
   assert.equal(udpRefused.code, 1);
   assert.match(udpRefused.stderr, /port unreachable/);
   const bad = await runCli(['connect', '127.0.0.1:80', '--nope']);
@@ -169,13 +170,13 @@ test('UDP: -W with --retries survives a lost datagram; replies after the last me
     'Tracy',
     '-W',
     '--timeout',
-    '300',
+    '300ms',
     '--retries',
     '2',
   ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'Hello, Michael!\nHello, Tracy!\n');
-  const noRetry = await runCli(['connect', '-u', `127.0.0.1:${port}`, 'Sarah', '-W', '--timeout', '200']);
+  const noRetry = await runCli(['connect', '-u', `127.0.0.1:${port}`, 'Sarah', '-W', '--timeout', '200ms']);
   assert.equal(noRetry.code, 1);
   assert.match(
     noRetry.stderr,
@@ -191,7 +192,7 @@ test('UDP: -W with --retries survives a lost datagram; replies after the last me
     'a',
     'b',
     '--idle-timeout',
-    '0.3',
+    '300ms',
   ]);
   assert.equal(fire.code, 0, fire.stderr);
   assert.equal(fire.stdout, 'a\nb\n');

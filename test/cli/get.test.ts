@@ -39,7 +39,7 @@ test('argv → options: every flag', () => {
     '-L',
     '--fail',
     '--timeout',
-    '300',
+    '300ms',
     '-k',
     '--cacert',
     'ca.pem',
@@ -72,8 +72,8 @@ test('argv → options: bad input is a usage error that says why', () => {
     [['ftp://a/'], /unsupported scheme 'ftp'/],
     [['http://[::1/'], /not a valid URL/],
     [['http://a/', '-H', 'no colon'], /-H 'no colon': expected 'Name: value'/],
-    [['http://a/', '--timeout', 'soon'], /--timeout: 'soon' is not a number/],
-    [['http://a/', '--timeout', '0'], /below the minimum of 1/],
+    [['http://a/', '--timeout', 'soon'], /--timeout: 'soon' is not a duration/],
+    [['http://a/', '--timeout', '0'], /below the minimum of 1ms/],
     [['http://a/', '--nope'], /unknown option '--nope'/],
   ];
   for (const [argv, why] of table) {
@@ -262,9 +262,9 @@ test('get: a bad URL is exit 2 with a pointer to --help', async () => {
   );
 });
 
-test('get --timeout 300 against a server that never answers: exit 1, one line', async (t) => {
+test('get --timeout 300ms against a server that never answers: exit 1, one line', async (t) => {
   const server = await startRawServer(t, () => undefined);
-  const r = await runCli(['get', server.url(), '--timeout', '300'], { timeoutMs: 10_000 });
+  const r = await runCli(['get', server.url(), '--timeout', '300ms'], { timeoutMs: 10_000 });
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `socklab get: no response from ${server.url()} within 300 ms\n`);
 });

@@ -331,7 +331,7 @@ test('Ctrl-C while waiting for the server after Ctrl-D stops at once with 130', 
     socket.on('end', () => finReceived());
   });
   const prompt = `tcp://127.0.0.1:${port}>`;
-  const term = await connect(t, [`127.0.0.1:${port}`, '--idle-timeout', '60'], prompt);
+  const term = await connect(t, [`127.0.0.1:${port}`, '--idle-timeout', '60s'], prompt);
   await term.keys('C-d');
   await fin;
   await term.keys('C-c');

@@ -48,13 +48,16 @@ test('argv → options', () => {
   assert.equal(o.verbose, true);
   assert.equal(o.output, 'raw');
   assert.equal(parse(['-u', '0', '-q']).endpoints[0]?.transport, 'udp');
-  assert.equal(parse(['0', '--idle-timeout', '1.5']).idleTimeoutMs, 1500);
+  assert.equal(parse(['0', '--idle-timeout', '1.5s']).idleTimeoutMs, 1500);
+  assert.equal(parse(['0', '--delay', '5ms']).delayMs, 5);
   for (const [argv, why] of [
     [[], /at least one ADDRESS/],
     [['0', '--echo', '--reply', 'x'], /--echo and --reply cannot be used together/],
     [['0', '--hex', '--json'], /cannot be used together/],
     [['-u', '0', '--chat'], /--chat needs a TCP address/],
-    [['0', '--delay', 'soon'], /--delay: 'soon' is not a number/],
+    [['0', '--delay', 'soon'], /--delay: 'soon' is not a duration/],
+    [['0', '--delay', '5'], /--delay: '5' needs a unit: 5ms or 5s/],
+    [['0', '--idle-timeout', '30'], /--idle-timeout: '30' needs a unit/],
     [['0', '--max-conns', '0'], /below the minimum/],
     [['0', '--reply', '{x}'], /unknown field/],
     [['0', '--frobnicate'], /unknown option '--frobnicate'/],

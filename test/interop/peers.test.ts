@@ -41,7 +41,7 @@ function startSocklab(t: TestContext, args: readonly string[]): Spawned {
 }
 
 /** UDP clients here wait only this long for more datagrams after the last reply (default 1 s). */
-const UDP_IDLE = ['--idle-timeout', '0.2'];
+const UDP_IDLE = ['--idle-timeout', '200ms'];
 
 // ---------------------------------------------------------------------------------------------
 // Peers as TCP clients of `socklab listen --echo`: they send, half-close on stdin's end, and

@@ -12,7 +12,7 @@ import { pythonRandoms, runPythonClient, startPythonClient, startPythonServer } 
 const closedLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('closed '));
 
 /** UDP clients here wait only this long for more datagrams after the last reply (default 1 s). */
-const UDP_IDLE = ['--idle-timeout', '0.2'];
+const UDP_IDLE = ['--idle-timeout', '200ms'];
 
 // ---------------------------------------------------------------------------------------------
 // Seed 000: print servers, fire-and-forget clients.
@@ -239,7 +239,7 @@ test('seed 003: socklab connect --wait-reply against its threaded TCP server (1 
       'connect',
       '--wait-reply',
       '--greeting-wait',
-      '2000',
+      '2s',
       `127.0.0.1:${server.port}`,
       'Michael',
       'Tracy',

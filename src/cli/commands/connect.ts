@@ -4,7 +4,7 @@
  */
 import { parseAddress } from '../../address.js';
 import { MAX_UDP_PAYLOAD } from '../../client/udp-client.js';
-import { optionalNumber, parseCommandLine, usageError, atMostOne } from '../args.js';
+import { optionalDuration, optionalNumber, parseCommandLine, usageError, atMostOne } from '../args.js';
 import type { Io } from '../io.js';
 import { connectHabit } from '../netcat-habits.js';
 import { DEFAULT_UDP_IDLE_MS, runClientSession, type ClientSessionOptions } from '../../client/session.js';
@@ -41,12 +41,14 @@ Options:
                           messages left to send, is exit 1.
       --lines             TCP: messages and replies are lines: -W waits for a whole line, and
                           each MESSAGE gets a newline unless --eol says otherwise
-      --timeout MS        how long to wait for a reply, or to connect (default 5000)
+      --timeout DURATION  how long to wait for a reply, or to connect (default 5s)
       --retries N         UDP with -W: send again up to N times if no reply comes (default 0)
-      --greeting-wait MS  TCP with -W: time the server has to greet first (default 250)
-      --idle-timeout SEC  stop once nothing has been received for SEC seconds
-                          (TCP: no limit by default, 2 after Ctrl-D at the prompt; UDP: 1,
-                          none after the last reply with -W)
+      --greeting-wait DURATION
+                          TCP with -W: time the server has to greet first (default 250ms)
+      --idle-timeout DURATION
+                          stop once nothing has been received for that long (TCP: no limit
+                          by default, 2s after Ctrl-D at the prompt; UDP: 1s, none after the
+                          last reply with -W). Durations take a unit: 500ms, 2s
       --eol lf|crlf|none  line ending appended to each MESSAGE (default none, lf with --lines)
                           and to each line typed at the prompt (default lf, as nc and telnet
                           send it; none sends the bare text, as the seeds' clients do)
@@ -111,7 +113,7 @@ export function parse(argv: readonly string[]): ConnectOptions {
   if (v.retries !== undefined && endpoint.transport !== 'udp') {
     throw usageError('--retries is for UDP (TCP retransmits by itself)');
   }
-  const idleSec = optionalNumber('--idle-timeout', v['idle-timeout'], { min: 0 });
+  const idleMs = optionalDuration('--idle-timeout', v['idle-timeout']);
   const encoded = messages.map((m) => Buffer.concat([Buffer.from(m), Buffer.from(eol)]));
   if (endpoint.transport === 'udp') {
     const big = encoded.find((m) => m.length > MAX_UDP_PAYLOAD);
@@ -125,15 +127,14 @@ export function parse(argv: readonly string[]): ConnectOptions {
     messages: encoded,
     waitReply: v['wait-reply'] ?? false,
     lines: v.lines ?? false,
-    timeoutMs: optionalNumber('--timeout', v.timeout, { min: 1 }) ?? DEFAULT_TIMEOUT_MS,
+    timeoutMs: optionalDuration('--timeout', v.timeout, 1) ?? DEFAULT_TIMEOUT_MS,
     retries,
-    greetingWaitMs:
-      optionalNumber('--greeting-wait', v['greeting-wait'], { min: 0 }) ?? DEFAULT_GREETING_WAIT_MS,
+    greetingWaitMs: optionalDuration('--greeting-wait', v['greeting-wait']) ?? DEFAULT_GREETING_WAIT_MS,
     // UDP waits a while for more datagrams after the last message; with -W the reply it waited
     // for has come: nothing more to wait for (unless --idle-timeout says so).
     idleTimeoutMs:
-      idleSec !== undefined
-        ? idleSec * 1000
+      idleMs !== undefined
+        ? idleMs
         : endpoint.transport === 'udp'
           ? v['wait-reply'] && messages.length > 0
             ? 0

@@ -11,7 +11,7 @@ import {
 } from '../../http/get.js';
 import { getHeader, parseHeaderField, type HttpHeader } from '../../http/headers.js';
 import { parseHttpUrl } from '../../http/url.js';
-import { optionalNumber, parseCommandLine, usageError } from '../args.js';
+import { optionalDuration, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
 import { OutputFile } from '../output-file.js';
 
@@ -34,8 +34,8 @@ Options:
   -L, --location          follow redirects (301 302 303 307 308 with Location, up to ${DEFAULT_MAX_REDIRECTS});
                           without -L a redirect is printed like any response
       --fail              exit 1 on HTTP status >= 400, without printing the body (as curl -f)
-      --timeout MS        bound on connecting, on the TLS handshake and on each silence while
-                          waiting for data (default ${DEFAULT_HTTP_TIMEOUT_MS})
+      --timeout DURATION  bound on connecting, on the TLS handshake and on each silence while
+                          waiting for data: 500ms, 10s (default ${DEFAULT_HTTP_TIMEOUT_MS / 1000}s)
   -k, --insecure          https: do not verify the server's certificate
       --cacert FILE       https: also trust the CA certificate(s) in FILE (PEM)
   -o, --output FILE       write the output to FILE instead of stdout
@@ -99,7 +99,7 @@ export function parse(argv: readonly string[]): GetOptions {
     throw usageError(`one URL at a time (got ${positionals.length}: ${positionals.join(' ')})`);
   const url = positionals[0]!;
   parseHttpUrl(url); // a bad URL fails now, with exit 2
-  const timeoutMs = optionalNumber('--timeout', v.timeout, { min: 1, max: 2_147_483_647, integer: true });
+  const timeoutMs = optionalDuration('--timeout', v.timeout, 1);
   return {
     url,
     include: v.include === true || v.head === true,

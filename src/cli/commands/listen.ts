@@ -16,7 +16,7 @@ import { plural } from '../../format/plural.js';
 import { TerminalLine } from '../../format/terminal.js';
 import { listenTcp, type TcpServer } from '../../server/tcp-server.js';
 import { listenUdp, type UdpServer } from '../../server/udp-server.js';
-import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
+import { atMostOne, optionalDuration, optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
 import { listenHabit } from '../netcat-habits.js';
 import { OutputFile } from '../output-file.js';
@@ -42,14 +42,15 @@ What to do with each message (one of):
 Conversation (TCP):
       --welcome TEXT      send TEXT to each new client (escapes as in --reply)
       --exit-word WORD    close a client's connection when it sends WORD (trailing CR/LF ignored)
-      --delay MS          wait MS milliseconds before each reply
+      --delay DURATION    wait this long before each reply: 5ms, 1s
 Messages and limits:
       --lines             each line is a message (default: each chunk read, or each datagram)
       --max-message BYTES
                           longest message: a longer line closes that client, a longer
                           datagram is dropped (default 1048576 for lines)
       --max-conns N       refuse TCP connections beyond N at once
-      --idle-timeout SEC  close a TCP client silent for SEC seconds
+      --idle-timeout DURATION
+                          close a TCP client silent this long: 30s, 500ms
       --once              serve one TCP client (or one UDP datagram), then exit
 Output:
   -q, --quiet             print nothing of what is received, only a count per address at exit
@@ -139,10 +140,10 @@ export function parse(argv: readonly string[]): ListenOptions {
   }
   if (v.reply === '') throw usageError('--reply: the template is empty, so nothing would ever be answered');
   if (v.reply !== undefined) parseTemplate(v.reply); // fail now, with exit 2, on a bad template
-  const idleTimeoutSec = optionalNumber('--idle-timeout', v['idle-timeout'], { min: 0 });
+  const idleTimeoutMs = optionalDuration('--idle-timeout', v['idle-timeout']);
   const maxMessageBytes = optionalNumber('--max-message', v['max-message'], { min: 1, integer: true });
   const maxConnections = optionalNumber('--max-conns', v['max-conns'], { min: 1, integer: true });
-  const delayMs = optionalNumber('--delay', v.delay, { min: 0, max: 3_600_000 });
+  const delayMs = optionalDuration('--delay', v.delay);
   const workers =
     v.workers === 'auto'
       ? availableParallelism()
@@ -167,7 +168,7 @@ export function parse(argv: readonly string[]): ListenOptions {
     lines: v.lines ?? false,
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(maxConnections !== undefined ? { maxConnections } : {}),
-    ...(idleTimeoutSec !== undefined ? { idleTimeoutMs: idleTimeoutSec * 1000 } : {}),
+    ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
     once: v.once ?? false,
     output: v.quiet ? 'quiet' : v.hex ? 'hex' : v.json ? 'json' : 'raw',
     ...(v.output !== undefined ? { outputFile: v.output } : {}),

@@ -14,7 +14,7 @@ import {
   type RelayOptions,
 } from '../../relay/relay.js';
 import type { Direction } from '../../impair/stage.js';
-import { parseCount, parseDuration, parseFraction, parseSize } from '../../impair/units.js';
+import { parseCount, parseDuration, parseFraction, parseSize } from '../../measure/units.js';
 import { parseCommandLine, usageError, type Token } from '../args.js';
 import type { Io } from '../io.js';
 
@@ -49,7 +49,9 @@ HOST:PORT; a side without a scheme takes the other's. It prints "listening on tc
 
 Impairments apply to both directions, or to the ones chosen by --up (client → target) and --down
 (target → client): each of these applies to the impairments after it, until the next one (--both
-goes back to both). Rates are 10% or 0.1; durations 40ms, 1.5s, 250us; sizes 1400, 64kb, 1mb.
+goes back to both). Percentages are 10%; durations 40ms, 1.5s, 250us; rates 1mbit, 100kbps;
+sizes 1400, 64kb, 1mb. A bare number is refused where tools disagree on its unit (--loss 1,
+--delay 5, --rate 1000).
 TCP and UDP:
 ${BOTH_HELP}
 UDP only (per datagram):

@@ -1,7 +1,7 @@
 /** corrupt (UDP): flip one random bit in some datagrams (netem `corrupt 0.1%`). */
 import { defineFault } from '../fault.js';
 import type { Stage } from '../stage.js';
-import { formatFraction, parseFraction } from '../units.js';
+import { formatFraction, parseFraction } from '../../measure/units.js';
 
 export interface CorruptParams {
   corruptRate: number;

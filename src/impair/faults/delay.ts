@@ -7,7 +7,7 @@
 import { defineFault } from '../fault.js';
 import type { Random } from '../random.js';
 import type { Stage } from '../stage.js';
-import { formatDuration, parseDuration } from '../units.js';
+import { formatDuration, parseDuration } from '../../measure/units.js';
 
 export const DISTRIBUTIONS = ['uniform', 'normal', 'pareto', 'paretonormal'] as const;
 export type Distribution = (typeof DISTRIBUTIONS)[number];

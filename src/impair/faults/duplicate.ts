@@ -1,7 +1,7 @@
 /** duplicate (UDP): send an extra copy of some datagrams (netem `duplicate 1%`). */
 import { defineFault } from '../fault.js';
 import type { Stage } from '../stage.js';
-import { formatFraction, parseFraction } from '../units.js';
+import { formatFraction, parseFraction } from '../../measure/units.js';
 
 export interface DuplicateParams {
   duplicateRate: number;

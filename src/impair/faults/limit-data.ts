@@ -5,7 +5,7 @@
  */
 import { defineFault } from '../fault.js';
 import type { Stage } from '../stage.js';
-import { formatSize, parseSize } from '../units.js';
+import { formatSize, parseSize } from '../../measure/units.js';
 
 export interface LimitDataParams {
   limitBytes: number;

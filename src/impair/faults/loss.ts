@@ -6,7 +6,7 @@
  */
 import { defineFault, faultError } from '../fault.js';
 import type { Stage } from '../stage.js';
-import { formatFraction, parseFraction } from '../units.js';
+import { formatFraction, parseFraction } from '../../measure/units.js';
 
 export interface LossParams {
   model: 'random' | 'gemodel';

@@ -5,7 +5,7 @@
  */
 import { defineFault } from '../fault.js';
 import type { Stage } from '../stage.js';
-import { formatRate, parseRate } from '../units.js';
+import { formatRate, parseRate } from '../../measure/units.js';
 
 export interface RateParams {
   rateBytesPerSec: number;

@@ -5,7 +5,7 @@
  */
 import { defineFault } from '../fault.js';
 import type { Stage } from '../stage.js';
-import { formatFraction, parseCount, parseFraction } from '../units.js';
+import { formatFraction, parseCount, parseFraction } from '../../measure/units.js';
 
 export interface ReorderParams {
   reorderRate: number;

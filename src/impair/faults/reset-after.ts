@@ -6,7 +6,13 @@
  */
 import { defineFault, faultError } from '../fault.js';
 import type { Stage, StageContext } from '../stage.js';
-import { formatDuration, formatSize, looksLikeDuration, parseDuration, parseSize } from '../units.js';
+import {
+  formatDuration,
+  formatSize,
+  looksLikeDuration,
+  parseDuration,
+  parseSize,
+} from '../../measure/units.js';
 
 export interface ResetAfterParams {
   afterBytes?: number;

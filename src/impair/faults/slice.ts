@@ -6,7 +6,7 @@
  */
 import { defineFault, faultError } from '../fault.js';
 import type { Stage } from '../stage.js';
-import { formatDuration, formatSize, parseDuration, parseSize } from '../units.js';
+import { formatDuration, formatSize, parseDuration, parseSize } from '../../measure/units.js';
 
 export interface SliceParams {
   averageSizeBytes: number;

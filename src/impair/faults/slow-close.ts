@@ -1,7 +1,7 @@
 /** slow-close (TCP), toxiproxy's slow_close: hold the end of the stream (FIN) for `delayMs`. */
 import { defineFault } from '../fault.js';
 import type { EndAction, Stage, StageContext } from '../stage.js';
-import { formatDuration, parseDuration } from '../units.js';
+import { formatDuration, parseDuration } from '../../measure/units.js';
 
 export interface SlowCloseParams {
   delayMs: number;

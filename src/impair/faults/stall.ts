@@ -7,7 +7,7 @@
  */
 import { defineFault } from '../fault.js';
 import type { EndAction, Packet, Stage, StageContext } from '../stage.js';
-import { formatDuration, parseDuration } from '../units.js';
+import { formatDuration, parseDuration } from '../../measure/units.js';
 
 export interface StallParams {
   /** Absent: until the fault is removed. */

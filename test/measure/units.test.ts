@@ -9,15 +9,15 @@ import {
   parseFraction,
   parseRate,
   parseSize,
-} from '../../src/impair/units.js';
+} from '../../src/measure/units.js';
 
-test('durations in netem spellings; a bare number is milliseconds', () => {
+test('durations in netem spellings; a bare number (but 0) is refused: it means ms, s or us to different tools', () => {
   assert.equal(parseDuration('--delay', '40ms'), 40);
   assert.equal(parseDuration('--delay', '1.5s'), 1500);
   assert.equal(parseDuration('--delay', '250us'), 0.25);
   assert.equal(parseDuration('--delay', '10msec'), 10);
   assert.equal(parseDuration('--delay', '2sec'), 2000);
-  assert.equal(parseDuration('--delay', '15'), 15);
+  assert.throws(() => parseDuration('--delay', '15'), { message: /needs a unit: 15ms or 15s/ });
   assert.equal(parseDuration('--delay', '0'), 0);
 });
 
@@ -38,9 +38,13 @@ test('bad durations are usage errors that name the flag and the value', () => {
   assert.throws(() => parseDuration('--delay', '100000s'), { message: /longer than a day/ });
 });
 
-test('fractions: 10% or 0.1; 150% and a bare 10 are refused', () => {
+test('fractions: 10%; 150% and a bare number (netem reads --loss 1 as 1%) are refused', () => {
   assert.equal(parseFraction('--loss', '10%'), 0.1);
-  assert.equal(parseFraction('--loss', '0.1'), 0.1);
+  assert.throws(() => parseFraction('--loss', '0.1'), { message: /ambiguous: write 0.1%/ });
+  assert.throws(() => parseFraction('--loss', '1'), {
+    message: /ambiguous: write 1% \(netem reads a bare 1 as 1%\)/,
+  });
+  assert.equal(parseFraction('--loss', '0'), 0);
   assert.equal(parseFraction('--loss', '100%'), 1);
   assert.equal(parseFraction('--loss', '0%'), 0);
   assert.equal(parseFraction('--loss', '0.5%'), 0.005);
@@ -48,21 +52,26 @@ test('fractions: 10% or 0.1; 150% and a bare 10 are refused', () => {
     code: 'SOCKLAB_ERR_USAGE',
     message: "--loss: '150%' is out of range (0% to 100%)",
   });
-  assert.throws(() => parseFraction('--loss', '10'), { message: /ambiguous: write 10% for a percentage/ });
+  assert.throws(() => parseFraction('--loss', '10'), { message: /ambiguous: write 10%/ });
   assert.throws(() => parseFraction('--loss', '-1%'), { message: /out of range/ });
 });
 
-test('rates: bit units are bits per second, bps units bytes per second (as in tc)', () => {
+test("rates: bit units are bits per second, bps units bytes per second (as in tc), iperf3's 10M bits; no bare number", () => {
   assert.equal(parseRate('--rate', '1mbit'), 125_000);
   assert.equal(parseRate('--rate', '100kbit'), 12_500);
   assert.equal(parseRate('--rate', '1gbit'), 125_000_000);
   assert.equal(parseRate('--rate', '100kbps'), 100_000);
   assert.equal(parseRate('--rate', '1mbps'), 1_000_000);
   assert.equal(parseRate('--rate', '1kibit'), 128);
-  assert.equal(parseRate('--rate', '500'), 500);
-  assert.throws(() => parseRate('--rate', '0mbit'), { message: /must be more than 0/ });
+  assert.equal(parseRate('--rate', '10M'), 1_250_000);
+  assert.equal(parseRate('--rate', '100k'), 12_500);
+  assert.throws(() => parseRate('--rate', '500'), {
+    message: /needs a unit: 500kbit, 500mbit \(bits\/s\) or 500bps/,
+  });
+  assert.throws(() => parseRate('--rate', '0mbit'), { message: /too slow/ });
+  assert.throws(() => parseRate('--rate', '1e-320bit'), { message: /too slow: a rate is at least 8bit/ });
   assert.throws(() => parseRate('--rate', '1furlong'), { message: /unknown rate unit/ });
-  assert.throws(() => parseRate('--rate', '1k'), { message: /unknown rate unit 'k'/ });
+  assert.throws(() => parseRate('--rate', '1kb'), { message: /unknown rate unit 'kb'/ });
 });
 
 test('sizes: tc powers of 1024', () => {
