@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { echo } from '../../src/behaviours/echo.js';
 import { exitWord } from '../../src/behaviours/exit-word.js';
@@ -13,7 +16,8 @@ import { lines } from '../../src/core/framing.js';
 import { createRelay } from '../../src/relay/relay.js';
 import { listenTcp } from '../../src/server/tcp-server.js';
 import { listenUdp } from '../../src/server/udp-server.js';
-import { runCli } from '../helpers/cli.js';
+import { BIN, runCli } from '../helpers/cli.js';
+import { startProcess } from '../helpers/spawn.js';
 import { closedPort } from '../helpers/ports.js';
 
 test('argv → options', () => {
@@ -284,4 +288,22 @@ test('--lines is for TCP; with it each message gets a newline unless --eol says 
   assert.throws(() => parse(['udp://127.0.0.1:9', 'x', '--lines']), { code: 'SOCKLAB_ERR_USAGE' });
   assert.deepEqual(parse(['127.0.0.1:9', 'x', '--lines']).messages, [Buffer.from('x\n')]);
   assert.deepEqual(parse(['127.0.0.1:9', 'x', '--lines', '--eol', 'crlf']).messages, [Buffer.from('x\r\n')]);
+});
+
+test('MESSAGEs and a file on stdin: a usage error, not stdin silently left unsent', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'socklab-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'in.txt');
+  await writeFile(file, 'from the file\n');
+  const proc = startProcess('/bin/sh', [
+    '-c',
+    'exec "$0" "$1" connect 127.0.0.1:9 hello < "$2"',
+    process.execPath,
+    BIN,
+    file,
+  ]);
+  t.after(() => proc.stop('SIGKILL'));
+  const result = await proc.exited(10_000);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^socklab connect: MESSAGEs and a file on stdin: give one/);
 });

@@ -148,5 +148,10 @@ export function parse(argv: readonly string[]): ConnectOptions {
 }
 
 export function run(options: ConnectOptions, io: Io): Promise<number> {
+  // MESSAGEs are what is sent: a file given on stdin as well would be silently left unsent.
+  // (A pipe cannot be told apart from an idle one without reading it, so only a file is refused.)
+  if (options.messages.length > 0 && io.stdinFile !== undefined) {
+    throw usageError('MESSAGEs and a file on stdin: give one (stdin is not read when MESSAGEs are given)');
+  }
   return runClientSession(options, io);
 }
