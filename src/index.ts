@@ -21,6 +21,8 @@ export {
   type UdpDropLimit,
 } from './server/udp-server.js';
 export { openUdp, UdpClient, type OpenUdpOptions, type Datagram } from './client/udp-client.js';
+export { runClientSession, type ClientSessionOptions } from './client/session.js';
+export type { SessionIo } from './client/io.js';
 export {
   codecs,
   raw,
@@ -113,3 +115,6 @@ export { createRandom, type Random } from './impair/random.js';
 export { RelayRegistry, type RelayRegistryEvents } from './relay/registry.js';
 export { serveApi, MAX_API_BODY_BYTES, type ServeApiOptions, type ApiServer } from './relay/api.js';
 export { loadConfig, readConfig, type RelayConfig } from './relay/config.js';
+export { runDemo, type RunDemoOptions } from './demo/run.js';
+export type { DemoFacts } from './demo/facts.js';
+export { textNarrator, silentNarrator, type Narrator } from './demo/narrator.js';

@@ -5,14 +5,10 @@
  * prints either the narration or the facts as JSON.
  */
 import { drained } from '../../core/backpressure.js';
-import type { DemoFacts } from '../../demo/facts.js';
 import { silentNarrator, textNarrator, wantsColor } from '../../demo/narrator.js';
-import { printScene } from '../../demo/print.js';
-import { promisesScene } from '../../demo/promises.js';
-import { replyScene } from '../../demo/reply.js';
-import { DEMO_HOST, since, STEP_LIMIT_MS, within, type SceneContext } from '../../demo/stage.js';
+import { runDemo } from '../../demo/run.js';
+import { STEP_LIMIT_MS, within } from '../../demo/stage.js';
 import { summaryScene } from '../../demo/summary.js';
-import { welcomeScene } from '../../demo/welcome-exit.js';
 import { parseCommandLine, usageError } from '../args.js';
 import { helpWidth } from '../help.js';
 import type { Io } from '../io.js';
@@ -62,21 +58,6 @@ export function parse(argv: readonly string[]): DemoOptions {
   return { json: values.json ?? false };
 }
 
-/** Runs every scene in order; the facts they measured, with the total time. */
-async function runScenes(ctx: SceneContext): Promise<DemoFacts> {
-  const start = performance.now();
-  ctx.narrator.heading('socklab demo');
-  ctx.narrator.explain(
-    "The seeds' conversations, run just now on 127.0.0.1 with ports from the OS, in this process. " +
-      '"client → server" is a message on the wire; "server:" is what a program did or saw.',
-  );
-  const print = await printScene(ctx);
-  const reply = await replyScene(ctx);
-  const welcome = await welcomeScene(ctx);
-  const promises = await promisesScene(ctx);
-  return { host: DEMO_HOST, print, reply, welcome, promises, durationMs: since(start) };
-}
-
 /**
  * `env` is the one thing read from the process, and only for NO_COLOR; a test passes its own.
  * Everything else comes through `io`.
@@ -89,7 +70,7 @@ export async function run(
   const narrator = options.json
     ? silentNarrator
     : textNarrator(io.stdout, { color: wantsColor(io.stdout, env), width: helpWidth(io.stdout) - 2 });
-  const facts = await runScenes({ narrator, signal: io.signal });
+  const facts = await runDemo({ narrator, signal: io.signal });
   if (options.json) io.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
   else summaryScene(narrator, facts);
   // A few kilobytes in all; if a slow reader has not taken them yet, wait (bounded) before exit.
