@@ -135,11 +135,6 @@ const native = loadNative();
 /** Whether this process batches UDP through the native addon. */
 export const nativeUdp = native !== undefined;
 
-/** A node:dgram socket someone else made (bound, connected), behind the same interface. */
-export function wrapDgram(socket: dgram.Socket): DatagramSocket {
-  return new DgramSocket({ type: socket.address().family === 'IPv6' ? 'udp6' : 'udp4' }, socket);
-}
-
 /** A UDP socket: batched through the addon when it is there, node:dgram otherwise. */
 export function openDatagramSocket(options: DatagramSocketOptions): DatagramSocket {
   return native && options.batched !== false ? new BatchedSocket(native, options) : new DgramSocket(options);
@@ -356,20 +351,18 @@ class DgramSocket implements DatagramSocket {
   #sender: dgram.RemoteInfo | undefined;
   #closed = false;
 
-  constructor(options: DatagramSocketOptions, existing?: dgram.Socket) {
-    this.#socket =
-      existing ??
-      dgram.createSocket({
-        type: options.type,
-        ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}),
-        ...(options.sendBufferSize ? { sendBufferSize: options.sendBufferSize } : {}),
-        // Replies go to IP literals: skip the DNS lookup dgram does for every send.
-        lookup: (address, options, callback) => {
-          const family = isIP(address);
-          if (family === 0) dnsLookup(address, options, callback);
-          else callback(null, address, family);
-        },
-      });
+  constructor(options: DatagramSocketOptions) {
+    this.#socket = dgram.createSocket({
+      type: options.type,
+      ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}),
+      ...(options.sendBufferSize ? { sendBufferSize: options.sendBufferSize } : {}),
+      // Replies go to IP literals: skip the DNS lookup dgram does for every send.
+      lookup: (address, options, callback) => {
+        const family = isIP(address);
+        if (family === 0) dnsLookup(address, options, callback);
+        else callback(null, address, family);
+      },
+    });
   }
 
   bind(host: string, port: number): Promise<void> {
