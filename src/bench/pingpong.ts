@@ -71,19 +71,26 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
     message.writeUInt16BE(SOCKPERF_CLIENT_PING, 8);
     message.writeUInt32BE(lengthBytes, 10);
   }
+  // Each round trip is recorded once, in the interval's histogram, which is added to the run's
+  // at the end of the interval (recording costs more than adding, once a second).
   const total = new LatencyHistogram();
   const interval = new LatencyHistogram();
+  const foldInterval = () => {
+    total.add(interval);
+    interval.reset();
+  };
   const finished = new AbortController();
+  const done = finished.signal;
   const onAbort = () => finished.abort();
   options.signal.addEventListener('abort', onAbort);
   let roundTrips = 0;
   let lost = 0;
+  const count = options.count ?? Infinity;
+  /** One round trip of `rttMs`; false once the run is over (no next ping then). */
   const record = (rttMs: number): boolean => {
-    total.recordMs(rttMs);
     interval.recordMs(rttMs);
-    roundTrips++;
-    if (options.count !== undefined && roundTrips >= options.count) finished.abort();
-    return !finished.signal.aborted;
+    if (++roundTrips >= count) finished.abort();
+    return !done.aborted;
   };
 
   const sockets: Socket[] = [];
@@ -169,16 +176,16 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
         socket.send(message);
       };
       socket.onMessage((msg) => {
-        if (msg.length !== lengthBytes || finished.signal.aborted) return;
+        if (msg.length !== lengthBytes || done.aborted) return;
         if (record(clock.now() - sentAtMs)) send();
       });
       // A ping unanswered for UDP_REPLY_TIMEOUT_MS is lost: count it and send the next.
       const watchdog = setInterval(() => {
-        if (finished.signal.aborted || clock.now() - sentAtMs < UDP_REPLY_TIMEOUT_MS) return;
+        if (done.aborted || clock.now() - sentAtMs < UDP_REPLY_TIMEOUT_MS) return;
         lost++;
         send();
       }, UDP_WATCHDOG_MS);
-      finished.signal.addEventListener('abort', () => clearInterval(watchdog), { once: true });
+      done.addEventListener('abort', () => clearInterval(watchdog), { once: true });
       send();
     }
 
@@ -194,7 +201,7 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
         roundTrips: roundTrips - intervalTrips,
         latency: interval.summary(),
       };
-      interval.reset();
+      foldInterval();
       intervalTrips = roundTrips;
       intervalStartMs = nowMs;
       intervals.push(sample);
@@ -202,14 +209,13 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
     };
     const ticker = setInterval(takeInterval, options.intervalMs);
     if (options.durationMs !== undefined)
-      await sleep(options.durationMs, undefined, { signal: finished.signal }).catch(() => undefined);
+      await sleep(options.durationMs, undefined, { signal: done }).catch(() => undefined);
     else
-      await new Promise<void>((resolve) =>
-        finished.signal.addEventListener('abort', () => resolve(), { once: true }),
-      );
+      await new Promise<void>((resolve) => done.addEventListener('abort', () => resolve(), { once: true }));
     finished.abort();
     clearInterval(ticker);
     if (clock.now() - intervalStartMs >= options.intervalMs / 10) takeInterval();
+    else foldInterval();
     if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
     if (roundTrips === 0) {
       const where = formatAddress({ transport: options.transport, host: options.host, port: options.port });
