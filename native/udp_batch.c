@@ -4,13 +4,16 @@
  * node:dgram costs about 2 µs of CPU per datagram each way: a JavaScript callback with a fresh
  * Buffer and address object per datagram received, and a send request object per datagram sent.
  * Here one readable event reads up to BATCH datagrams with one recvmmsg(), hands them to
- * JavaScript in one call (one Buffer holding them all, and a shared Int32Array describing each),
- * and every send made during that call is queued and written with sendmmsg() when it returns.
+ * JavaScript in one call (packed at the start of a shared arena, which the callback copies into
+ * one Buffer of its own, and a shared Int32Array describing each), and every send made during
+ * that call is queued and written with sendmmsg() when it returns. A socket that answered reads
+ * again at once (its peer may have replied already), READ_ROUNDS times at most per event.
  *
  * JavaScript side: src/core/datagram.ts (which falls back to node:dgram without this addon): every
  * UDP socket of socklab (listen -u, connect -u, the relay, bench) is opened there.
  *
- *   open(family, onBatch(buffer, count), onError(code)) -> handle
+ *   open(family, onBatch(count, bytes), onError(code)) -> handle
+ *   arena() -> Uint8Array: during onBatch, its first `bytes` bytes are the batch's datagrams
  *   meta() -> Int32Array: per datagram [offset, length, family, port, a0, a1, a2, a3]
  *   setBuffers(handle, recvBytes, sendBytes)   bind(handle, ip, port)   connect(handle, ip, port)
  *   address(handle) -> [ip, port]              start(handle)            close(handle)
@@ -57,6 +60,7 @@ typedef struct sock {
   int closed;
   int refs; /* one for the JavaScript handle, one for the poll handle while it is open */
   int error; /* errno of a failed queued send, reported after the flush */
+  unsigned sends; /* datagrams handed to send()/sendTo(), wrapping: "did it send" is a difference */
   double dropped;
   uv_poll_t poll;
   napi_env env;
@@ -80,6 +84,7 @@ struct instance {
   struct iovec riov[BATCH];
   struct sockaddr_storage raddr[BATCH];
   napi_ref meta_ref;
+  napi_ref arena_ref; /* recv_arena's ArrayBuffer: JavaScript copies each batch out of it */
   int32_t *meta;
   char *send_arena;
   size_t send_used;
@@ -291,15 +296,6 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     call_js(s, s->on_error, 1, &code);
   }
   for (int round = 0; round < READ_ROUNDS && !s->closed && status == 0; round++) {
-    for (int i = 0; i < BATCH; i++) {
-      in->riov[i].iov_base = in->recv_arena + (size_t)i * SLOT;
-      in->riov[i].iov_len = SLOT;
-      memset(&in->rmsgs[i].msg_hdr, 0, sizeof in->rmsgs[i].msg_hdr);
-      in->rmsgs[i].msg_hdr.msg_name = &in->raddr[i];
-      in->rmsgs[i].msg_hdr.msg_namelen = sizeof in->raddr[i];
-      in->rmsgs[i].msg_hdr.msg_iov = &in->riov[i];
-      in->rmsgs[i].msg_hdr.msg_iovlen = 1;
-    }
     int n = recvmmsg(s->fd, in->rmsgs, BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -312,15 +308,17 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
       break;
     }
     size_t total = 0;
-    for (int i = 0; i < n; i++) total += in->rmsgs[i].msg_len;
-    napi_value buffer, count;
-    void *data = NULL;
-    if (napi_create_buffer(env, total, &data, &buffer) != napi_ok) break;
+    for (int i = 0; i < n; i++) {
+      total += in->rmsgs[i].msg_len;
+      in->rmsgs[i].msg_hdr.msg_namelen = sizeof in->raddr[i]; /* the kernel wrote it: ready again */
+    }
+    /* Pack the datagrams at the start of the arena, in place (each moves down, never over one
+     * not yet moved); the callback copies them out before the next read. */
     size_t offset = 0;
     for (int i = 0; i < n; i++) {
       size_t len = in->rmsgs[i].msg_len;
       int32_t *m = in->meta + (size_t)i * META_INTS;
-      memcpy((char *)data + offset, in->riov[i].iov_base, len);
+      if (offset != (size_t)i * SLOT) memmove(in->recv_arena + offset, in->riov[i].iov_base, len);
       m[0] = (int32_t)offset;
       m[1] = (int32_t)len;
       const struct sockaddr_storage *a = &in->raddr[i];
@@ -338,12 +336,19 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
       }
       offset += len;
     }
+    napi_value count, bytes;
     napi_create_int32(env, n, &count);
-    napi_value argv[2] = {buffer, count};
+    napi_create_int32(env, (int32_t)total, &bytes);
+    napi_value argv[2] = {count, bytes};
+    unsigned sends = s->sends;
     in->dispatching++;
     call_js(s, s->on_batch, 2, argv);
     if (--in->dispatching == 0) flush_and_report(in);
-    if (n < BATCH) break;
+    /* Fewer than a full batch: the socket is drained, back to the loop. Unless this socket
+     * answered: a peer on this host (a ping-pong's echo server) has often replied by the time
+     * sendmmsg() returns, and reading now saves the event loop's epoll_wait() per round trip,
+     * as libuv's own UDP read loop does (one recvmmsg() that finds nothing when it has not). */
+    if (n < BATCH && s->sends == sends) break;
   }
   sock_unref(s);
   napi_close_handle_scope(env, scope);
@@ -361,6 +366,7 @@ static napi_value queue_or_send(napi_env env, sock_t *s, napi_value buf, const s
     napi_throw_type_error(env, NULL, "data must be a Buffer");
     return NULL;
   }
+  s->sends++;
   if (!in->dispatching) {
     int err = send_now(s, data, len, to, tolen);
     return err ? errno_value(env, err) : zero;
@@ -597,11 +603,20 @@ static napi_value js_meta(napi_env env, napi_callback_info info) {
   return array;
 }
 
+static napi_value js_arena(napi_env env, napi_callback_info info) {
+  (void)info;
+  instance_t *in = instance(env);
+  napi_value buffer, array;
+  CHECK(napi_get_reference_value(env, in->arena_ref, &buffer));
+  CHECK(napi_create_typedarray(env, napi_uint8_array, (size_t)BATCH * SLOT, buffer, 0, &array));
+  return array;
+}
+
 static void free_instance(napi_env env, void *data, void *hint) {
   (void)hint;
   instance_t *in = data;
   napi_delete_reference(env, in->meta_ref);
-  free(in->recv_arena);
+  napi_delete_reference(env, in->arena_ref); /* recv_arena goes with its ArrayBuffer */
   free(in->send_arena);
   free(in);
 }
@@ -609,14 +624,26 @@ static void free_instance(napi_env env, void *data, void *hint) {
 static napi_value init(napi_env env, napi_value exports) {
   instance_t *in = calloc(1, sizeof *in);
   if (!in) return NULL;
-  in->recv_arena = malloc((size_t)BATCH * SLOT);
   in->send_arena = malloc(SEND_ARENA);
-  if (!in->recv_arena || !in->send_arena) {
-    free(in->recv_arena);
-    free(in->send_arena);
+  if (!in->send_arena) {
     free(in);
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
+  }
+  napi_value arena;
+  void *arena_data;
+  CHECK(napi_create_arraybuffer(env, (size_t)BATCH * SLOT, &arena_data, &arena));
+  in->recv_arena = arena_data;
+  CHECK(napi_create_reference(env, arena, 1, &in->arena_ref));
+  /* The receive headers, set up once: recvmmsg() writes back only msg_len, msg_namelen (reset
+   * after each read) and msg_flags. */
+  for (int i = 0; i < BATCH; i++) {
+    in->riov[i].iov_base = in->recv_arena + (size_t)i * SLOT;
+    in->riov[i].iov_len = SLOT;
+    in->rmsgs[i].msg_hdr.msg_name = &in->raddr[i];
+    in->rmsgs[i].msg_hdr.msg_namelen = sizeof in->raddr[i];
+    in->rmsgs[i].msg_hdr.msg_iov = &in->riov[i];
+    in->rmsgs[i].msg_hdr.msg_iovlen = 1;
   }
   napi_value meta;
   void *meta_data;
@@ -638,6 +665,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"format", NULL, js_format, NULL, NULL, NULL, napi_default, NULL},
       {"dropped", NULL, js_dropped, NULL, NULL, NULL, napi_default, NULL},
       {"meta", NULL, js_meta, NULL, NULL, NULL, napi_default, NULL},
+      {"arena", NULL, js_arena, NULL, NULL, NULL, napi_default, NULL},
       {"cork", NULL, js_cork, NULL, NULL, NULL, napi_default, NULL},
       {"uncork", NULL, js_uncork, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -6,14 +6,15 @@
  * All connections share one read buffer (`onread`): Node reads one socket at a time and calls
  * back synchronously, so no Buffer is allocated per read, which is most of the client's cost.
  */
-import { createSocket } from 'node:dgram';
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
-import { SocklabError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatAddress } from '../address.js';
+import { isSocklabError, SocklabError } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
 import { LatencyHistogram, type LatencySummary } from '../measure/latency-histogram.js';
-import { connectStream } from '../core/connect.js';
-import { pause } from './pause.js';
+import { connectDatagram, connectStream } from '../core/connect.js';
+import type { DatagramSocket } from '../core/datagram.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
 /**
@@ -24,6 +25,8 @@ export const SOCKPERF_HEADER_BYTES = 14;
 const SOCKPERF_CLIENT_PING = 0x0003;
 /** A UDP ping whose pong has not come back within this is counted lost and the next is sent. */
 const UDP_REPLY_TIMEOUT_MS = 1_000;
+/** How often the lost-ping watchdog looks (one timer for the run, not one per ping). */
+const UDP_WATCHDOG_MS = 100;
 
 export interface PingPongOptions {
   readonly host: string;
@@ -68,23 +71,30 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
     message.writeUInt16BE(SOCKPERF_CLIENT_PING, 8);
     message.writeUInt32BE(lengthBytes, 10);
   }
+  // Each round trip is recorded once, in the interval's histogram, which is added to the run's
+  // at the end of the interval (recording costs more than adding, once a second).
   const total = new LatencyHistogram();
   const interval = new LatencyHistogram();
+  const foldInterval = () => {
+    total.add(interval);
+    interval.reset();
+  };
   const finished = new AbortController();
+  const done = finished.signal;
   const onAbort = () => finished.abort();
   options.signal.addEventListener('abort', onAbort);
   let roundTrips = 0;
   let lost = 0;
+  const count = options.count ?? Infinity;
+  /** One round trip of `rttMs`; false once the run is over (no next ping then). */
   const record = (rttMs: number): boolean => {
-    total.recordMs(rttMs);
     interval.recordMs(rttMs);
-    roundTrips++;
-    if (options.count !== undefined && roundTrips >= options.count) finished.abort();
-    return !finished.signal.aborted;
+    if (++roundTrips >= count) finished.abort();
+    return !done.aborted;
   };
 
   const sockets: Socket[] = [];
-  let udp: ReturnType<typeof createSocket> | undefined;
+  let udp: DatagramSocket | undefined;
   let connectFailures = 0;
   const establishStartMs = clock.now();
   let establishMs = 0;
@@ -96,6 +106,8 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
       // Every connection in flight waits on the run's signal (Ctrl-C ends the attempts at once).
       const connecting = AbortSignal.any([options.signal]);
       setMaxListeners(options.connections + 1, connecting);
+      let firstFailure: unknown;
+      let allDns = true;
       const attempts = Array.from({ length: options.connections }, async () => {
         let self: Socket | undefined;
         const state = { received: 0, sentAtMs: 0 };
@@ -124,16 +136,23 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
           pending.set(self, state);
         } catch (err) {
           connectFailures++;
+          firstFailure ??= err;
+          allDns &&= isSocklabError(err, 'SOCKLAB_ERR_DNS');
           if (options.connections === 1) throw err;
         }
       });
       await Promise.all(attempts);
       establishMs = clock.now() - establishStartMs;
-      if (sockets.length === 0)
+      if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
+      if (sockets.length === 0) {
+        // One name that does not resolve fails every connection the same way: say so.
+        if (allDns) throw firstFailure;
         throw new SocklabError(
           'SOCKLAB_ERR_CONNECT',
-          `cannot connect to tcp://${options.host}:${options.port}: all ${options.connections} connections failed`,
+          `cannot connect to ${formatAddress({ transport: 'tcp', host: options.host, port: options.port })}: all ${options.connections} connections failed`,
+          { cause: firstFailure },
         );
+      }
       for (const socket of sockets) {
         const state = pending.get(socket)!;
         state.sentAtMs = clock.now();
@@ -144,28 +163,29 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
         });
       }
     } else {
-      const socket = createSocket({ type: options.host.includes(':') ? 'udp6' : 'udp4' });
+      // Batched through the native addon where it is built: each pong comes in one recvmmsg()
+      // call and the next ping, sent from its handler, leaves with one sendmmsg() as it returns.
+      const socket = await connectDatagram({ host: options.host, port: options.port });
       udp = socket;
-      socket.on('error', () => undefined);
-      await new Promise<void>((resolve) => socket.connect(options.port, options.host, resolve));
+      // "Port unreachable" and the like: the pings go unanswered, which the run reports.
+      socket.onError(() => undefined);
       establishMs = clock.now() - establishStartMs;
       let sentAtMs = 0;
-      let timer: NodeJS.Timeout | undefined;
       const send = () => {
         sentAtMs = clock.now();
         socket.send(message);
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          lost++;
-          send();
-        }, UDP_REPLY_TIMEOUT_MS);
       };
-      socket.on('message', (msg) => {
-        if (msg.length !== lengthBytes) return;
+      socket.onMessage((msg) => {
+        if (msg.length !== lengthBytes || done.aborted) return;
         if (record(clock.now() - sentAtMs)) send();
-        else clearTimeout(timer);
       });
-      finished.signal.addEventListener('abort', () => clearTimeout(timer));
+      // A ping unanswered for UDP_REPLY_TIMEOUT_MS is lost: count it and send the next.
+      const watchdog = setInterval(() => {
+        if (done.aborted || clock.now() - sentAtMs < UDP_REPLY_TIMEOUT_MS) return;
+        lost++;
+        send();
+      }, UDP_WATCHDOG_MS);
+      done.addEventListener('abort', () => clearInterval(watchdog), { once: true });
       send();
     }
 
@@ -181,24 +201,24 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
         roundTrips: roundTrips - intervalTrips,
         latency: interval.summary(),
       };
-      interval.reset();
+      foldInterval();
       intervalTrips = roundTrips;
       intervalStartMs = nowMs;
       intervals.push(sample);
       options.onInterval(sample);
     };
     const ticker = setInterval(takeInterval, options.intervalMs);
-    if (options.durationMs !== undefined) await pause(options.durationMs, finished.signal);
+    if (options.durationMs !== undefined)
+      await sleep(options.durationMs, undefined, { signal: done }).catch(() => undefined);
     else
-      await new Promise<void>((resolve) =>
-        finished.signal.addEventListener('abort', () => resolve(), { once: true }),
-      );
+      await new Promise<void>((resolve) => done.addEventListener('abort', () => resolve(), { once: true }));
     finished.abort();
     clearInterval(ticker);
     if (clock.now() - intervalStartMs >= options.intervalMs / 10) takeInterval();
+    else foldInterval();
     if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
     if (roundTrips === 0) {
-      const where = `${options.transport}://${options.host}:${options.port}`;
+      const where = formatAddress({ transport: options.transport, host: options.host, port: options.port });
       const closed = options.transport === 'tcp' && sockets.every((s) => s.destroyed);
       const why = closed
         ? 'it closed the connection without answering'

@@ -1,12 +1,14 @@
 /**
  * The bench control exchange, one JSON line each way, as iperf3 does with its control connection:
  *
- *   client → server  {"socklab_bench":1,"test":{protocol,streams,reverse,length_bytes,rate_bits_per_sec}}
+ *   client → server  {"socklab_bench":1,"test":{protocol,streams,reverse,length_bytes,rate_bits_per_sec,duration_ms}}
  *   server → client  {"socklab_bench":1,"cookie":"…","udp_port":N}
+ *                    or {"socklab_bench":1,"error":"…"} when the server cannot run the test
  *   data streams     each TCP data connection starts with "SLBD<cookie>\n"; a UDP client in reverse
  *                    mode sends that line as a datagram so the server learns where to send
  *   client → server  {"done":true,"sent_bytes":…,"sent_packets":…}  when the test time is over
  *   server → client  {"socklab_bench":1,"result":{…}}  what the server really received (or sent)
+ *                    or {"socklab_bench":1,"error":"…"} (a done line that is not one, none in time)
  *
  * Anything else answering the hello (an echo server sends the hello back; a web server sends
  * HTML) is "not a bench server".
@@ -17,6 +19,8 @@ export const PROTOCOL_VERSION = 1;
 export const DATA_PREFIX = 'SLBD';
 /** Longest control line accepted; a peer sending more without a newline is not a bench peer. */
 export const MAX_CONTROL_LINE_BYTES = 64 * 1024;
+/** The longest test (`-t` 86,400 s): how long the server waits for "done" when the hello says nothing. */
+export const MAX_TEST_DURATION_MS = 86_400_000;
 
 /** UDP datagram header: magic, sequence number (2×u32), send time (f64 ms): 20 bytes. */
 export const DATAGRAM_MAGIC = 0x534c4231; // "SLB1"
@@ -28,6 +32,11 @@ export interface TestSpec {
   readonly reverse: boolean;
   readonly length_bytes: number;
   readonly rate_bits_per_sec: number;
+  /**
+   * How long the client will send (or receive) before it says done: the server waits that long
+   * and some slack for "done". Optional (a hello without it gets MAX_TEST_DURATION_MS).
+   */
+  readonly duration_ms?: number;
 }
 
 export interface Hello {
@@ -74,9 +83,9 @@ function parseLine(line: string): unknown {
 }
 
 /** A short, printable excerpt of what a peer sent, for an error message. */
-export function excerpt(text: string): string {
+export function excerpt(text: string, max = 60): string {
   const clean = text.replace(/[^\x20-\x7e]/g, '.');
-  return clean.length > 60 ? `${clean.slice(0, 60)}…` : clean;
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }
 
 function notBench(where: string, line: string): SocklabError {
@@ -86,8 +95,18 @@ function notBench(where: string, line: string): SocklabError {
   );
 }
 
+/** The server's own error line (it could not run the test, or the client broke the protocol). */
+function serverError(value: unknown, where: string): SocklabError | undefined {
+  if (!isRecord(value) || value['socklab_bench'] !== PROTOCOL_VERSION) return undefined;
+  const error = value['error'];
+  if (typeof error !== 'string') return undefined;
+  return new SocklabError('SOCKLAB_ERR_PROTOCOL', `${where} could not run the test: ${excerpt(error, 200)}`);
+}
+
 export function parseWelcome(line: string, where: string): Welcome {
   const value = parseLine(line);
+  const refused = serverError(value, where);
+  if (refused) throw refused;
   if (
     !isRecord(value) ||
     value['socklab_bench'] !== PROTOCOL_VERSION ||
@@ -106,6 +125,8 @@ export function parseWelcome(line: string, where: string): Welcome {
 
 export function parseResult(line: string, where: string): ServerResult {
   const value = parseLine(line);
+  const refused = serverError(value, where);
+  if (refused) throw refused;
   if (!isRecord(value) || !isRecord(value['result'])) {
     throw new SocklabError(
       'SOCKLAB_ERR_PROTOCOL',
@@ -142,6 +163,7 @@ export function parseHello(line: string): Hello | undefined {
   const streams = t['streams'];
   const length = t['length_bytes'];
   const rate = t['rate_bits_per_sec'];
+  const duration = t['duration_ms'];
   if (
     (protocol !== 'tcp' && protocol !== 'udp') ||
     typeof streams !== 'number' ||
@@ -153,7 +175,12 @@ export function parseHello(line: string): Hello | undefined {
     length < 1 ||
     length > 16 * 1024 * 1024 ||
     typeof rate !== 'number' ||
-    rate < 0
+    rate < 0 ||
+    (duration !== undefined &&
+      (typeof duration !== 'number' ||
+        !Number.isFinite(duration) ||
+        duration < 0 ||
+        duration > MAX_TEST_DURATION_MS))
   ) {
     return undefined;
   }
@@ -165,6 +192,7 @@ export function parseHello(line: string): Hello | undefined {
       reverse: t['reverse'] === true,
       length_bytes: length,
       rate_bits_per_sec: rate,
+      ...(typeof duration === 'number' ? { duration_ms: duration } : {}),
     },
   };
 }

@@ -3,14 +3,15 @@
  * connection, P data streams (TCP) or one UDP socket, intervals while it runs, then "done" and
  * the server's own account of what it received (or, with --reverse, sent).
  */
-import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatAddress } from '../address.js';
 import { SocklabError } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
 import { IntervalCounter, type IntervalSample } from '../measure/interval-counter.js';
-import { connectStream } from '../core/connect.js';
+import { connectDatagram, connectStream } from '../core/connect.js';
+import type { DatagramSocket } from '../core/datagram.js';
 import { LineReader } from '../core/line-reader.js';
-import { pause } from './pause.js';
 import {
   DATA_PREFIX,
   excerpt,
@@ -24,11 +25,15 @@ import {
 import { pumpTcp } from './tcp-pump.js';
 import { UdpReceiver } from './udp-receiver.js';
 import { sendDatagrams } from './udp-sender.js';
-import { openDatagramSocket } from '../core/datagram.js';
 
 const RESULT_TIMEOUT_MS = 10_000;
 const UDP_QUIET_MS = 50;
+/** After the server's result (reverse UDP), how long its last datagrams may still be on the way. */
+const UDP_TAIL_MS = 1_000;
 const REVERSE_UDP_HELLO_EVERY_MS = 50;
+
+/** Waits `ms`, or less if the signal aborts first (never rejects). */
+const pause = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }).catch(() => undefined);
 
 export interface ThroughputOptions {
   readonly host: string;
@@ -54,21 +59,25 @@ export interface ThroughputReport {
 
 export async function runThroughput(options: ThroughputOptions): Promise<ThroughputReport> {
   const { host, port, spec, clock } = options;
-  const where = `tcp://${host}:${port}`;
+  const where = formatAddress({ transport: 'tcp', host, port });
   const control = await connectStream({
     host,
     port,
     timeoutMs: options.helloTimeoutMs,
     signal: options.signal,
   });
+  // The data streams and the UDP socket go to the address the control connection reached.
+  const peer = control.remoteAddress ?? host;
   const lines = new LineReader(control, { maxLineBytes: MAX_CONTROL_LINE_BYTES });
   const dataSockets: Socket[] = [];
-  let udp: { close(): void } | undefined;
+  let udp: DatagramSocket | undefined;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal.addEventListener('abort', onAbort);
   try {
-    control.write(`${JSON.stringify({ socklab_bench: PROTOCOL_VERSION, test: spec })}\n`);
+    // The duration tells the server how long to wait for "done".
+    const test: TestSpec = { ...spec, duration_ms: options.durationMs };
+    control.write(`${JSON.stringify({ socklab_bench: PROTOCOL_VERSION, test })}\n`);
     const answer = await lines.next({
       timeoutMs: options.helloTimeoutMs,
       what: `${where} did not answer the bench hello`,
@@ -90,8 +99,9 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
       const dataLine = Buffer.from(`${DATA_PREFIX}${welcome.cookie}\n`, 'latin1');
       for (let i = 0; i < spec.streams; i++) {
         const socket = await connectStream({
-          host,
+          host: peer,
           port,
+          where,
           timeoutMs: options.helloTimeoutMs,
           signal: options.signal,
           ...(spec.reverse
@@ -117,30 +127,26 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
     } else {
       if (welcome.udp_port === undefined)
         throw new SocklabError('SOCKLAB_ERR_PROTOCOL', `${where} offered no UDP port for a UDP test`);
-      const type = host.includes(':') ? 'udp6' : 'udp4';
+      // Batched through the native addon where it is built (recvmmsg()/sendmmsg()).
+      const socket = await connectDatagram({ host: peer, port: welcome.udp_port });
+      udp = socket;
       if (spec.reverse) {
-        const socket = createSocket({ type });
-        udp = socket;
-        socket.on('error', () => undefined);
-        await new Promise<void>((resolve) => socket.connect(welcome.udp_port!, host, resolve));
-        socket.setRecvBufferSize(4 * 1024 * 1024);
+        socket.onError(() => undefined);
         receiver = new UdpReceiver(clock, counter);
         receiver.attach(socket);
-        // Tell the server where to send; repeat until data flows (a datagram can be lost).
+        // Tell the server where to send; repeat until data flows (a datagram can be lost), at
+        // most until the test is over.
         const r = receiver;
+        const hello = Buffer.from(`${DATA_PREFIX}${welcome.cookie}\n`, 'latin1');
         work.push(
           (async () => {
             while (r.tracker.arrivals === 0 && !stop.signal.aborted) {
-              socket.send(`${DATA_PREFIX}${welcome.cookie}\n`);
+              socket.send(hello);
               await pause(REVERSE_UDP_HELLO_EVERY_MS, stop.signal);
             }
           })(),
         );
       } else {
-        // Sending: batched through the native addon where it is built (one sendmmsg() a burst).
-        const socket = openDatagramSocket({ type });
-        udp = socket;
-        await socket.connect(host, welcome.udp_port);
         work.push(
           sendDatagrams({
             socket,
@@ -179,6 +185,7 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
     const resultLine = await lines.next({
       timeoutMs: RESULT_TIMEOUT_MS,
       what: `${where} did not report the test's result`,
+      signal: options.signal,
     });
     if (resultLine.line === undefined)
       throw new SocklabError(
@@ -194,11 +201,11 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
       );
     }
     if (receiver) {
-      const deadline = clock.now() + 1_000;
-      while (receiver.tracker.received < (server.sent_packets ?? 0) && receiver.quietForMs() < UDP_QUIET_MS) {
-        if (clock.now() > deadline) break;
-        await pause(5);
-      }
+      await receiver.tail(server.sent_packets ?? 0, {
+        quietMs: UDP_QUIET_MS,
+        timeoutMs: UDP_TAIL_MS,
+        signal: options.signal,
+      });
     }
     const local = { bytes: counter.bytes, packets: counter.packets, seconds };
     if (!spec.reverse) return { spec, local, sender: local, receiver: server, intervals };

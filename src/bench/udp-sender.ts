@@ -8,10 +8,10 @@
  * Buffers come from a ring larger than that queue, so a buffer is only rewritten after the
  * kernel has taken it (the addon copies at send() anyway).
  */
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import type { DatagramSocket } from '../core/datagram.js';
 import type { Clock } from '../measure/clock.js';
 import type { IntervalCounter } from '../measure/interval-counter.js';
-import { pause, yieldToIo } from './pause.js';
 import { DATAGRAM_HEADER_BYTES, writeDatagramHeader } from './protocol.js';
 
 const BURST_DATAGRAMS = 256;
@@ -48,7 +48,7 @@ export async function sendDatagrams(options: UdpSendOptions): Promise<void> {
       if (budget <= 0) {
         const waitMs = (sequence + 1) / datagramsPerMs - (clock.now() - startMs);
         // A timer has ~1 ms granularity: below that, yield instead (more CPU, steadier pacing).
-        if (waitMs > 1.5) await pause(waitMs - 1, stop);
+        if (waitMs > 1.5) await sleep(waitMs - 1, undefined, { signal: stop }).catch(() => undefined);
         else await yieldToIo();
         continue;
       }

@@ -91,9 +91,10 @@ interface NativeUdp {
   BATCH: number;
   open(
     family: 4 | 6,
-    onBatch: (buffer: Buffer, count: number) => void,
+    onBatch: (count: number, bytes: number) => void,
     onError: (code: string) => void,
   ): unknown;
+  arena(): Uint8Array;
   meta(): Int32Array;
   setBuffers(handle: unknown, recv: number, send: number): void;
   bind(handle: unknown, ip: string, port: number): void;
@@ -141,11 +142,6 @@ const native = loadNative();
 
 /** Whether this process batches UDP through the native addon. */
 export const nativeUdp = native !== undefined;
-
-/** A node:dgram socket someone else made (bound, connected), behind the same interface. */
-export function wrapDgram(socket: dgram.Socket): DatagramSocket {
-  return new DgramSocket({ type: socket.address().family === 'IPv6' ? 'udp6' : 'udp4' }, socket);
-}
 
 /** A UDP socket: batched through the addon when it is there, node:dgram otherwise. */
 export function openDatagramSocket(options: DatagramSocketOptions): DatagramSocket {
@@ -205,6 +201,7 @@ class BatchedSocket implements DatagramSocket {
   readonly batched = true;
   readonly #native: NativeUdp;
   readonly #meta: Int32Array;
+  readonly #arena: Uint8Array;
   readonly #handle: unknown;
   #onMessage: (data: Buffer) => void = () => undefined;
   #onError: (err: Error) => void = () => undefined;
@@ -218,16 +215,27 @@ class BatchedSocket implements DatagramSocket {
   constructor(addon: NativeUdp, options: DatagramSocketOptions) {
     this.#native = addon;
     this.#meta = addon.meta();
+    this.#arena = addon.arena();
     this.#family = options.type === 'udp6' ? 6 : 4;
     this.#handle = addon.open(
       this.#family,
-      (buffer, count) => this.#batch(buffer, count),
+      (count, bytes) => this.#batch(count, bytes),
       (code) => this.#onError(systemError(code, 'recv')),
     );
     addon.setBuffers(this.#handle, options.recvBufferSize ?? 0, options.sendBufferSize ?? 0);
   }
 
-  #batch(buffer: Buffer, count: number): void {
+  #batch(count: number, bytes: number): void {
+    // The addon's arena is read again for the next batch: copy this one out, into a Buffer of
+    // its own (from Node's pool when small: no allocation of its own, as for a ping-pong).
+    const buffer = Buffer.allocUnsafe(bytes);
+    buffer.set(this.#arena.subarray(0, bytes));
+    if (count === 1) {
+      this.#current = 0;
+      this.#onMessage(buffer);
+      this.#current = -1;
+      return;
+    }
     const meta = this.#meta;
     for (let i = 0; i < count && !this.#closed; i++) {
       const offset = meta[i * META]!;
@@ -368,20 +376,18 @@ class DgramSocket implements DatagramSocket {
   #sender: dgram.RemoteInfo | undefined;
   #closed = false;
 
-  constructor(options: DatagramSocketOptions, existing?: dgram.Socket) {
-    this.#socket =
-      existing ??
-      dgram.createSocket({
-        type: options.type,
-        ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}),
-        ...(options.sendBufferSize ? { sendBufferSize: options.sendBufferSize } : {}),
-        // Replies go to IP literals: skip the DNS lookup dgram does for every send.
-        lookup: (address, options, callback) => {
-          const family = isIP(address);
-          if (family === 0) dnsLookup(address, options, callback);
-          else callback(null, address, family);
-        },
-      });
+  constructor(options: DatagramSocketOptions) {
+    this.#socket = dgram.createSocket({
+      type: options.type,
+      ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}),
+      ...(options.sendBufferSize ? { sendBufferSize: options.sendBufferSize } : {}),
+      // Replies go to IP literals: skip the DNS lookup dgram does for every send.
+      lookup: (address, options, callback) => {
+        const family = isIP(address);
+        if (family === 0) dnsLookup(address, options, callback);
+        else callback(null, address, family);
+      },
+    });
   }
 
   bind(host: string, port: number): Promise<void> {

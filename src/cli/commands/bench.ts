@@ -1,17 +1,20 @@
 /** `socklab bench`: throughput (TCP/UDP), ping-pong latency and many-connection tests; and the server. */
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
 import { startBenchServer } from '../../bench/server.js';
-import { runPingPong, SOCKPERF_HEADER_BYTES, type PingPongReport } from '../../bench/pingpong.js';
+import { runPingPong, SOCKPERF_HEADER_BYTES } from '../../bench/pingpong.js';
 import type { TestSpec } from '../../bench/protocol.js';
-import { runThroughput, type ThroughputReport } from '../../bench/throughput-client.js';
-import { realClock } from '../../measure/clock.js';
 import {
-  formatBitsPerSec,
-  formatBytes,
-  formatCount,
-  parseRateBitsPerSec,
-  parseSizeBytes,
-} from '../../measure/units.js';
+  pingPongIntervalLine,
+  pingPongJson,
+  pingPongTable,
+  throughputIntervalLine,
+  throughputJson,
+  throughputTable,
+  type PingPongTest,
+} from '../../bench/report.js';
+import { runThroughput } from '../../bench/throughput-client.js';
+import { realClock } from '../../measure/clock.js';
+import { parseRateBitsPerSec, parseSizeBytes } from '../../measure/units.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
 
@@ -163,9 +166,6 @@ export function parse(argv: readonly string[]): BenchOptions {
   };
 }
 
-const span = (startMs: number, endMs: number) =>
-  `[${(startMs / 1000).toFixed(2).padStart(6)}-${(endMs / 1000).toFixed(2).padStart(6)} sec]`;
-
 export async function run(options: BenchOptions, io: Io): Promise<number> {
   if (options.mode === 'server') return serve(options, io);
   const interval = options.intervalMs > 0 && !io.signal.aborted;
@@ -188,12 +188,7 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
       clock: realClock,
       signal: io.signal,
       onInterval: (s) => {
-        if (!interval) return;
-        const seconds = (s.endMs - s.startMs) / 1000;
-        const packets = spec.protocol === 'udp' ? `  ${s.packets} datagrams` : '';
-        io.stderr.write(
-          `${span(s.startMs, s.endMs)}  ${formatBytes(s.bytes).padStart(12)}  ${formatBitsPerSec((s.bytes * 8) / seconds).padStart(16)}${packets}\n`,
-        );
+        if (interval) io.stderr.write(`${throughputIntervalLine(s, spec.protocol)}\n`);
       },
     });
     io.stdout.write(
@@ -203,12 +198,18 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
     );
     return 0;
   }
+  const test: PingPongTest = {
+    mode: options.mode,
+    transport: options.endpoint.transport,
+    lengthBytes: options.lengthBytes,
+    connections: options.mode === 'connections' ? options.connections : 1,
+  };
   const report = await runPingPong({
     host: options.endpoint.host,
     port: options.endpoint.port,
     transport: options.endpoint.transport,
     lengthBytes: options.lengthBytes,
-    connections: options.mode === 'connections' ? options.connections : 1,
+    connections: test.connections,
     format: options.sockperf ? 'sockperf' : 'plain',
     ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}),
     ...(options.count !== undefined ? { count: options.count } : {}),
@@ -218,17 +219,13 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
     clock: realClock,
     signal: io.signal,
     onInterval: (s) => {
-      if (!interval) return;
-      const seconds = (s.endMs - s.startMs) / 1000;
-      io.stderr.write(
-        `${span(s.startMs, s.endMs)}  ${formatCount(s.roundTrips / seconds).padStart(9)} round trips/s  p50 ${s.latency.p50_us} us  p99 ${s.latency.p99_us} us\n`,
-      );
+      if (interval) io.stderr.write(`${pingPongIntervalLine(s)}\n`);
     },
   });
   io.stdout.write(
     options.json
-      ? `${JSON.stringify(pingPongJson(report, options, target), null, 2)}\n`
-      : pingPongTable(report, options, target),
+      ? `${JSON.stringify(pingPongJson(report, test, target), null, 2)}\n`
+      : pingPongTable(report, test, target),
   );
   return 0;
 }
@@ -248,143 +245,4 @@ async function serve(options: BenchOptions, io: Io): Promise<number> {
   });
   await server.close();
   return 0;
-}
-
-function throughputJson(r: ThroughputReport, target: string) {
-  const sum = (bytes: number, seconds: number) => ({
-    start: 0,
-    end: seconds,
-    seconds,
-    bytes,
-    bits_per_second: seconds > 0 ? (bytes * 8) / seconds : 0,
-  });
-  const udp = r.spec.protocol === 'udp';
-  const rx = r.receiver;
-  const lost = rx.lost_packets ?? 0;
-  const total = rx.packets + lost;
-  return {
-    start: {
-      connecting_to: target,
-      test_start: {
-        protocol: r.spec.protocol.toUpperCase(),
-        num_streams: r.spec.streams,
-        blksize: r.spec.length_bytes,
-        reverse: r.spec.reverse ? 1 : 0,
-      },
-    },
-    intervals: r.intervals.map((s) => ({
-      sum: {
-        start: s.startMs / 1000,
-        end: s.endMs / 1000,
-        seconds: (s.endMs - s.startMs) / 1000,
-        bytes: s.bytes,
-        bits_per_second: (s.bytes * 8 * 1000) / Math.max(s.endMs - s.startMs, 1e-9),
-        ...(udp ? { packets: s.packets } : {}),
-      },
-    })),
-    end: {
-      sum_sent: { ...sum(r.sender.bytes, r.sender.seconds), ...(udp ? { packets: r.sender.packets } : {}) },
-      sum_received: {
-        ...sum(rx.bytes, r.sender.seconds),
-        ...(udp
-          ? {
-              packets: rx.packets,
-              lost_packets: lost,
-              lost_percent: total > 0 ? (100 * lost) / Math.max(total, r.sender.packets) : 0,
-              out_of_order: rx.out_of_order ?? 0,
-              duplicates: rx.duplicates ?? 0,
-              jitter_ms: rx.jitter_ms ?? 0,
-            }
-          : {}),
-      },
-    },
-  };
-}
-
-function throughputTable(r: ThroughputReport, target: string): string {
-  const j = throughputJson(r, target).end;
-  const rows: [string, string][] = [
-    [
-      'test',
-      `${r.spec.protocol.toUpperCase()} ${r.spec.reverse ? 'reverse (server sends)' : 'client sends'}, ${r.spec.streams} stream(s), ${r.spec.length_bytes} B writes, to ${target}`,
-    ],
-    [
-      'sent',
-      `${formatBytes(j.sum_sent.bytes)} in ${j.sum_sent.seconds.toFixed(2)} s = ${formatBitsPerSec(j.sum_sent.bits_per_second)}${r.spec.protocol === 'udp' ? `, ${r.sender.packets} datagrams (${formatCount(r.sender.packets / j.sum_sent.seconds)}/s)` : ''}`,
-    ],
-    [
-      'received',
-      `${formatBytes(j.sum_received.bytes)} = ${formatBitsPerSec(j.sum_received.bits_per_second)}${r.spec.protocol === 'udp' ? `, ${r.receiver.packets} datagrams` : ''}`,
-    ],
-  ];
-  const rx = j.sum_received;
-  if ('lost_packets' in rx) {
-    rows.push(
-      ['lost', `${rx.lost_packets} (${(rx.lost_percent ?? 0).toFixed(3)}%)`],
-      ['out of order', String(rx.out_of_order)],
-      ['duplicated', String(rx.duplicates)],
-      ['jitter', `${(rx.jitter_ms ?? 0).toFixed(3)} ms (RFC 3550)`],
-    );
-  }
-  return rows.map(([k, val]) => `${k.padEnd(13)} ${val}\n`).join('');
-}
-
-function pingPongJson(r: PingPongReport, o: BenchOptions, target: string) {
-  return {
-    start: {
-      connecting_to: target,
-      test_start: {
-        protocol: o.endpoint.transport.toUpperCase(),
-        mode: o.mode,
-        blksize: o.lengthBytes,
-        connections: o.mode === 'connections' ? o.connections : 1,
-      },
-    },
-    intervals: r.intervals.map((s) => ({
-      start: s.startMs / 1000,
-      end: s.endMs / 1000,
-      round_trips: s.roundTrips,
-      latency_us: s.latency,
-    })),
-    end: {
-      seconds: r.seconds,
-      round_trips: r.roundTrips,
-      round_trips_per_second: r.seconds > 0 ? r.roundTrips / r.seconds : 0,
-      lost_packets: r.lost,
-      connections: r.connections,
-      connect_failures: r.connectFailures,
-      establish_ms: r.establishMs,
-      latency_us: r.latency,
-    },
-  };
-}
-
-function pingPongTable(r: PingPongReport, o: BenchOptions, target: string): string {
-  const l = r.latency;
-  const rows: [string, string][] = [
-    [
-      'test',
-      `${o.endpoint.transport.toUpperCase()} ping-pong, ${o.lengthBytes} B messages, ${r.connections} connection(s), to ${target}`,
-    ],
-    [
-      'round trips',
-      `${r.roundTrips} in ${r.seconds.toFixed(2)} s = ${formatCount(r.roundTrips / Math.max(r.seconds, 1e-9))}/s${o.endpoint.transport === 'udp' ? `, ${r.lost} lost` : ''}`,
-    ],
-  ];
-  if (o.mode === 'connections')
-    rows.push([
-      'connections',
-      `${r.connections} established in ${r.establishMs.toFixed(0)} ms, ${r.connectFailures} failed`,
-    ]);
-  rows.push(
-    ['latency (us)', 'min      p50      p90      p99    p99.9   p99.99      max'],
-    [
-      '',
-      [l.min_us, l.p50_us, l.p90_us, l.p99_us, l.p99_9_us, l.p99_99_us, l.max_us]
-        .map((x) => x.toFixed(1).padStart(8))
-        .join(' ')
-        .trimStart(),
-    ],
-  );
-  return rows.map(([k, val]) => `${k.padEnd(13)} ${val}\n`).join('');
 }
