@@ -118,3 +118,20 @@ export { loadConfig, readConfig, type RelayConfig } from './relay/config.js';
 export { runDemo, type RunDemoOptions } from './demo/run.js';
 export type { DemoFacts } from './demo/facts.js';
 export { textNarrator, silentNarrator, type Narrator } from './demo/narrator.js';
+export { startBenchServer, type BenchServer, type BenchServerOptions } from './bench/server.js';
+export { runThroughput, type ThroughputOptions, type ThroughputReport } from './bench/throughput-client.js';
+export {
+  runPingPong,
+  SOCKPERF_HEADER_BYTES,
+  type PingPongOptions,
+  type PingPongReport,
+  type PingPongInterval,
+} from './bench/pingpong.js';
+export {
+  throughputTable,
+  throughputJson,
+  pingPongTable,
+  pingPongJson,
+  type PingPongTest,
+} from './bench/report.js';
+export type { TestSpec } from './bench/protocol.js';
