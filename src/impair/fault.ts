@@ -117,6 +117,17 @@ export function defaultFaultName(type: string, direction: Direction | 'both'): s
   return direction === 'both' ? type : `${type}_${direction}`;
 }
 
+/**
+ * The fault type named `name` in `types`, looked up as an own key only: `constructor`, `toString`
+ * or `__proto__` are not fault types, whatever the table's prototype has.
+ */
+export function faultTypeOf(
+  types: Readonly<Record<string, FaultType<object>>>,
+  name: string,
+): FaultType<object> | undefined {
+  return Object.hasOwn(types, name) ? types[name] : undefined;
+}
+
 /** One parameter from a number (in the parameter's unit) or a text with units. */
 export function readParam(spec: ParamSpec, value: unknown, what: string): number | string {
   const kind = spec.kind;
@@ -198,7 +209,7 @@ export function readParams<P extends object>(
   }
   const specs = type.params as Readonly<Record<string, ParamSpec>>;
   for (const key of Object.keys(input ?? {})) {
-    if (!(key in specs)) {
+    if (!Object.hasOwn(specs, key)) {
       const known = Object.keys(specs).join(', ');
       throw faultError(what, `unknown parameter '${key}' for ${type.type} (parameters: ${known})`);
     }
@@ -235,7 +246,7 @@ export function readFault(
     }
   }
   if (typeof s.type !== 'string') throw faultError(what, `needs a type (${Object.keys(types).join(', ')})`);
-  const type = types[s.type];
+  const type = faultTypeOf(types, s.type);
   if (!type)
     throw faultError(what, `unknown fault type '${s.type}' (types: ${Object.keys(types).join(', ')})`);
   const direction = s.direction ?? 'both';
@@ -270,7 +281,7 @@ export function transportReason(type: FaultType<object>, transport: Transport): 
 
 /** `delay 40ms ±10ms (up, 50% of connections)`. */
 export function describeFault(types: Readonly<Record<string, FaultType<object>>>, fault: Fault): string {
-  const type = types[fault.type];
+  const type = faultTypeOf(types, fault.type);
   const what = type ? type.describe(fault.params) : JSON.stringify(fault.params);
   const where = fault.direction === 'both' ? '' : ` ${fault.direction}`;
   const chance = fault.probability < 1 ? ` on ${formatFraction(fault.probability)} of connections` : '';

@@ -93,6 +93,27 @@ function object(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** The request's path, split and percent-decoded; a malformed one is a 400, not an internal error. */
+function target(text: string): { url: URL; parts: string[] } {
+  let url: URL;
+  try {
+    url = new URL(text, 'http://relay');
+  } catch {
+    throw new HttpError(400, 'the request target is not a path');
+  }
+  const parts = url.pathname
+    .split('/')
+    .filter(Boolean)
+    .map((part) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        throw new HttpError(400, `bad percent-escape in the path: '${part}' is not UTF-8 in %XX form`);
+      }
+    });
+  return { url, parts };
+}
+
 const ROUTES = [
   'GET /version',
   'GET|POST /relays',
@@ -144,11 +165,7 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
 
   async function route(req: http.IncomingMessage): Promise<{ status: number; body?: unknown }> {
     const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://relay');
-    const parts = url.pathname
-      .split('/')
-      .filter(Boolean)
-      .map((p) => decodeURIComponent(p));
+    const { url, parts } = target(req.url ?? '/');
     const [top, name, sub, faultName, extra] = parts;
     if (top === 'version' && parts.length === 1) {
       allow(method, ['GET']);
