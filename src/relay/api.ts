@@ -22,7 +22,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { formatAddress, parseAddress, type Endpoint } from '../address.js';
 import { describeSystemError, isSocklabError, SocklabError } from '../errors.js';
-import { readFault, type FaultSpec } from '../impair/fault.js';
+import { isValidName, NAME_RULE, printable, readFault, type FaultSpec } from '../impair/fault.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
 import type { RelayRegistry } from './registry.js';
 import type { RelayOptions } from './relay.js';
@@ -138,7 +138,7 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
       const names = registry.list().map((r) => r.name);
       throw new HttpError(
         404,
-        `no relay named '${name}' (relays: ${names.length > 0 ? names.join(', ') : 'none'})`,
+        `no relay named '${printable(name)}' (relays: ${names.length > 0 ? names.join(', ') : 'none'})`,
       );
     }
     return relay;
@@ -150,7 +150,7 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
       const names = relay.faults().map((f) => f.name);
       throw new HttpError(
         404,
-        `relay '${relayName}' has no fault named '${faultName}' (faults: ${names.length > 0 ? names.join(', ') : 'none'})`,
+        `relay '${relayName}' has no fault named '${printable(faultName)}' (faults: ${names.length > 0 ? names.join(', ') : 'none'})`,
       );
     }
     return { relay, fault };
@@ -190,9 +190,12 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
       const known = ['name', 'listen', 'upstream', 'faults', 'seed'];
       for (const key of Object.keys(body)) {
         if (!known.includes(key))
-          throw new HttpError(400, `unknown field '${key}' (fields: ${known.join(', ')})`);
+          throw new HttpError(400, `unknown field '${printable(key)}' (fields: ${known.join(', ')})`);
       }
       if (typeof body.name !== 'string' || body.name === '') throw new HttpError(400, 'a relay needs a name');
+      if (!isValidName(body.name)) {
+        throw new HttpError(400, `relay name '${printable(body.name)}' is not a name: expected ${NAME_RULE}`);
+      }
       if (typeof body.listen !== 'string' || typeof body.upstream !== 'string') {
         throw new HttpError(
           400,

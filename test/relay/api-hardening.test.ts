@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { serveApi, type ServeApiOptions } from '../../src/relay/api.js';
+import { describeEnd, describeStart, watch } from '../../src/cli/commands/relay.js';
 import { readConfig } from '../../src/relay/config.js';
 import { RelayRegistry } from '../../src/relay/registry.js';
 import { createRelay } from '../../src/relay/relay.js';
 import { apiRequest } from '../helpers/api-client.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { echo, tcpServer } from '../helpers/relay-peers.js';
 
 type T = { after: (fn: () => Promise<void> | void) => void };
@@ -115,4 +116,103 @@ test('socklab relay --config with a fault type named constructor: exit 2, one li
     /^socklab relay: .*relays\.yaml: relays\[0\] \(relay1\): fault: unknown fault type 'constructor'/,
   );
   assert.doesNotMatch(result.stderr, /internal error|TypeError| {4}at /);
+});
+
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+/** Retitles the window, clears the screen, and forges a log line of its own. */
+const HOSTILE_NAME = 'web\x1b]0;owned\x07\x1b[2J\nrelay web: closed connection #1 from 10.0.0.1:1';
+
+test("relay and fault names from the API follow the config file's rule: 400 for escapes and newlines", async (t) => {
+  const { port, registry, server } = await setup(t);
+  for (const name of [HOSTILE_NAME, 'a b', 'x'.repeat(65), 'caf\u00e9', 'a/b', '\u009b2J']) {
+    const r = await apiRequest(port, {
+      method: 'POST',
+      path: '/relays',
+      body: { name, listen: '127.0.0.1:0', upstream: `127.0.0.1:${server.port}` },
+    });
+    assert.equal(r.status, 400, `${JSON.stringify(name)}: ${r.text}`);
+    assert.match(
+      String(r.body?.error),
+      /^relay name '.*' is not a name: expected 1-64 letters, digits, '_', '-' or '\.'$/,
+    );
+    assert.doesNotMatch(String(r.body?.error), CONTROLS, 'the reason is printable');
+  }
+  assert.deepEqual(
+    registry.list().map((r) => r.name),
+    ['web'],
+  );
+  const fault = await apiRequest(port, {
+    method: 'POST',
+    path: '/relays/web/faults',
+    body: { name: HOSTILE_NAME, type: 'delay', params: { delayMs: 1 } },
+  });
+  assert.equal(fault.status, 400, fault.text);
+  assert.doesNotMatch(String(fault.body?.error), CONTROLS);
+  const good = await apiRequest(port, {
+    method: 'POST',
+    path: '/relays',
+    body: { name: 'api-1.b_c', listen: '127.0.0.1:0', upstream: `127.0.0.1:${server.port}` },
+  });
+  assert.equal(good.status, 201, good.text);
+  // The registry holds to the rule whoever asks (config files, --name, the library).
+  await assert.rejects(
+    registry.create({ name: HOSTILE_NAME, listen: '127.0.0.1:0', upstream: `127.0.0.1:${server.port}` }),
+    {
+      code: 'SOCKLAB_ERR_USAGE',
+      message: /^relay name 'web\\u001b\]0;owned\\u0007\\u001b\[2J\\u000arelay web: .*' is not a name/,
+    },
+  );
+});
+
+test('socklab relay --api: a hostile name never reaches the terminal raw', async (t) => {
+  const upstream = await tcpServer(echo);
+  t.after(() => upstream.close());
+  const cli = await startCli(['relay', '--api', '127.0.0.1:0', '-v'], { listening: 0 });
+  t.after(() => void cli.stop('SIGKILL'));
+  await cli.waitFor(/api on http:\/\/127\.0\.0\.1:\d+\n/, 'stderr');
+  const port = Number(/api on http:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())![1]);
+  const r = await apiRequest(port, {
+    method: 'POST',
+    path: '/relays',
+    body: { name: HOSTILE_NAME, listen: '127.0.0.1:0', upstream: `127.0.0.1:${upstream.port}` },
+  });
+  assert.equal(r.status, 400, r.text);
+  const ok = await apiRequest(port, {
+    method: 'POST',
+    path: '/relays',
+    body: { name: 'fine', listen: '127.0.0.1:0', upstream: `127.0.0.1:${upstream.port}` },
+  });
+  assert.equal(ok.status, 201, ok.text);
+  await cli.waitFor(/relay fine tcp:/, 'stderr');
+  const result = await cli.stop('SIGINT');
+  assert.doesNotMatch(result.stderr, CONTROLS, JSON.stringify(result.stderr));
+  assert.doesNotMatch(result.stderr, /owned|10\.0\.0\.1/);
+  // --name is held to the same rule: exit 2 and a printable reason.
+  const named = await runCli(['relay', '127.0.0.1:0', `127.0.0.1:${upstream.port}`, '--name', HOSTILE_NAME], {
+    timeoutMs: 10_000,
+  });
+  assert.equal(named.code, 2, named.stderr);
+  assert.match(named.stderr, /relay name 'web\\u001b\]0;owned/);
+  assert.doesNotMatch(named.stderr, CONTROLS);
+});
+
+test('names are printed sanitised even when they slipped by (a relay made with createRelay())', async (t) => {
+  const server = await tcpServer(echo);
+  t.after(() => server.close());
+  const relay = await createRelay({
+    name: HOSTILE_NAME,
+    listen: '127.0.0.1:0',
+    upstream: `127.0.0.1:${server.port}`,
+  });
+  t.after(() => relay.close());
+  const lines: string[] = [];
+  const io = { stderr: { write: (text: string) => lines.push(text) } };
+  watch(relay, io as never, true);
+  relay.emit('refused', '127.0.0.1:1', 'too many connections');
+  for (const text of [describeStart(relay), describeEnd(relay), ...lines]) {
+    assert.doesNotMatch(text.replace(/\n(?= {2}(up|down):)|\n$/g, ''), /[\n\r]/, JSON.stringify(text));
+    assert.doesNotMatch(text, CONTROLS, JSON.stringify(text));
+    assert.match(text, /relay web·\]0;owned··\[2J·relay web: closed/);
+  }
 });

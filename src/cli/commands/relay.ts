@@ -1,6 +1,7 @@
 /** `socklab relay LISTEN TARGET [impairments]`: a fault-injecting proxy for TCP and UDP. */
 import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
 import { faultError, transportReason, type FaultSpec } from '../../impair/fault.js';
+import { sanitizeForTerminal } from '../../format/terminal.js';
 import { FAULT_TYPES } from '../../impair/faults/index.js';
 import { readFileSync } from 'node:fs';
 import { serveApi, type ApiServer } from '../../relay/api.js';
@@ -310,9 +311,17 @@ function throttled(write: (line: string) => void): (line: string) => void {
   };
 }
 
+/**
+ * Text from others (a relay's name, an address as given) as it may be printed: controls, newlines
+ * included, shown as '·'. Names are checked when relays are created; this is for what slips by.
+ */
+function shown(text: string): string {
+  return sanitizeForTerminal(Buffer.from(text)).replace(/[\t\n\r]/g, '\u00b7');
+}
+
 export function watch(relay: Relay, io: Io, verbose: boolean): void {
-  const prefix = relay.name === 'relay' ? 'relay' : `relay ${relay.name}`;
-  const log = (line: string) => io.stderr.write(`${prefix}: ${line}\n`);
+  const prefix = relay.name === 'relay' ? 'relay' : `relay ${shown(relay.name)}`;
+  const log = (line: string) => io.stderr.write(`${prefix}: ${shown(line)}\n`);
   const problem = throttled(log);
   const word = relay.transport === 'tcp' ? 'connection' : 'flow';
   relay.on('upstreamError', (link, error) =>
@@ -331,9 +340,11 @@ export function watch(relay: Relay, io: Io, verbose: boolean): void {
 
 export function describeStart(relay: Relay): string {
   const faults = relay.describeFaults();
-  return `relay ${relay.name === 'relay' ? '' : `${relay.name} `}${formatAddress(relay.address())} → ${formatAddress(
-    relay.upstream,
-  )}: ${faults.length > 0 ? faults.join('; ') : 'no faults'} (seed ${relay.seed})`;
+  return shown(
+    `relay ${relay.name === 'relay' ? '' : `${relay.name} `}${formatAddress(relay.address())} → ${formatAddress(
+      relay.upstream,
+    )}: ${faults.length > 0 ? faults.join('; ') : 'no faults'} (seed ${relay.seed})`,
+  );
 }
 
 export function describeEnd(relay: Relay): string {
@@ -341,7 +352,7 @@ export function describeEnd(relay: Relay): string {
   const counters = relay.counters();
   const word = relay.transport === 'tcp' ? 'connections' : 'flows';
   return [
-    `relay${relay.name === 'relay' ? '' : ` ${relay.name}`}: ${stats.total} ${word}, ${stats.refused} refused, ${stats.upstreamErrors} upstream errors${
+    `relay${relay.name === 'relay' ? '' : ` ${shown(relay.name)}`}: ${stats.total} ${word}, ${stats.refused} refused, ${stats.upstreamErrors} upstream errors${
       relay.transport === 'udp' ? `, ${stats.expired} expired` : ''
     }`,
     `  up:   ${describeCounters(counters.up)}`,
