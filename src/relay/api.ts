@@ -17,15 +17,28 @@
  *
  * Changes apply at once, to open connections and flows too. A bad request gets a 4xx and a JSON
  * body `{"error": "one-line reason"}`; it never stops a relay.
+ *
+ * Who may drive it. The API can make a relay that forwards anything to anywhere, so it answers only
+ * clients that could not be a web page in someone's browser:
+ *   - Host must name the API itself (127.0.0.1:PORT, localhost:PORT, [::1]:PORT, or the address the
+ *     connection came to): a DNS-rebound name (attacker.example resolving to 127.0.0.1) is a 403;
+ *   - a request with an Origin that is not the API's own (http://HOST, HOST as sent) is a 403;
+ *   - a body must be sent as Content-Type: application/json (415): a page can send text/plain
+ *     without asking the browser first (a "simple" request), not JSON;
+ *   - bound beyond loopback (`:8474`), it needs `Authorization: Bearer TOKEN` (401), the token
+ *     being printed at start (ApiServer.token); with a token, Host may be any name (a container's);
+ *   - a relay it creates listens on loopback only (403), unless allowRemoteListen.
  */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
+import { isIPv4, isIPv6 } from 'node:net';
 import { formatAddress, parseAddress, type Endpoint } from '../address.js';
 import { describeSystemError, isSocklabError, SocklabError } from '../errors.js';
 import { isValidName, NAME_RULE, printable, readFault, type FaultSpec } from '../impair/fault.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
 import type { RelayRegistry } from './registry.js';
-import type { RelayOptions } from './relay.js';
+import { readEndpoints, type RelayOptions } from './relay.js';
 
 /** Request bodies larger than this are refused (413). */
 export const MAX_API_BODY_BYTES = 64 * 1024;
@@ -36,13 +49,49 @@ export interface ServeApiOptions {
   readonly listen: string | Endpoint;
   readonly version?: string;
   readonly signal?: AbortSignal;
+  /**
+   * What clients must send as `Authorization: Bearer TOKEN`. Default: none when the API listens on
+   * loopback only; a random one (see ApiServer.token) when it listens beyond.
+   */
+  readonly token?: string;
+  /** Let POST /relays create relays that listen beyond loopback (`:9000`). Default: a 403. */
+  readonly allowRemoteListen?: boolean;
 }
 
 export interface ApiServer {
   address(): Endpoint;
   /** `http://127.0.0.1:8474` */
   readonly url: string;
+  /** The token clients must send (`Authorization: Bearer TOKEN`), if the API needs one. */
+  readonly token: string | undefined;
   close(): Promise<void>;
+}
+
+/** 127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z). */
+export function isLoopbackAddress(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const v4 = h.startsWith('::ffff:') && isIPv4(h.slice(7)) ? h.slice(7) : h;
+  if (isIPv4(v4)) return v4.startsWith('127.');
+  if (!isIPv6(h)) return false;
+  return new URL(`http://[${h}]/`).hostname === '[::1]';
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** `[::1]:8474` → `{ name: '[::1]', port: 8474 }`; undefined if it is not a host[:port]. */
+function splitHost(text: string): { name: string; port: number | undefined } | undefined {
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]\s/@]+)(?::(\d{1,5}))?$/i.exec(text);
+  if (!m) return undefined;
+  return { name: m[1]!.toLowerCase(), port: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+/** How a connection's local address is written in a Host header: `127.0.0.1`, `[::1]`. */
+function hostName(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const v4 = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+  return isIPv6(v4) ? new URL(`http://[${v4}]/`).hostname : v4;
 }
 
 class HttpError extends Error {
@@ -131,6 +180,8 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
     typeof options.listen === 'string' ? parseAddress(options.listen, { role: 'listen' }) : options.listen;
   if (endpoint.transport !== 'tcp')
     throw new SocklabError('SOCKLAB_ERR_USAGE', `the API listens on TCP, not ${formatAddress(endpoint)}`);
+  if (options.token !== undefined && !/^[\x21-\x7e]{16,}$/.test(options.token))
+    throw new SocklabError('SOCKLAB_ERR_USAGE', 'an API token is 16 printable ASCII characters or more');
 
   const relayOf = (name: string) => {
     const relay = registry.get(name);
@@ -211,6 +262,15 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
         throw new HttpError(400, 'seed must be a whole number');
       }
       if (registry.get(body.name)) throw new HttpError(409, `a relay named '${body.name}' already exists`);
+      const { listen } = readEndpoints(body.listen, body.upstream);
+      const remoteListen = (host: string) =>
+        new HttpError(
+          403,
+          `relay '${body.name}' would listen on ${host}, beyond loopback: relays created through the API ` +
+            `listen on 127.0.0.1, ::1 or localhost unless socklab relay runs with --api-allow-remote-listen`,
+        );
+      if (!options.allowRemoteListen && !isLoopbackAddress(listen.host) && listen.host !== 'localhost')
+        throw remoteListen(formatAddress(listen));
       const relayOptions: RelayOptions = {
         name: body.name,
         listen: body.listen,
@@ -219,6 +279,11 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
         ...(typeof body.seed === 'number' ? { seed: body.seed } : {}),
       };
       const relay = await registry.create(relayOptions);
+      if (!options.allowRemoteListen && !isLoopbackAddress(relay.address().host)) {
+        // `localhost` that is not loopback on this host.
+        await registry.remove(relay.name);
+        throw remoteListen(formatAddress(relay.address()));
+      }
       return { status: 201, body: relay.toJSON() };
     }
     if (sub === undefined) {
@@ -268,6 +333,58 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
     return { status: 200, body: relay.updateFault(faultName, patch) };
   }
 
+  /** Set once listening: the API's port, and the token it needs, if any. */
+  let port = 0;
+  let token: Buffer | undefined;
+
+  /** Who may ask (see the top of this file): throws the 400/401/403/415 that says why not. */
+  function admit(req: http.IncomingMessage): void {
+    const host = req.headers.host;
+    const origin = req.headers.origin;
+    const named = host === undefined ? undefined : splitHost(host);
+    if (host === undefined) throw new HttpError(400, 'a request needs a Host header');
+    if (named === undefined) throw new HttpError(400, `Host '${printable(host)}' is not a host[:port]`);
+    if (token === undefined) {
+      const own = ['localhost', '127.0.0.1', '[::1]', hostName(req.socket.localAddress)];
+      if (!own.includes(named.name) || (named.port ?? 80) !== port) {
+        throw new HttpError(
+          403,
+          `Host '${printable(host)}' is not this API's address: send 127.0.0.1:${port}, localhost:${port} ` +
+            `or [::1]:${port} (a name that is not this host's is how a web page reaches it by DNS rebinding)`,
+        );
+      }
+    }
+    if (origin !== undefined && origin.toLowerCase() !== `http://${host.toLowerCase()}`) {
+      throw new HttpError(
+        403,
+        `Origin '${printable(origin)}' is not this API's (http://${printable(host)}): ` +
+          `the API takes no requests from web pages of other sites`,
+      );
+    }
+    if (token !== undefined) {
+      const given = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+      const challenge = { 'www-authenticate': 'Bearer realm="socklab relay"' };
+      if (given === undefined) {
+        throw new HttpError(
+          401,
+          'this API needs a token: send "Authorization: Bearer TOKEN", with the token socklab relay printed at start',
+          challenge,
+        );
+      }
+      if (!timingSafeEqual(digest(given), token)) throw new HttpError(401, 'wrong token', challenge);
+    }
+    const length = req.headers['content-length'];
+    const hasBody =
+      (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+    const type = req.headers['content-type'];
+    if (hasBody && type?.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+      throw new HttpError(
+        415,
+        `a request body is JSON, sent with Content-Type: application/json (not ${type === undefined ? 'without one' : `'${printable(type)}'`})`,
+      );
+    }
+  }
+
   const server = http.createServer((req, res) => {
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       if (res.headersSent) return;
@@ -284,7 +401,11 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
         })
         .end(text);
     };
-    route(req).then(
+    const answer = async () => {
+      admit(req);
+      return route(req);
+    };
+    answer().then(
       ({ status, body }) => send(status, body),
       (err: unknown) => {
         if (err instanceof HttpError)
@@ -327,6 +448,15 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
   };
   options.signal?.addEventListener('abort', () => void close(), { once: true });
   const a = address();
+  port = a.port;
+  const tokenText =
+    options.token ?? (isLoopbackAddress(a.host) ? undefined : randomBytes(24).toString('base64url'));
+  token = tokenText === undefined ? undefined : digest(tokenText);
   const host = a.host === '::' || a.host === '0.0.0.0' ? '127.0.0.1' : a.host;
-  return { address, url: `http://${host.includes(':') ? `[${host}]` : host}:${a.port}`, close };
+  return {
+    address,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${a.port}`,
+    token: tokenText,
+    close,
+  };
 }

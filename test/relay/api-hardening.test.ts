@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { serveApi, type ServeApiOptions } from '../../src/relay/api.js';
-import { describeEnd, describeStart, watch } from '../../src/cli/commands/relay.js';
+import { describeEnd, describeStart, parse, watch } from '../../src/cli/commands/relay.js';
 import { readConfig } from '../../src/relay/config.js';
 import { RelayRegistry } from '../../src/relay/registry.js';
 import { createRelay } from '../../src/relay/relay.js';
-import { apiRequest } from '../helpers/api-client.js';
+import { apiRequest, slowClient } from '../helpers/api-client.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { echo, tcpServer } from '../helpers/relay-peers.js';
 
@@ -215,4 +215,225 @@ test('names are printed sanitised even when they slipped by (a relay made with c
     assert.doesNotMatch(text, CONTROLS, JSON.stringify(text));
     assert.match(text, /relay web·\]0;owned··\[2J·relay web: closed/);
   }
+});
+
+/** The issue's request: what a web page at http://evil.example can send without a preflight. */
+function fromWebPage(port: number, extra: Record<string, string> = {}) {
+  return apiRequest(port, {
+    method: 'POST',
+    path: '/relays',
+    headers: {
+      'content-type': 'text/plain',
+      origin: 'http://evil.example',
+      host: `evil.example:${port}`,
+      ...extra,
+    },
+    body: JSON.stringify({ name: 'ssh', listen: ':0', upstream: '127.0.0.1:22' }),
+  });
+}
+
+test('a web page cannot drive it: foreign Host (DNS rebinding), foreign Origin, text/plain are refused', async (t) => {
+  const { port, registry } = await setup(t);
+  const json = { 'content-type': 'application/json' };
+  const relay = JSON.stringify({ name: 'ssh', listen: '127.0.0.1:0', upstream: '127.0.0.1:22' });
+  const refused: [string, Promise<{ status: number; body?: Record<string, unknown> }>, number, RegExp][] = [
+    ["the issue's request", fromWebPage(port), 403, /^Host 'evil\.example:\d+' is not this API's address/],
+    [
+      'text/plain, own Host, no Origin',
+      apiRequest(port, {
+        method: 'POST',
+        path: '/relays',
+        headers: { 'content-type': 'text/plain' },
+        body: relay,
+      }),
+      415,
+      /^a request body is JSON, sent with Content-Type: application\/json \(not 'text\/plain'\)$/,
+    ],
+    [
+      'a form post',
+      apiRequest(port, {
+        method: 'POST',
+        path: '/reset',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'a=1',
+      }),
+      415,
+      /Content-Type: application\/json/,
+    ],
+    [
+      'a body without a Content-Type',
+      apiRequest(port, { method: 'POST', path: '/relays', body: relay }),
+      415,
+      /\(not without one\)$/,
+    ],
+    [
+      'JSON from a foreign Origin',
+      apiRequest(port, {
+        method: 'POST',
+        path: '/relays',
+        headers: { ...json, origin: 'http://evil.example' },
+        body: relay,
+      }),
+      403,
+      /^Origin 'http:\/\/evil\.example' is not this API's \(http:\/\/127\.0\.0\.1:\d+\)/,
+    ],
+    [
+      'a local page on another port',
+      apiRequest(port, { method: 'POST', path: '/reset', headers: { origin: 'http://localhost:3000' } }),
+      403,
+      /^Origin 'http:\/\/localhost:3000'/,
+    ],
+    [
+      'Origin null (a sandboxed page)',
+      apiRequest(port, { path: '/relays', headers: { origin: 'null' } }),
+      403,
+      /^Origin 'null'/,
+    ],
+    [
+      'a read through a rebound name',
+      apiRequest(port, { path: '/relays', headers: { host: `attacker.example:${port}` } }),
+      403,
+      /^Host 'attacker\.example:\d+'/,
+    ],
+    [
+      'another port',
+      apiRequest(port, { path: '/relays', headers: { host: `127.0.0.1:${port + 1}` } }),
+      403,
+      /^Host/,
+    ],
+    [
+      'no port',
+      apiRequest(port, { path: '/relays', headers: { host: 'localhost' } }),
+      403,
+      /^Host 'localhost'/,
+    ],
+  ];
+  for (const [what, reply, status, error] of refused) {
+    const r = await reply;
+    assert.equal(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
+    assert.match(String(r.body?.error), error, what);
+  }
+  // HTTP/1.0 needs no Host; this API does.
+  const raw = await slowClient(port, 'GET /relays HTTP/1.0\r\n\r\n');
+  const { data } = await raw.closed;
+  assert.match(data, /^HTTP\/1\.1 400 /);
+  assert.match(data, /"error": "a request needs a Host header"/);
+  assert.deepEqual(
+    registry.list().map((r) => r.name),
+    ['web'],
+    'no relay was created',
+  );
+
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`]) {
+    const r = await apiRequest(port, { path: '/version', headers: { host, origin: `http://${host}` } });
+    assert.equal(r.status, 200, `${host}: ${r.text}`);
+  }
+  const made = await apiRequest(port, {
+    method: 'POST',
+    path: '/relays',
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: relay,
+  });
+  assert.equal(made.status, 201, made.text);
+  assert.equal((await apiRequest(port, { method: 'POST', path: '/reset' })).status, 204, 'no body, no type');
+});
+
+test('a relay created through the API listens on loopback only, unless allowed', async (t) => {
+  const { port, registry, server } = await setup(t);
+  const upstream = `127.0.0.1:${server.port}`;
+  for (const listen of [':0', '0.0.0.0:0', 'tcp://[::]:0', 'udp://:0']) {
+    const r = await apiRequest(port, {
+      method: 'POST',
+      path: '/relays',
+      body: { name: 'wide', listen, upstream: listen.startsWith('udp') ? `udp://${upstream}` : upstream },
+    });
+    assert.equal(r.status, 403, `${listen}: ${r.text}`);
+    assert.match(
+      String(r.body?.error),
+      /^relay 'wide' would listen on .*, beyond loopback: .*--api-allow-remote-listen$/,
+    );
+  }
+  assert.equal(registry.get('wide'), undefined);
+  for (const [name, listen] of [
+    ['v4', '127.0.0.1:0'],
+    ['bare', '0'],
+    ['named', 'localhost:0'],
+  ]) {
+    const r = await apiRequest(port, { method: 'POST', path: '/relays', body: { name, listen, upstream } });
+    assert.equal(r.status, 201, `${listen}: ${r.text}`);
+  }
+
+  const open = await setup(t, { allowRemoteListen: true });
+  const wide = await apiRequest(open.port, {
+    method: 'POST',
+    path: '/relays',
+    body: { name: 'wide', listen: ':0', upstream },
+  });
+  assert.equal(wide.status, 201, wide.text);
+  assert.match(String(wide.body?.listen), /^tcp:\/\/\[::\]:\d+$/);
+
+  assert.equal(parse(['--api', '0', '--api-allow-remote-listen']).apiAllowRemoteListen, true);
+  assert.equal(parse(['--api', '0']).apiAllowRemoteListen, undefined);
+  assert.throws(() => parse(['9000', '127.0.0.1:1', '--api-allow-remote-listen']), {
+    message: /--api-allow-remote-listen is for relays created through the API: give --api ADDRESS/,
+  });
+});
+
+test('bound beyond loopback, the API needs the token it was given or made', async (t) => {
+  const { port, api } = await setup(t, { listen: 'tcp://:0' });
+  assert.equal(api.address().host, '::');
+  assert.match(api.token ?? '', /^[\w-]{32}$/);
+  const bearer = { authorization: `Bearer ${api.token}` };
+  const none = await apiRequest(port, { path: '/relays' });
+  assert.equal(none.status, 401);
+  assert.match(String(none.body?.error), /^this API needs a token: send "Authorization: Bearer TOKEN"/);
+  assert.equal(none.headers['www-authenticate'], 'Bearer realm="socklab relay"');
+  const wrong = await apiRequest(port, {
+    path: '/relays',
+    headers: { authorization: `Bearer x${api.token}` },
+  });
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.body?.error, 'wrong token');
+  assert.equal((await fromWebPage(port)).status, 403, 'a foreign Origin is refused, token or not');
+  assert.equal((await fromWebPage(port, bearer)).status, 403);
+  assert.equal((await apiRequest(port, { path: '/relays', headers: bearer })).status, 200);
+  // With a token, Host may be a name (a container's): the token is what keeps pages out.
+  const named = await apiRequest(port, { path: '/version', headers: { ...bearer, host: 'relay:8474' } });
+  assert.equal(named.status, 200, named.text);
+  assert.equal((await apiRequest(port, { method: 'POST', path: '/reset', headers: bearer })).status, 204);
+
+  // On loopback, none unless given.
+  const local = await setup(t);
+  assert.equal(local.api.token, undefined);
+  const given = await setup(t, { token: 'a-token-of-my-own-0123' });
+  assert.equal((await apiRequest(given.port, { path: '/relays' })).status, 401);
+  const withIt = await apiRequest(given.port, {
+    path: '/relays',
+    headers: { authorization: 'bearer a-token-of-my-own-0123' },
+  });
+  assert.equal(withIt.status, 200);
+});
+
+test('socklab relay --api :0 prints a token, and refuses requests without it', async (t) => {
+  const cli = await startCli(['relay', '--api', ':0'], { listening: 0 });
+  t.after(() => void cli.stop('SIGKILL'));
+  await cli.waitFor(/api token: \S+ .*\n/, 'stderr');
+  const port = Number(/api on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(cli.stderr())![1]);
+  const token =
+    /api token: (\S+) \(the API listens on tcp:\/\/\[::\]:\d+, beyond loopback: requests need "Authorization: Bearer TOKEN"\)\n/.exec(
+      cli.stderr(),
+    )![1]!;
+  assert.equal((await apiRequest(port, { path: '/relays' })).status, 401);
+  assert.equal(
+    (await apiRequest(port, { path: '/relays', headers: { authorization: `Bearer ${token}` } })).status,
+    200,
+  );
+  const result = await cli.stop('SIGINT');
+  assert.equal(result.code, 130, result.stderr);
+
+  const local = await startCli(['relay', '--api', '127.0.0.1:0'], { listening: 0 });
+  t.after(() => void local.stop('SIGKILL'));
+  await local.waitFor(/api on http:\/\/127\.0\.0\.1:\d+\n/, 'stderr');
+  const stopped = await local.stop('SIGINT');
+  assert.doesNotMatch(stopped.stderr, /token/);
 });
