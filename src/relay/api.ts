@@ -32,7 +32,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6, type Socket } from 'node:net';
 import { formatAddress, parseAddress, type Endpoint } from '../address.js';
 import { describeSystemError, isSocklabError, SocklabError } from '../errors.js';
 import { isValidName, NAME_RULE, printable, readFault, type FaultSpec } from '../impair/fault.js';
@@ -42,6 +42,37 @@ import { readEndpoints, type RelayOptions } from './relay.js';
 
 /** Request bodies larger than this are refused (413). */
 export const MAX_API_BODY_BYTES = 64 * 1024;
+/** Connections at once; further ones are closed as they are accepted (and that is logged). */
+export const MAX_API_CONNECTIONS = 64;
+/** The request line and headers must arrive within this (else 408 and the connection closes). */
+export const API_HEADERS_TIMEOUT_MS = 5_000;
+/** The whole request, body (≤ MAX_API_BODY_BYTES) included, within this (else 408). */
+export const API_REQUEST_TIMEOUT_MS = 10_000;
+/** A kept-alive connection with no next request is closed after this. */
+export const API_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** A connection with no traffic either way (say, a client that never reads its answer) is closed after this. */
+export const API_IDLE_TIMEOUT_MS = 30_000;
+/** How often the timeouts above are checked (node's default, 30 s, would let them run that late). */
+const API_TIMEOUT_CHECK_MS = 500;
+/** A repeated problem (the connection cap, fd exhaustion) is logged at most this often. */
+const API_LOG_EVERY_MS = 60_000;
+
+/** What one client may hold: the constants above, smaller for tests. */
+export interface ApiLimits {
+  readonly maxConnections: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+export const DEFAULT_API_LIMITS: ApiLimits = Object.freeze({
+  maxConnections: MAX_API_CONNECTIONS,
+  headersTimeoutMs: API_HEADERS_TIMEOUT_MS,
+  requestTimeoutMs: API_REQUEST_TIMEOUT_MS,
+  keepAliveTimeoutMs: API_KEEP_ALIVE_TIMEOUT_MS,
+  idleTimeoutMs: API_IDLE_TIMEOUT_MS,
+});
 
 export interface ServeApiOptions {
   readonly registry: RelayRegistry;
@@ -56,6 +87,11 @@ export interface ServeApiOptions {
   readonly token?: string;
   /** Let POST /relays create relays that listen beyond loopback (`:9000`). Default: a 403. */
   readonly allowRemoteListen?: boolean;
+  /** Default DEFAULT_API_LIMITS. */
+  readonly limits?: Partial<ApiLimits>;
+  /** Problems an operator should know of, one line each (no newline): the connection cap reached,
+   * file descriptors exhausted. Default: none. */
+  readonly log?: (line: string) => void;
 }
 
 export interface ApiServer {
@@ -74,6 +110,49 @@ export function isLoopbackAddress(host: string): boolean {
   if (isIPv4(v4)) return v4.startsWith('127.');
   if (!isIPv6(h)) return false;
   return new URL(`http://[${h}]/`).hostname === '[::1]';
+}
+
+/**
+ * What a listening server cannot do for itself: say once, in one line, that it is turning clients
+ * away. `drop`: the connection cap; `error` on accept: out of file descriptors (EMFILE/ENFILE), or
+ * anything else (which, unheard, would end the process). A repeated problem is a line a minute,
+ * with how many times it happened since.
+ */
+export function watchAccept(
+  server: http.Server,
+  log: (line: string) => void,
+  limits: { maxConnections: number },
+  everyMs = API_LOG_EVERY_MS,
+): void {
+  const last = new Map<string, { at: number; more: number }>();
+  const once = (key: string, line: string) => {
+    const now = performance.now();
+    const seen = last.get(key);
+    if (seen !== undefined && now - seen.at < everyMs) {
+      seen.more += 1;
+      return;
+    }
+    const more = seen !== undefined && seen.more > 0 ? ` (${seen.more} more since the last time)` : '';
+    last.set(key, { at: now, more: 0 });
+    log(`${line}${more}`);
+  };
+  server.on('drop', () =>
+    once(
+      'drop',
+      `${limits.maxConnections} connections at once, the most it takes: closing new ones (slow or stuck clients?)`,
+    ),
+  );
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+      once(
+        'fd',
+        `out of file descriptors (${err.code}) accepting a connection: clients are turned away until some ` +
+          `close (raise the limit: ulimit -n)`,
+      );
+    } else {
+      once(`error ${err.code}`, `cannot accept a connection: ${describeSystemError(err)}`);
+    }
+  });
 }
 
 function digest(text: string): Buffer {
@@ -263,10 +342,11 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
       }
       if (registry.get(body.name)) throw new HttpError(409, `a relay named '${body.name}' already exists`);
       const { listen } = readEndpoints(body.listen, body.upstream);
+      const relayName = body.name;
       const remoteListen = (host: string) =>
         new HttpError(
           403,
-          `relay '${body.name}' would listen on ${host}, beyond loopback: relays created through the API ` +
+          `relay '${relayName}' would listen on ${host}, beyond loopback: relays created through the API ` +
             `listen on 127.0.0.1, ::1 or localhost unless socklab relay runs with --api-allow-remote-listen`,
         );
       if (!options.allowRemoteListen && !isLoopbackAddress(listen.host) && listen.host !== 'localhost')
@@ -333,9 +413,8 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
     return { status: 200, body: relay.updateFault(faultName, patch) };
   }
 
-  /** Set once listening: the API's port, and the token it needs, if any. */
-  let port = 0;
-  let token: Buffer | undefined;
+  /** Set once listening: the API's port, and (the digest of) the token it needs, if any. */
+  const bound: { port: number; token: Buffer | undefined } = { port: 0, token: undefined };
 
   /** Who may ask (see the top of this file): throws the 400/401/403/415 that says why not. */
   function admit(req: http.IncomingMessage): void {
@@ -344,13 +423,13 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
     const named = host === undefined ? undefined : splitHost(host);
     if (host === undefined) throw new HttpError(400, 'a request needs a Host header');
     if (named === undefined) throw new HttpError(400, `Host '${printable(host)}' is not a host[:port]`);
-    if (token === undefined) {
+    if (bound.token === undefined) {
       const own = ['localhost', '127.0.0.1', '[::1]', hostName(req.socket.localAddress)];
-      if (!own.includes(named.name) || (named.port ?? 80) !== port) {
+      if (!own.includes(named.name) || (named.port ?? 80) !== bound.port) {
         throw new HttpError(
           403,
-          `Host '${printable(host)}' is not this API's address: send 127.0.0.1:${port}, localhost:${port} ` +
-            `or [::1]:${port} (a name that is not this host's is how a web page reaches it by DNS rebinding)`,
+          `Host '${printable(host)}' is not this API's address: send 127.0.0.1:${bound.port}, localhost:${bound.port} ` +
+            `or [::1]:${bound.port} (a name that is not this host's is how a web page reaches it by DNS rebinding)`,
         );
       }
     }
@@ -361,7 +440,7 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
           `the API takes no requests from web pages of other sites`,
       );
     }
-    if (token !== undefined) {
+    if (bound.token !== undefined) {
       const given = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
       const challenge = { 'www-authenticate': 'Bearer realm="socklab relay"' };
       if (given === undefined) {
@@ -371,9 +450,13 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
           challenge,
         );
       }
-      if (!timingSafeEqual(digest(given), token)) throw new HttpError(401, 'wrong token', challenge);
+      if (!timingSafeEqual(digest(given), bound.token)) throw new HttpError(401, 'wrong token', challenge);
     }
     const length = req.headers['content-length'];
+    if (length !== undefined && Number(length) > MAX_API_BODY_BYTES)
+      throw new HttpError(413, `request body larger than ${MAX_API_BODY_BYTES} bytes`, {
+        connection: 'close',
+      });
     const hasBody =
       (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
     const type = req.headers['content-type'];
@@ -385,46 +468,91 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
     }
   }
 
-  const server = http.createServer((req, res) => {
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      if (res.headersSent) return;
-      if (status === 204) {
-        res.writeHead(204, headers).end();
-        return;
-      }
-      const text = `${JSON.stringify(body, null, 2)}\n`;
-      res
-        .writeHead(status, {
-          'content-type': 'application/json; charset=utf-8',
-          'content-length': Buffer.byteLength(text),
-          ...headers,
-        })
-        .end(text);
-    };
-    const answer = async () => {
-      admit(req);
-      return route(req);
-    };
-    answer().then(
-      ({ status, body }) => send(status, body),
-      (err: unknown) => {
-        if (err instanceof HttpError)
-          send(err.status, { error: err.message, status: err.status }, err.headers);
-        else if (isSocklabError(err)) send(statusOf(err), { error: err.message, status: statusOf(err) });
-        else
-          send(500, {
-            error: `internal error: ${err instanceof Error ? err.message : String(err)}`,
-            status: 500,
-          });
-        // Drain what the client still sends, so the answer is not lost to a reset.
-        req.resume();
-      },
+  const limits: ApiLimits = { ...DEFAULT_API_LIMITS, ...options.limits };
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || (value as number) < 1)
+      throw new SocklabError(
+        'SOCKLAB_ERR_USAGE',
+        `API limit ${key}: ${String(value)} is not a whole number from 1`,
+      );
+  }
+  const server = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(API_TIMEOUT_CHECK_MS, limits.headersTimeoutMs),
+      requireHostHeader: false, // admit() answers that, in JSON
+    },
+    (req, res) => {
+      const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        if (res.headersSent) return;
+        if (status === 204) {
+          res.writeHead(204, headers).end();
+          return;
+        }
+        const text = `${JSON.stringify(body, null, 2)}\n`;
+        res
+          .writeHead(status, {
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': Buffer.byteLength(text),
+            ...headers,
+          })
+          .end(text);
+      };
+      const answer = async () => {
+        admit(req);
+        return route(req);
+      };
+      answer().then(
+        ({ status, body }) => send(status, body),
+        (err: unknown) => {
+          if (err instanceof HttpError)
+            send(err.status, { error: err.message, status: err.status }, err.headers);
+          else if (isSocklabError(err)) send(statusOf(err), { error: err.message, status: statusOf(err) });
+          else
+            send(500, {
+              error: `internal error: ${err instanceof Error ? err.message : String(err)}`,
+              status: 500,
+            });
+          // Drain what the client still sends, so the answer is not lost to a reset.
+          req.resume();
+        },
+      );
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.idleTimeoutMs); // then node destroys the socket
+  // What node would answer to a request it could not read (timed out, malformed, headers too
+  // large), but in JSON like every other answer.
+  server.on('clientError', (err: NodeJS.ErrnoException, duplex) => {
+    const socket = duplex as Socket;
+    if (!socket.writable || socket.bytesWritten > 0) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, why] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [
+            408,
+            'Request Timeout',
+            `the request took too long: headers must arrive within ${limits.headersTimeoutMs} ms, ` +
+              `the whole request within ${limits.requestTimeoutMs} ms`,
+          ]
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'request headers too large']
+          : [400, 'Bad Request', 'not an HTTP request this API can read'];
+    const body = `${JSON.stringify({ error: why, status }, null, 2)}\n`;
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
+    socket.destroySoon(); // once written; a client that reads nothing meets the idle timeout
   });
-  server.on('clientError', (_err, socket) => socket.destroy());
   try {
     server.listen({ host: endpoint.host, port: endpoint.port });
     await once(server, 'listening');
+    watchAccept(server, options.log ?? (() => {}), limits);
   } catch (err) {
     throw new SocklabError(
       'SOCKLAB_ERR_BIND',
@@ -448,10 +576,10 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
   };
   options.signal?.addEventListener('abort', () => void close(), { once: true });
   const a = address();
-  port = a.port;
+  bound.port = a.port;
   const tokenText =
     options.token ?? (isLoopbackAddress(a.host) ? undefined : randomBytes(24).toString('base64url'));
-  token = tokenText === undefined ? undefined : digest(tokenText);
+  bound.token = tokenText === undefined ? undefined : digest(tokenText);
   const host = a.host === '::' || a.host === '0.0.0.0' ? '127.0.0.1' : a.host;
   return {
     address,

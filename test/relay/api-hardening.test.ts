@@ -7,14 +7,23 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { serveApi, type ServeApiOptions } from '../../src/relay/api.js';
+import http from 'node:http';
+import {
+  API_HEADERS_TIMEOUT_MS,
+  API_KEEP_ALIVE_TIMEOUT_MS,
+  API_REQUEST_TIMEOUT_MS,
+  MAX_API_CONNECTIONS,
+  serveApi,
+  watchAccept,
+  type ServeApiOptions,
+} from '../../src/relay/api.js';
 import { describeEnd, describeStart, parse, watch } from '../../src/cli/commands/relay.js';
 import { readConfig } from '../../src/relay/config.js';
 import { RelayRegistry } from '../../src/relay/registry.js';
 import { createRelay } from '../../src/relay/relay.js';
 import { apiRequest, slowClient } from '../helpers/api-client.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { echo, tcpServer } from '../helpers/relay-peers.js';
+import { echo, tcpServer, within } from '../helpers/relay-peers.js';
 
 type T = { after: (fn: () => Promise<void> | void) => void };
 
@@ -436,4 +445,94 @@ test('socklab relay --api :0 prints a token, and refuses requests without it', a
   await local.waitFor(/api on http:\/\/127\.0\.0\.1:\d+\n/, 'stderr');
   const stopped = await local.stop('SIGINT');
   assert.doesNotMatch(stopped.stderr, /token/);
+});
+
+test('slow clients: half a header, or nothing, gets a 408 and is closed within seconds; others are served', async (t) => {
+  assert.ok(
+    API_HEADERS_TIMEOUT_MS <= 10_000 &&
+      API_REQUEST_TIMEOUT_MS <= 30_000 &&
+      API_KEEP_ALIVE_TIMEOUT_MS <= 10_000,
+  );
+  assert.ok(MAX_API_CONNECTIONS >= 16 && MAX_API_CONNECTIONS <= 1024);
+  const { port } = await setup(t);
+  const slow = await Promise.all([
+    ...[1, 2, 3].map((i) =>
+      slowClient(port, `GET /relays HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Slow-${i}: a`),
+    ),
+    slowClient(port, 'GET /rel'),
+    slowClient(port, ''),
+  ]);
+  t.after(() => slow.forEach((c) => c.socket.destroy()));
+  assert.equal((await apiRequest(port, { path: '/version' })).status, 200, 'served while they wait');
+  const limit = API_HEADERS_TIMEOUT_MS + 1500;
+  for (const { closed } of slow) {
+    const { data, afterMs } = await within(closed, limit, `the server to close a slow client (${limit} ms)`);
+    assert.ok(afterMs >= API_HEADERS_TIMEOUT_MS - 100, `closed after ${afterMs} ms`);
+    assert.match(data, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+    assert.match(
+      data,
+      new RegExp(
+        `"error": "the request took too long: headers must arrive within ${API_HEADERS_TIMEOUT_MS} ms`,
+      ),
+    );
+  }
+  assert.equal((await apiRequest(port, { path: '/version' })).status, 200);
+});
+
+test('the connection cap closes extra clients at once (logged once); a slow body and an idle keep-alive are closed too', async (t) => {
+  const lines: string[] = [];
+  const { port } = await setup(t, {
+    log: (line) => lines.push(line),
+    limits: { maxConnections: 3, headersTimeoutMs: 500, requestTimeoutMs: 1000, keepAliveTimeoutMs: 300 },
+  });
+  const held = await Promise.all([
+    slowClient(port, `GET /relays HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`),
+    slowClient(port, 'GET / HTTP/1.1\r\n'),
+    slowClient(
+      port,
+      `POST /relays HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na`,
+    ),
+  ]);
+  t.after(() => held.forEach((c) => c.socket.destroy()));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const extra = await Promise.all([1, 2, 3].map(() => slowClient(port, '')));
+  t.after(() => extra.forEach((c) => c.socket.destroy()));
+  for (const { closed } of extra) {
+    const { data, afterMs } = await within(closed, 1000, 'the server to close a connection over the cap');
+    assert.equal(data, '');
+    assert.ok(afterMs < 400, `closed after ${afterMs} ms`);
+  }
+  assert.deepEqual(lines, [
+    '3 connections at once, the most it takes: closing new ones (slow or stuck clients?)',
+  ]);
+  const body = await within(held[2].closed, 2500, 'the slow body to meet the request timeout');
+  assert.ok(body.afterMs >= 900, `closed after ${body.afterMs} ms`);
+  assert.match(body.data, /^HTTP\/1\.1 408 /);
+  await within(Promise.all(held.map((c) => c.closed)), 2500, 'the slow headers to meet the header timeout');
+  assert.equal((await apiRequest(port, { path: '/version' })).status, 200, 'served once they are gone');
+
+  // Keep-alive: an answered client that sends nothing more is closed (node adds up to 1 s).
+  const kept = await slowClient(port, `GET /version HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+  const after = await within(kept.closed, 2500, 'an idle keep-alive connection to be closed');
+  assert.match(after.data, /^HTTP\/1\.1 200 OK/);
+});
+
+test('fd exhaustion on accept (EMFILE/ENFILE) is one line, not a crash, and again at most once a period', async () => {
+  const server = http.createServer();
+  const lines: string[] = [];
+  watchAccept(server, (line) => lines.push(line), { maxConnections: 64 }, 200);
+  const emfile = (code: string) =>
+    Object.assign(new Error(`accept ${code}`), { code, errno: -24, syscall: 'accept' });
+  for (let i = 0; i < 100; i++) server.emit('error', emfile(i % 2 === 0 ? 'EMFILE' : 'ENFILE'));
+  assert.deepEqual(lines, [
+    'out of file descriptors (EMFILE) accepting a connection: clients are turned away until some close (raise the limit: ulimit -n)',
+  ]);
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  server.emit('error', emfile('EMFILE'));
+  assert.equal(lines.length, 2);
+  assert.match(lines[1]!, /\(99 more since the last time\)$/);
+  server.emit('error', Object.assign(new Error('accept EPERM'), { code: 'EPERM', syscall: 'accept' }));
+  assert.equal(lines.length, 3);
+  assert.match(lines[2]!, /^cannot accept a connection: /);
+  assert.ok(lines.every((line) => !line.includes('\n')));
 });

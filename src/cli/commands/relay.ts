@@ -412,6 +412,7 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
         version: version(),
         signal: io.signal,
         ...(options.apiAllowRemoteListen === true ? { allowRemoteListen: true } : {}),
+        log: (line) => io.stderr.write(`api: ${line}\n`),
       });
       io.stderr.write(`api on ${api.url}\n`);
       if (api.token !== undefined) {
