@@ -83,8 +83,9 @@ Control and config:
                                 no Origin but its own, and bodies sent as application/json.
                                 Beyond loopback (--api :8474) it prints a token, to send as
                                 "Authorization: Bearer TOKEN".
-      --api-allow-remote-listen let relays created through the API listen beyond loopback
-                                (default: only 127.0.0.1, ::1, localhost)
+      --api-allow-remote-listen
+                                let relays created through the API listen beyond
+                                loopback (default: only 127.0.0.1, ::1, localhost)
       --config FILE             relays from a JSON or YAML file: {seed?, api?, relays: [{name,
                                 listen, upstream, faults: [{type, direction, params}]}]}
 Other options:
