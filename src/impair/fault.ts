@@ -105,6 +105,31 @@ export interface Fault {
   readonly params: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * What a relay or fault name may be, in the API, config files and the command line: it is printed
+ * on the operator's terminal and used in URLs, so nothing that a terminal would obey.
+ */
+export const NAME_PATTERN = /^[\w.-]{1,64}$/;
+export const NAME_RULE = "1-64 letters, digits, '_', '-' or '.'";
+
+export function isValidName(name: unknown): name is string {
+  return typeof name === 'string' && NAME_PATTERN.test(name);
+}
+
+// C0 and C1 controls, DEL, line and paragraph separators, bidi overrides and isolates.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A user's text (a name, a type, a field) as it may go into a message that ends up on a terminal:
+ * controls escaped as `\u001b`, and at most 64 characters. Messages stay one harmless line.
+ */
+export function printable(value: unknown): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  const short = text.length > 64 ? `${text.slice(0, 64)}…` : text;
+  return short.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function faultError(what: string, why: string): SocklabError {
   return new SocklabError('SOCKLAB_ERR_USAGE', `${what}: ${why}`);
 }
@@ -117,12 +142,23 @@ export function defaultFaultName(type: string, direction: Direction | 'both'): s
   return direction === 'both' ? type : `${type}_${direction}`;
 }
 
+/**
+ * The fault type named `name` in `types`, looked up as an own key only: `constructor`, `toString`
+ * or `__proto__` are not fault types, whatever the table's prototype has.
+ */
+export function faultTypeOf(
+  types: Readonly<Record<string, FaultType<object>>>,
+  name: string,
+): FaultType<object> | undefined {
+  return Object.hasOwn(types, name) ? types[name] : undefined;
+}
+
 /** One parameter from a number (in the parameter's unit) or a text with units. */
 export function readParam(spec: ParamSpec, value: unknown, what: string): number | string {
   const kind = spec.kind;
   if (Array.isArray(kind)) {
     if (typeof value !== 'string' || !kind.includes(value)) {
-      throw faultError(what, `'${String(value)}' is not one of ${kind.join(', ')}`);
+      throw faultError(what, `'${printable(value)}' is not one of ${kind.join(', ')}`);
     }
     return value;
   }
@@ -141,7 +177,10 @@ export function readParam(spec: ParamSpec, value: unknown, what: string): number
     }
   }
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw faultError(what, `${JSON.stringify(value) ?? String(value)} is not a number or a text with a unit`);
+    throw faultError(
+      what,
+      `${printable(JSON.stringify(value) ?? String(value))} is not a number or a text with a unit`,
+    );
   }
   switch (kind) {
     case 'duration':
@@ -198,9 +237,9 @@ export function readParams<P extends object>(
   }
   const specs = type.params as Readonly<Record<string, ParamSpec>>;
   for (const key of Object.keys(input ?? {})) {
-    if (!(key in specs)) {
+    if (!Object.hasOwn(specs, key)) {
       const known = Object.keys(specs).join(', ');
-      throw faultError(what, `unknown parameter '${key}' for ${type.type} (parameters: ${known})`);
+      throw faultError(what, `unknown parameter '${printable(key)}' for ${type.type} (parameters: ${known})`);
     }
   }
   const out: Record<string, unknown> = {};
@@ -231,19 +270,25 @@ export function readFault(
   const known = new Set(['name', 'type', 'direction', 'probability', 'params']);
   for (const key of Object.keys(s)) {
     if (!known.has(key)) {
-      throw faultError(what, `unknown field '${key}' (fields: name, type, direction, probability, params)`);
+      throw faultError(
+        what,
+        `unknown field '${printable(key)}' (fields: name, type, direction, probability, params)`,
+      );
     }
   }
   if (typeof s.type !== 'string') throw faultError(what, `needs a type (${Object.keys(types).join(', ')})`);
-  const type = types[s.type];
+  const type = faultTypeOf(types, s.type);
   if (!type)
-    throw faultError(what, `unknown fault type '${s.type}' (types: ${Object.keys(types).join(', ')})`);
+    throw faultError(
+      what,
+      `unknown fault type '${printable(s.type)}' (types: ${Object.keys(types).join(', ')})`,
+    );
   const direction = s.direction ?? 'both';
   if (direction !== 'up' && direction !== 'down' && direction !== 'both') {
-    throw faultError(what, `direction ${JSON.stringify(direction)} is not up, down or both`);
+    throw faultError(what, `direction ${printable(JSON.stringify(direction))} is not up, down or both`);
   }
-  if (s.name !== undefined && (typeof s.name !== 'string' || !/^[\w.-]{1,64}$/.test(s.name))) {
-    throw faultError(what, `name ${JSON.stringify(s.name)} must be 1-64 letters, digits, '_', '-' or '.'`);
+  if (s.name !== undefined && !isValidName(s.name)) {
+    throw faultError(what, `name ${printable(JSON.stringify(s.name))} must be ${NAME_RULE}`);
   }
   const name = s.name ?? defaultFaultName(type.type, direction);
   const label = `${what} '${name}'`;
@@ -270,7 +315,7 @@ export function transportReason(type: FaultType<object>, transport: Transport): 
 
 /** `delay 40ms ±10ms (up, 50% of connections)`. */
 export function describeFault(types: Readonly<Record<string, FaultType<object>>>, fault: Fault): string {
-  const type = types[fault.type];
+  const type = faultTypeOf(types, fault.type);
   const what = type ? type.describe(fault.params) : JSON.stringify(fault.params);
   const where = fault.direction === 'both' ? '' : ` ${fault.direction}`;
   const chance = fault.probability < 1 ? ` on ${formatFraction(fault.probability)} of connections` : '';

@@ -26,7 +26,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseAddress, type Endpoint } from '../address.js';
 import { describeSystemError, isSocklabError, SocklabError } from '../errors.js';
-import { readParam, type FaultSpec } from '../impair/fault.js';
+import { isValidName, NAME_RULE, printable, readParam, type FaultSpec } from '../impair/fault.js';
 import { readEndpoints, readFaults, type RelayOptions } from './relay.js';
 
 export interface RelayConfig {
@@ -65,7 +65,7 @@ export function readConfig(document: unknown, source: string): RelayConfig {
     throw configError(source, '', 'expected an object with "relays", or a list of relays');
   for (const key of Object.keys(top)) {
     if (!['seed', 'api', 'relays'].includes(key))
-      throw configError(source, key, 'unknown field (fields: seed, api, relays)');
+      throw configError(source, printable(key), 'unknown field (fields: seed, api, relays)');
   }
   const seed = top.seed === undefined ? undefined : wholeNumber(top.seed, source, 'seed', 0xffffffff);
   let api: Endpoint | undefined;
@@ -84,11 +84,14 @@ export function readConfig(document: unknown, source: string): RelayConfig {
     const r = entry as Record<string, unknown>;
     for (const key of Object.keys(r)) {
       if (!RELAY_FIELDS.includes(key))
-        throw configError(source, `${where}.${key}`, `unknown field (fields: ${RELAY_FIELDS.join(', ')})`);
+        throw configError(
+          source,
+          `${where}.${printable(key)}`,
+          `unknown field (fields: ${RELAY_FIELDS.join(', ')})`,
+        );
     }
     const name = r.name === undefined ? `relay${i + 1}` : r.name;
-    if (typeof name !== 'string' || !/^[\w.-]{1,64}$/.test(name))
-      throw configError(source, `${where}.name`, 'expected 1-64 letters, digits, _ - .');
+    if (!isValidName(name)) throw configError(source, `${where}.name`, `expected ${NAME_RULE}`);
     if (names.has(name))
       throw configError(source, `${where}.name`, `'${name}' is already the name of another relay`);
     names.add(name);

@@ -3,6 +3,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { SocklabError } from '../errors.js';
+import { isValidName, NAME_RULE, printable } from '../impair/fault.js';
 import { createRelay, type Relay, type RelayOptions } from './relay.js';
 
 export interface RelayRegistryEvents {
@@ -23,9 +24,15 @@ export class RelayRegistry extends EventEmitter<RelayRegistryEvents> {
     return this.#relays.get(name);
   }
 
-  /** Start a relay under its name (default `relay`, which must be free). */
+  /** Start a relay under its name (default `relay`, which must be free and follow NAME_RULE). */
   async create(options: RelayOptions): Promise<Relay> {
     const name = options.name ?? 'relay';
+    if (!isValidName(name)) {
+      throw new SocklabError(
+        'SOCKLAB_ERR_USAGE',
+        `relay name '${printable(name)}' is not a name: expected ${NAME_RULE}`,
+      );
+    }
     if (this.#relays.has(name))
       throw new SocklabError('SOCKLAB_ERR_EXISTS', `a relay named '${name}' already exists`);
     const relay = await createRelay({ ...options, name });

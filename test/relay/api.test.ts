@@ -31,7 +31,12 @@ async function setup(t: T) {
 async function call(api: ApiServer, method: string, path: string, body?: unknown) {
   const res = await fetch(`${api.url}${path}`, {
     method,
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    ...(body !== undefined
+      ? {
+          body: typeof body === 'string' ? body : JSON.stringify(body),
+          headers: { 'content-type': 'application/json' },
+        }
+      : {}),
     signal: AbortSignal.timeout(5000),
   });
   const text = await res.text();

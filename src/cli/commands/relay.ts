@@ -1,6 +1,7 @@
 /** `socklab relay LISTEN TARGET [impairments]`: a fault-injecting proxy for TCP and UDP. */
 import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
 import { faultError, transportReason, type FaultSpec } from '../../impair/fault.js';
+import { sanitizeForTerminal } from '../../format/terminal.js';
 import { FAULT_TYPES } from '../../impair/faults/index.js';
 import { readFileSync } from 'node:fs';
 import { serveApi, type ApiServer } from '../../relay/api.js';
@@ -77,7 +78,14 @@ Control and config:
                                 e.g. 8474 (127.0.0.1): GET /relays; POST /relays/NAME/faults
                                 {"type":"delay","params":{"delayMs":"50ms"}}; POST or DELETE
                                 /relays/NAME/faults/FAULT; GET /relays/NAME/counters; POST /reset.
-                                It prints "api on http://127.0.0.1:PORT".
+                                It prints "api on http://127.0.0.1:PORT". It answers only
+                                requests with a Host naming it (127.0.0.1:PORT, localhost:PORT),
+                                no Origin but its own, and bodies sent as application/json.
+                                Beyond loopback (--api :8474) it prints a token, to send as
+                                "Authorization: Bearer TOKEN".
+      --api-allow-remote-listen
+                                let relays created through the API listen beyond
+                                loopback (default: only 127.0.0.1, ::1, localhost)
       --config FILE             relays from a JSON or YAML file: {seed?, api?, relays: [{name,
                                 listen, upstream, faults: [{type, direction, params}]}]}
 Other options:
@@ -96,7 +104,7 @@ Examples:
   socklab relay -u 5353 127.0.0.1:53 --loss "gemodel 1% 30%" --duplicate 1%
   socklab relay 9000 127.0.0.1:8080 --up --stall 5s --down --slow-close 2s --probability 50%
   socklab relay 9000 127.0.0.1:8080 --api 8474 --name web
-      curl -X POST 127.0.0.1:8474/relays/web/faults -d '{"type":"delay","params":{"delayMs":"50ms"}}'
+      curl --json '{"type":"delay","params":{"delayMs":"50ms"}}' 127.0.0.1:8474/relays/web/faults
   socklab relay --config relays.yaml
 
 Exit status: 0 stopped · 1 cannot listen, cannot resolve TARGET, cannot read FILE · 2 bad usage
@@ -117,6 +125,7 @@ const OPTIONS = {
   'flow-idle': { type: 'string' },
   name: { type: 'string' },
   api: { type: 'string' },
+  'api-allow-remote-listen': { type: 'boolean' },
   config: { type: 'string' },
   udp: { type: 'boolean', short: 'u' },
   verbose: { type: 'boolean', short: 'v' },
@@ -130,6 +139,8 @@ export interface RelayCommandOptions {
   readonly configFile?: string;
   /** --api ADDRESS: serve the control API. */
   readonly api?: Endpoint;
+  /** --api-allow-remote-listen: relays created through the API may listen beyond loopback. */
+  readonly apiAllowRemoteListen?: boolean;
   readonly seed?: number;
   readonly verbose: boolean;
 }
@@ -223,6 +234,13 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
   const api = apiText === undefined ? undefined : parseAddress(apiText, { role: 'listen' });
   if (api !== undefined && api.transport !== 'tcp')
     throw usageError(`--api: the API is HTTP, over TCP: not ${apiText}`);
+  const apiAllowRemoteListen = v['api-allow-remote-listen'] === true;
+  if (apiAllowRemoteListen && api === undefined && configFile === undefined)
+    throw usageError('--api-allow-remote-listen is for relays created through the API: give --api ADDRESS');
+  const apiFlags = {
+    ...(api !== undefined ? { api } : {}),
+    ...(apiAllowRemoteListen ? { apiAllowRemoteListen } : {}),
+  };
   if (configFile !== undefined && positionals.length > 0) {
     throw usageError('--config FILE and LISTEN TARGET: give one (write this relay into the file)');
   }
@@ -236,7 +254,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
     return {
       relays: [],
       ...(configFile !== undefined ? { configFile } : {}),
-      ...(api !== undefined ? { api } : {}),
+      ...apiFlags,
       ...(seed !== undefined ? { seed } : {}),
       verbose: v.verbose === true,
     };
@@ -285,7 +303,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
         ...(flowIdleMs !== undefined ? { flowIdleMs } : {}),
       },
     ],
-    ...(api !== undefined ? { api } : {}),
+    ...apiFlags,
     ...(seed !== undefined ? { seed } : {}),
     verbose: v.verbose === true,
   };
@@ -310,9 +328,17 @@ function throttled(write: (line: string) => void): (line: string) => void {
   };
 }
 
+/**
+ * Text from others (a relay's name, an address as given) as it may be printed: controls, newlines
+ * included, shown as '·'. Names are checked when relays are created; this is for what slips by.
+ */
+function shown(text: string): string {
+  return sanitizeForTerminal(Buffer.from(text)).replace(/[\t\n\r]/g, '\u00b7');
+}
+
 export function watch(relay: Relay, io: Io, verbose: boolean): void {
-  const prefix = relay.name === 'relay' ? 'relay' : `relay ${relay.name}`;
-  const log = (line: string) => io.stderr.write(`${prefix}: ${line}\n`);
+  const prefix = relay.name === 'relay' ? 'relay' : `relay ${shown(relay.name)}`;
+  const log = (line: string) => io.stderr.write(`${prefix}: ${shown(line)}\n`);
   const problem = throttled(log);
   const word = relay.transport === 'tcp' ? 'connection' : 'flow';
   relay.on('upstreamError', (link, error) =>
@@ -331,9 +357,11 @@ export function watch(relay: Relay, io: Io, verbose: boolean): void {
 
 export function describeStart(relay: Relay): string {
   const faults = relay.describeFaults();
-  return `relay ${relay.name === 'relay' ? '' : `${relay.name} `}${formatAddress(relay.address())} → ${formatAddress(
-    relay.upstream,
-  )}: ${faults.length > 0 ? faults.join('; ') : 'no faults'} (seed ${relay.seed})`;
+  return shown(
+    `relay ${relay.name === 'relay' ? '' : `${relay.name} `}${formatAddress(relay.address())} → ${formatAddress(
+      relay.upstream,
+    )}: ${faults.length > 0 ? faults.join('; ') : 'no faults'} (seed ${relay.seed})`,
+  );
 }
 
 export function describeEnd(relay: Relay): string {
@@ -341,7 +369,7 @@ export function describeEnd(relay: Relay): string {
   const counters = relay.counters();
   const word = relay.transport === 'tcp' ? 'connections' : 'flows';
   return [
-    `relay${relay.name === 'relay' ? '' : ` ${relay.name}`}: ${stats.total} ${word}, ${stats.refused} refused, ${stats.upstreamErrors} upstream errors${
+    `relay${relay.name === 'relay' ? '' : ` ${shown(relay.name)}`}: ${stats.total} ${word}, ${stats.refused} refused, ${stats.upstreamErrors} upstream errors${
       relay.transport === 'udp' ? `, ${stats.expired} expired` : ''
     }`,
     `  up:   ${describeCounters(counters.up)}`,
@@ -379,8 +407,21 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
     }
     const apiAt = options.api ?? config?.api;
     if (apiAt !== undefined) {
-      api = await serveApi({ registry, listen: apiAt, version: version(), signal: io.signal });
+      api = await serveApi({
+        registry,
+        listen: apiAt,
+        version: version(),
+        signal: io.signal,
+        ...(options.apiAllowRemoteListen === true ? { allowRemoteListen: true } : {}),
+        log: (line) => io.stderr.write(`api: ${line}\n`),
+      });
       io.stderr.write(`api on ${api.url}\n`);
+      if (api.token !== undefined) {
+        io.stderr.write(
+          `api token: ${api.token} (the API listens on ${formatAddress(api.address())}, beyond loopback: ` +
+            `requests need "Authorization: Bearer TOKEN")\n`,
+        );
+      }
     }
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) resolve();

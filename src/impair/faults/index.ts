@@ -30,8 +30,12 @@ const ALL = [
   slowClose,
 ] as const;
 
-export const FAULT_TYPES: Readonly<Record<string, FaultType<object>>> = Object.fromEntries(
-  ALL.map((t) => [t.type, t as unknown as FaultType<object>]),
+/** By type name. No prototype: a type named `constructor` or `__proto__` is simply not there. */
+export const FAULT_TYPES: Readonly<Record<string, FaultType<object>>> = Object.freeze(
+  Object.assign(
+    Object.create(null) as Record<string, FaultType<object>>,
+    Object.fromEntries(ALL.map((t) => [t.type, t as unknown as FaultType<object>])),
+  ),
 );
 
 export type { DelayParams, Distribution } from './delay.js';
