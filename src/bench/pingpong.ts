@@ -61,6 +61,8 @@ export interface PingPongReport {
   readonly seconds: number;
   readonly latency: LatencySummary;
   readonly intervals: PingPongInterval[];
+  /** Stopped by the signal (Ctrl-C) before its time or count: the figures cover the part that ran. */
+  readonly interrupted?: boolean;
 }
 
 export async function runPingPong(options: PingPongOptions): Promise<PingPongReport> {
@@ -216,7 +218,9 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
     clearInterval(ticker);
     if (clock.now() - intervalStartMs >= options.intervalMs / 10) takeInterval();
     else foldInterval();
-    if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
+    // Ctrl-C after some round trips: the summary of those, as iperf3 and sockperf print it.
+    const interrupted = options.signal.aborted;
+    if (interrupted && roundTrips === 0) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
     if (roundTrips === 0) {
       const where = formatAddress({ transport: options.transport, host: options.host, port: options.port });
       const closed = options.transport === 'tcp' && sockets.every((s) => s.destroyed);
@@ -238,6 +242,7 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
       seconds: (clock.now() - runStartMs) / 1000,
       latency: total.summary(),
       intervals,
+      interrupted,
     };
   } finally {
     options.signal.removeEventListener('abort', onAbort);

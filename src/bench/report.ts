@@ -7,6 +7,7 @@ import type { IntervalSample } from '../measure/interval-counter.js';
 import { formatBitsPerSec, formatBytes, formatCount } from '../measure/units.js';
 import type { PingPongInterval, PingPongReport } from './pingpong.js';
 import type { ThroughputReport } from './throughput-client.js';
+import { plural } from '../format/plural.js';
 
 /** What a ping-pong run was asked to do (its report holds what it did). */
 export interface PingPongTest {
@@ -33,7 +34,10 @@ export function throughputIntervalLine(s: IntervalSample, protocol: 'tcp' | 'udp
 /** A ping-pong interval's progress line (no newline). */
 export function pingPongIntervalLine(s: PingPongInterval): string {
   const seconds = (s.endMs - s.startMs) / 1000;
-  return `${span(s.startMs, s.endMs)}  ${formatCount(s.roundTrips / seconds).padStart(9)} round trips/s  p50 ${s.latency.p50_us} us  p99 ${s.latency.p99_us} us`;
+  const rate = `${span(s.startMs, s.endMs)}  ${formatCount(s.roundTrips / seconds).padStart(9)} round trips/s`;
+  // No round trip in this interval: no latency to show (not "p50 0 us").
+  if (s.roundTrips === 0) return `${rate}  (no answer in this interval)`;
+  return `${rate}  p50 ${s.latency.p50_us} us  p99 ${s.latency.p99_us} us`;
 }
 
 /** A throughput report in iperf3's JSON shape; `target` is the address tested (`tcp://…`). */
@@ -94,7 +98,7 @@ export function throughputTable(r: ThroughputReport, target: string): string {
   const rows: [string, string][] = [
     [
       'test',
-      `${r.spec.protocol.toUpperCase()} ${r.spec.reverse ? 'reverse (server sends)' : 'client sends'}, ${r.spec.streams} stream(s), ${r.spec.length_bytes} B writes, to ${target}`,
+      `${r.spec.protocol.toUpperCase()} ${r.spec.reverse ? 'reverse (server sends)' : 'client sends'}, ${plural(r.spec.streams, 'stream')}, ${r.spec.length_bytes} B writes, to ${target}`,
     ],
     [
       'sent',

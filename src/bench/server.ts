@@ -35,6 +35,7 @@ import {
 import { pumpTcp } from './tcp-pump.js';
 import { UdpReceiver } from './udp-receiver.js';
 import { sendDatagrams } from './udp-sender.js';
+import { plural } from '../format/plural.js';
 
 /**
  * Kernel accept queue asked for (Linux caps it at net.core.somaxconn): a 10,000-connect burst.
@@ -260,7 +261,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
           : { bytes: session.counter.bytes, packets: session.counter.packets, seconds };
       socket.end(`${JSON.stringify({ socklab_bench: PROTOCOL_VERSION, result })}\n`);
       options.log?.(
-        `test from ${peerOf(socket)}: ${spec.protocol}${spec.reverse ? ' reverse' : ''}, ${spec.streams} stream(s): ${JSON.stringify(result)}`,
+        `test from ${peerOf(socket)}: ${spec.protocol}${spec.reverse ? ' reverse' : ''}, ${plural(spec.streams, 'stream')}: ${JSON.stringify(result)}`,
       );
     } finally {
       session.stop.abort();

@@ -27,6 +27,8 @@ import { UdpReceiver } from './udp-receiver.js';
 import { sendDatagrams } from './udp-sender.js';
 
 const RESULT_TIMEOUT_MS = 10_000;
+/** After Ctrl-C, how long the server has to report what it measured before the client gives up. */
+const INTERRUPTED_RESULT_TIMEOUT_MS = 2_000;
 const UDP_QUIET_MS = 50;
 /** After the server's result (reverse UDP), how long its last datagrams may still be on the way. */
 const UDP_TAIL_MS = 1_000;
@@ -55,6 +57,8 @@ export interface ThroughputReport {
   readonly receiver: ServerResult;
   readonly sender: { bytes: number; packets: number; seconds: number };
   readonly intervals: IntervalSample[];
+  /** Stopped by the signal (Ctrl-C) before its time: the figures cover the part that ran. */
+  readonly interrupted?: boolean;
 }
 
 export async function runThroughput(options: ThroughputOptions): Promise<ThroughputReport> {
@@ -175,18 +179,24 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
     stop.abort();
     await Promise.all(work);
     const seconds = counter.elapsedMs() / 1000;
-    if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted');
+    // Ctrl-C: as iperf3 does, the test ends now and both sides still report what they measured.
+    const interrupted = options.signal.aborted;
     if (spec.protocol === 'tcp' && !spec.reverse) {
       await Promise.all(dataSockets.map((s) => new Promise<void>((resolve) => s.end(resolve))));
     }
     control.write(
       `${JSON.stringify({ done: true, sent_bytes: counter.bytes, sent_packets: counter.packets })}\n`,
     );
-    const resultLine = await lines.next({
-      timeoutMs: RESULT_TIMEOUT_MS,
-      what: `${where} did not report the test's result`,
-      signal: options.signal,
-    });
+    const resultLine = await lines
+      .next({
+        timeoutMs: interrupted ? INTERRUPTED_RESULT_TIMEOUT_MS : RESULT_TIMEOUT_MS,
+        what: `${where} did not report the test's result`,
+        ...(interrupted ? {} : { signal: options.signal }),
+      })
+      .catch((err: unknown) => {
+        if (interrupted) throw new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted', { cause: err });
+        throw err;
+      });
     if (resultLine.line === undefined)
       throw new SocklabError(
         'SOCKLAB_ERR_PROTOCOL',
@@ -208,7 +218,7 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
       });
     }
     const local = { bytes: counter.bytes, packets: counter.packets, seconds };
-    if (!spec.reverse) return { spec, local, sender: local, receiver: server, intervals };
+    if (!spec.reverse) return { spec, local, sender: local, receiver: server, intervals, interrupted };
     const sender = {
       bytes: server.sent_bytes ?? 0,
       packets: server.sent_packets ?? 0,
@@ -225,7 +235,7 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
           jitter_ms: receiver.jitter.jitterMs,
         }
       : { bytes: counter.bytes, packets: 0, seconds };
-    return { spec, local, sender, receiver: received, intervals };
+    return { spec, local, sender, receiver: received, intervals, interrupted };
   } finally {
     options.signal.removeEventListener('abort', onAbort);
     stop.abort();

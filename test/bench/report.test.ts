@@ -43,7 +43,7 @@ test('a UDP throughput report: the table, a progress line and iperf3-shaped JSON
   };
   assert.equal(
     throughputTable(report, 'udp://127.0.0.1:5201'),
-    'test          UDP client sends, 1 stream(s), 1000 B writes, to udp://127.0.0.1:5201\n' +
+    'test          UDP client sends, 1 stream, 1000 B writes, to udp://127.0.0.1:5201\n' +
       'sent          122 KBytes in 1.00 s = 1.00 Mbits/sec, 125 datagrams (125/s)\n' +
       'received      117 KBytes = 960 Kbits/sec, 120 datagrams\n' +
       'lost          5 (4.000%)\n' +
@@ -106,4 +106,21 @@ test('a --connections report: the table with its connections row, a progress lin
     pingPongTable(report, { ...run, mode: 'pingpong', connections: 1 }, 'tcp://127.0.0.1:9000'),
     /^connections/m,
   );
+});
+
+test('a progress line for an interval with no round trip says so (not "p50 0 us")', () => {
+  const empty = {
+    count: 0,
+    min_us: 0,
+    mean_us: 0,
+    p50_us: 0,
+    p90_us: 0,
+    p99_us: 0,
+    p99_9_us: 0,
+    p99_99_us: 0,
+    max_us: 0,
+  };
+  const line = pingPongIntervalLine({ startMs: 1000, endMs: 2000, roundTrips: 0, latency: empty });
+  assert.match(line, /0 round trips\/s {2}\(no answer in this interval\)$/);
+  assert.doesNotMatch(line, /p50/);
 });

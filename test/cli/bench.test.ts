@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { runCli, startCli } from '../helpers/cli.js';
+import { parse } from '../../src/cli/commands/bench.js';
+import { BIN, runCli, startCli } from '../helpers/cli.js';
 import { startPeerServer } from '../helpers/peers.js';
-import { findExecutable } from '../helpers/spawn.js';
+import { findExecutable, startProcess } from '../helpers/spawn.js';
 
 interface Sum {
   bytes: number;
@@ -284,4 +285,46 @@ test('--sockperf against the real sockperf server (TCP), when sockperf is instal
   ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as { end: { round_trips: number } }).end.round_trips, 1000);
+});
+
+// Ctrl-C on a bench client: the partial summary, as iperf3 prints it, then exit 130.
+
+test('Ctrl-C during a TCP throughput test prints the summary of what ran, exit 130', async (t) => {
+  const server = await benchServer(t);
+  const client = startProcess(process.execPath, [BIN, 'bench', `127.0.0.1:${server.ports[0]}`, '-t', '60']);
+  t.after(() => client.stop('SIGKILL'));
+  await client.waitFor(/bits\/sec/, 'stderr', 10_000); // the first progress line: data flows
+  const result = await client.stop('SIGINT');
+  assert.equal(result.code, 130, result.stderr);
+  // Both sides' figures, the server's too (it was told the test ended).
+  assert.match(result.stdout, /^sent {10}\d.* in \d+\.\d+ s = /m);
+  assert.match(result.stdout, /^received {6}\d/m);
+  assert.match(result.stderr, /interrupted after \d+\.\d s: the figures cover that part\n$/);
+});
+
+test('Ctrl-C during a ping-pong prints the summary of the round trips so far, exit 130', async (t) => {
+  const echo = await startCli(['listen', '0', '--echo', '-q']);
+  t.after(() => echo.stop());
+  const client = startProcess(process.execPath, [
+    BIN,
+    'bench',
+    `127.0.0.1:${echo.ports[0]}`,
+    '--pingpong',
+    '-t',
+    '60',
+  ]);
+  t.after(() => client.stop('SIGKILL'));
+  await client.waitFor(/round trips\/s/, 'stderr', 10_000);
+  const result = await client.stop('SIGINT');
+  assert.equal(result.code, 130, result.stderr);
+  assert.match(result.stdout, /round trips/);
+  assert.match(result.stderr, /interrupted after \d+\.\d s: the figures cover that part\n$/);
+});
+
+test('bench papercuts: --reverse is for throughput; a UDP ping-pong sends 64 bytes, as the help says', () => {
+  assert.throws(() => parse(['127.0.0.1:9', '--pingpong', '-R']), {
+    message: /--reverse is for throughput tests/,
+  });
+  assert.equal(parse(['-u', '127.0.0.1:9', '--pingpong']).lengthBytes, 64);
+  assert.equal(parse(['-u', '127.0.0.1:9']).lengthBytes, 1460);
 });

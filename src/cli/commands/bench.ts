@@ -38,7 +38,8 @@ Options:
                           message size (ping-pong, default 64); K and M suffixes
   -u, --udp               UDP (throughput or ping-pong)
   -b, --bitrate RATE      UDP target rate in bits/s with a unit: 100k, 10M, 1G; 0 = no limit
-  -R, --reverse           the server sends, the client receives
+                          (default 1M, as iperf3)
+  -R, --reverse           throughput: the server sends, the client receives
       --pingpong          one message in flight: round trips/s and latency percentiles
       --connections N     N concurrent TCP connections, each ping-ponging (up to 10000)
       --sockperf          ping-pong messages carry sockperf's 14-byte header, so that
@@ -124,7 +125,8 @@ export function parse(argv: readonly string[]): BenchOptions {
   if (count !== undefined && durationSec !== undefined)
     throw usageError('--time and --count cannot be used together');
   const streams = optionalNumber('--parallel', v.parallel, { min: 1, max: 128, integer: true }) ?? 1;
-  let lengthBytes = udp ? 1460 : mode === 'throughput' ? 128 * 1024 : 64;
+  // Throughput: iperf3's sizes (128 KiB writes, 1460-byte datagrams); ping-pong: 64 bytes, either way.
+  let lengthBytes = mode === 'throughput' ? (udp ? 1460 : 128 * 1024) : 64;
   if (v.length !== undefined) {
     const size = parseSizeBytes(v.length);
     if (size === undefined || size < 1)
@@ -143,6 +145,8 @@ export function parse(argv: readonly string[]): BenchOptions {
   }
   const connections =
     optionalNumber('--connections', v.connections, { min: 1, max: 10_000, integer: true }) ?? 1;
+  if (v.reverse && mode !== 'throughput')
+    throw usageError('--reverse is for throughput tests (a ping-pong goes both ways already)');
   if (v.sockperf && mode !== 'pingpong' && mode !== 'connections')
     throw usageError('--sockperf is for --pingpong and --connections');
   if (v.sockperf && lengthBytes < SOCKPERF_HEADER_BYTES)
@@ -196,6 +200,10 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
         ? `${JSON.stringify(throughputJson(report, target), null, 2)}\n`
         : throughputTable(report, target),
     );
+    if (report.interrupted)
+      io.stderr.write(
+        `interrupted after ${report.local.seconds.toFixed(1)} s: the figures cover that part\n`,
+      );
     return 0;
   }
   const test: PingPongTest = {
@@ -227,6 +235,8 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
       ? `${JSON.stringify(pingPongJson(report, test, target), null, 2)}\n`
       : pingPongTable(report, test, target),
   );
+  if (report.interrupted)
+    io.stderr.write(`interrupted after ${report.seconds.toFixed(1)} s: the figures cover that part\n`);
   return 0;
 }
 
