@@ -2,10 +2,13 @@
  * One direction of a relayed connection or flow: stamp → stages → release queue → sink.
  * Pure: no sockets. The stage contract is in stage.ts.
  *
- * Bounds, declared:
+ * Bounds, declared. What is held is counted as its bytes plus PACKET_OVERHEAD_BYTES per packet
+ * (`memoryBytes`): a stream sliced into 1-byte segments costs the heap about 200 bytes per byte.
  * - TCP: `push()` returns false once `maxBufferedBytes` are held (or the sink is full with data
  *   already due); the caller stops reading until `onWritable` (below the bound less 4 MiB, or half
- *   of it if smaller). Nothing is dropped: the sender feels TCP backpressure.
+ *   of it if smaller). Nothing is dropped: the sender feels TCP backpressure. The chunk that
+ *   reaches the bound is taken whole, with whatever its stages make of it: one read of 64 KiB
+ *   sliced into 1-byte segments is 64 Ki packets (16 MiB counted) past the bound, at most.
  * - UDP: a datagram that would take the pipeline past `maxBufferedBytes` or `maxBufferedPackets`
  *   is dropped and counted as `overflowed` (UDP has no backpressure).
  */
@@ -14,6 +17,7 @@ import type { Clock } from '../measure/clock.js';
 import type { Random } from './random.js';
 import {
   createCounters,
+  PACKET_OVERHEAD_BYTES,
   type CounterName,
   type Counters,
   type Direction,
@@ -45,6 +49,7 @@ export interface PipelineOptions {
   readonly sink: PipelineSink;
   /** Shared by every pipeline of a relay's direction; a fresh set by default. */
   readonly counters?: Counters;
+  /** Memory held at most, counted as bytes plus PACKET_OVERHEAD_BYTES per packet. */
   readonly maxBufferedBytes: number;
   /** UDP only: datagrams held at most. */
   readonly maxBufferedPackets?: number;
@@ -75,6 +80,7 @@ class ReleaseQueue {
   readonly #items: (Queued | undefined)[] = [];
   #head = 0;
   #seq = 0;
+  /** Payload bytes held. */
   bytes = 0;
 
   constructor(ordered: boolean) {
@@ -208,6 +214,17 @@ export class Pipeline {
     return held;
   }
 
+  /** What the bound counts: the bytes held, plus PACKET_OVERHEAD_BYTES for each packet held. */
+  get memoryBytes(): number {
+    let held = this.#queue.bytes + this.#queue.size * PACKET_OVERHEAD_BYTES;
+    for (const slot of this.#slots) {
+      const stage = slot.stage;
+      const bytes = stage.heldBytes;
+      if (bytes !== undefined) held += bytes + (stage.heldPackets ?? 0) * PACKET_OVERHEAD_BYTES;
+    }
+    return held;
+  }
+
   /** Packets waiting in the release queue. */
   get queuedPackets(): number {
     return this.#queue.size;
@@ -237,7 +254,10 @@ export class Pipeline {
       return false;
     }
     if (this.transport === 'udp') {
-      if (this.#queue.size >= this.#maxPackets || this.bufferedBytes + data.length > this.#maxBytes) {
+      if (
+        this.#queue.size >= this.#maxPackets ||
+        this.memoryBytes + data.length + PACKET_OVERHEAD_BYTES > this.#maxBytes
+      ) {
         this.#drop('overflowed', data);
         return false;
       }
@@ -258,7 +278,7 @@ export class Pipeline {
    * sink only has to be ready when it falls due.
    */
   #mustStop(now: number, limit: number): boolean {
-    if (this.bufferedBytes >= limit) return true;
+    if (this.memoryBytes >= limit) return true;
     if (!this.#sinkBlocked) return false;
     const head = this.#queue.peek();
     return head === undefined || head.dueMs <= now;

@@ -53,6 +53,14 @@ export const CLOSE_LINGER_MS = 2000;
  */
 const WRITE_HIGH_WATER_BYTES = 1024 * 1024;
 
+/**
+ * Writes handed to a TCP socket and not yet done, at most, per socket. Node counts its write buffer
+ * in bytes only: 1 MiB of 1-byte segments (`--slice 1`) would be a million write requests, some
+ * 150 MB of heap. Past this many the sink says it is full, and it has room again once half are done.
+ * A 64 KiB chunk is one write; slices of 1400 bytes fill the 1 MiB before this.
+ */
+export const MAX_WRITES_IN_FLIGHT = 1024;
+
 export abstract class Link {
   readonly id: number;
   /** The client: `127.0.0.1:5555`. */
@@ -188,6 +196,9 @@ export class TcpLink extends Link {
   #upstreamClosed = false;
   #linger: NodeJS.Timeout | undefined;
   readonly #pool: ReadPool;
+  /** Per direction: writes not yet done, and whether the pipeline was told the sink is full for it. */
+  readonly #inFlight: Record<Direction, number> = { up: 0, down: 0 };
+  readonly #tooMany: Record<Direction, boolean> = { up: false, down: false };
   bytesUp = 0;
   bytesDown = 0;
   /** Why the link ended, if not by a clean close on both sides. */
@@ -280,7 +291,19 @@ export class TcpLink extends Link {
       return true; // the pair is going away
     }
     // Node calls back once the kernel has the bytes (or the write failed): the memory may be reused.
-    return socket.write(data, () => this.#pool.release(data));
+    const room = socket.write(data, () => this.#written(direction, data));
+    if (++this.#inFlight[direction] < MAX_WRITES_IN_FLIGHT) return room;
+    this.#tooMany[direction] = true;
+    return false;
+  }
+
+  #written(direction: Direction, data: Buffer): void {
+    this.#pool.release(data);
+    const left = --this.#inFlight[direction];
+    if (this.#tooMany[direction] && left <= MAX_WRITES_IN_FLIGHT / 2) {
+      this.#tooMany[direction] = false;
+      this.pipeline(direction).sinkDrained();
+    }
   }
 
   protected override sinkDiscard(data: Buffer): void {

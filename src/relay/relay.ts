@@ -46,11 +46,12 @@ import {
   type Direction,
 } from '../impair/stage.js';
 
-/** TCP: bytes held per direction per connection before the relay stops reading (toxiproxy holds
- * up to 1024 chunks of 32 KiB). A delay of D ms forwards at most this / D: 128 MiB keeps a 50 ms
- * delay at over 2.5 GB/s. Memory is used only while data is held. */
+/** TCP: memory held per direction per connection before the relay stops reading (toxiproxy holds
+ * up to 1024 chunks of 32 KiB), each packet counted as its bytes plus PACKET_OVERHEAD_BYTES. A
+ * delay of D ms forwards at most this / D: 128 MiB keeps a 50 ms delay at over 2.5 GB/s. Memory is
+ * used only while data is held. */
 export const DEFAULT_TCP_BUFFER_BYTES = 128 * 1024 * 1024;
-/** UDP: bytes held per direction per flow before datagrams are dropped (and counted). */
+/** UDP: memory held per direction per flow before datagrams are dropped (and counted). */
 export const DEFAULT_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 /** UDP: datagrams held per direction per flow before datagrams are dropped (and counted). */
 export const DEFAULT_UDP_BUFFER_PACKETS = 4096;
@@ -71,7 +72,7 @@ export interface RelayOptions {
   readonly name?: string;
   /** Seed for every random choice; the same seed replays the same pattern. Default: random. */
   readonly seed?: number;
-  /** Bytes held per direction per connection or flow. */
+  /** Memory held per direction per connection or flow: bytes, plus PACKET_OVERHEAD_BYTES a packet. */
   readonly maxBufferedBytes?: number;
   /** UDP: datagrams held per direction per flow. */
   readonly maxBufferedPackets?: number;

@@ -7,6 +7,7 @@ import { ManualClock } from '../../src/measure/clock.js';
 import { Pipeline } from '../../src/impair/pipeline.js';
 import { createRandom } from '../../src/impair/random.js';
 import { FAULT_TYPES } from '../../src/impair/faults/index.js';
+import * as stage from '../../src/impair/stage.js';
 import type { Stage } from '../../src/impair/stage.js';
 import { randomBytes } from '../helpers/random.js';
 import { harness, numberOf, numbered } from '../helpers/relay-harness.js';
@@ -52,12 +53,13 @@ test('TCP backpressure: a full sink stops the source; its drain resumes it; noth
 test('TCP: the buffer bound stops the source while delayed data waits, and resumes it below half', () => {
   const h = harness({
     transport: 'tcp',
-    maxBufferedBytes: 1000,
+    // Ten chunks of 100 bytes, each counted with its overhead.
+    maxBufferedBytes: 10 * (100 + stage.PACKET_OVERHEAD_BYTES),
     faults: [{ type: 'delay', params: { delayMs: 50 } }],
   });
   let accepted = 0;
-  while (h.pipeline.push(Buffer.alloc(100))) accepted += 1;
-  assert.equal(accepted, 9, 'the 10th chunk reaches the bound of 1000 bytes');
+  while (h.pipeline.push(Buffer.alloc(100)) && accepted < 100) accepted += 1;
+  assert.equal(accepted, 9, 'the 10th chunk reaches the bound');
   assert.equal(h.pipeline.bufferedBytes, 1000);
   assert.equal(h.out.length, 0);
   h.clock.advance(50);
@@ -261,4 +263,41 @@ test('TCP: a chunk written from the release queue is no longer held by it (the q
   await new Promise((resolve) => setImmediate(resolve));
   gc();
   assert.equal(first.deref(), undefined, 'the written chunk was collected');
+});
+
+test('TCP: the bound counts each packet held with its overhead: a chunk sliced into 1-byte segments stops reading at once, and the heap stays bounded', (t) => {
+  // 1 MiB counted in bytes alone is 16 chunks of 64 KiB, a million 1-byte segments: ~200 MB of heap.
+  const bound = 1 << 20;
+  const h = harness({
+    transport: 'tcp',
+    maxBufferedBytes: bound,
+    faults: [{ type: 'slice', params: { averageSizeBytes: 1, sliceDelayMs: '1ms' } }],
+  });
+  const data = randomBytes(16 * 65536, 11);
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  let taken = 0;
+  let stopped = false;
+  while (!stopped && taken < 16) {
+    stopped = !h.pipeline.push(data.subarray(taken * 65536, (taken + 1) * 65536));
+    taken += 1;
+  }
+  gc();
+  const heapHeld = process.memoryUsage().heapUsed - heapBefore;
+  const packets = h.pipeline.queuedPackets;
+  t.diagnostic(
+    `${taken} chunks read, ${packets} segments held, heap +${(heapHeld / 2 ** 20).toFixed(1)} MiB`,
+  );
+  assert.equal(taken, 1, 'the first chunk, 64 Ki segments, is over the bound counted with their overhead');
+  assert.equal(stopped, true);
+  assert.equal(h.pipeline.memoryBytes, packets * (1 + stage.PACKET_OVERHEAD_BYTES));
+  assert.ok(
+    heapHeld < 32 * 1024 * 1024,
+    `${packets} segments held take ${(heapHeld / 2 ** 20).toFixed(1)} MiB of heap (< 32 MiB)`,
+  );
+  // One segment a millisecond: the source may read again once the count is below half the bound.
+  h.clock.advance(65536 - Math.floor(bound / 2 / (1 + stage.PACKET_OVERHEAD_BYTES)));
+  assert.equal(h.writable, 1);
+  h.clock.advance(65536);
+  assert.ok(h.bytes().equals(data.subarray(0, 65536)), 'every byte, in order');
 });

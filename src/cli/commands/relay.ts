@@ -66,9 +66,10 @@ Which connections, which direction, which random choices:
       --seed N                  seed of every random choice: the same seed replays the same
                                 drops, duplicates and reorders (default: random, printed)
 Limits:
-      --buffer SIZE             bytes held per direction per connection or flow (default 128mb
-                                on TCP, then the relay stops reading; 4mb on UDP, then it drops
-                                datagrams and counts them as overflowed)
+      --buffer SIZE             memory held per direction per connection or flow, each packet
+                                counted as its bytes + 256 (default 128mb on TCP, then the relay
+                                stops reading; 4mb on UDP, then it drops datagrams and counts
+                                them as overflowed)
       --max-conns N             TCP connections at once (default 10000)
       --max-flows N             UDP flows at once (default 4096)
       --flow-idle DURATION      close a UDP flow idle for DURATION (default 60s)
