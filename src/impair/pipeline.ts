@@ -193,6 +193,8 @@ export class Pipeline {
   #closed = false;
   #timerAt: number | undefined;
   #cancelTimer: (() => void) | undefined;
+  /** Inside push(), end(), update() or remove(): they flush when the stages are done. */
+  #inside = 0;
 
   constructor(options: PipelineOptions) {
     this.transport = options.transport;
@@ -263,7 +265,12 @@ export class Pipeline {
       }
     }
     const now = this.#clock.now();
-    this.#emitFrom(0, { data, arrivedMs: now, dueMs: now });
+    this.#inside++;
+    try {
+      this.#emitFrom(0, { data, arrivedMs: now, dueMs: now });
+    } finally {
+      this.#inside--;
+    }
     if (this.transport === 'udp') return true;
     if (this.#mustStop(now, this.#maxBytes)) {
       this.#sourceStopped = true;
@@ -288,7 +295,13 @@ export class Pipeline {
   end(): void {
     if (this.#closed || this.#inputEnded) return;
     this.#inputEnded = true;
-    this.#endFrom(0, 'end');
+    this.#inside++;
+    try {
+      this.#endFrom(0, 'end');
+    } finally {
+      this.#inside--;
+    }
+    this.#flush();
   }
 
   /** The sink can take more (its 'drain'). */
@@ -324,14 +337,19 @@ export class Pipeline {
   update(id: string, params: unknown, replacement: () => Stage, random: Random): boolean {
     const slot = this.#slots.find((s) => s.id === id);
     if (!slot) return false;
-    if (slot.stage.update) {
-      slot.stage.update(params, slot.ctx);
-    } else {
-      const fresh = this.#makeSlot(id, slot.rank, replacement(), random);
-      this.#slots.splice(slot.index + 1, 0, fresh);
-      this.#renumber();
-      fresh.stage.start?.(fresh.ctx);
-      this.#retire(slot);
+    this.#inside++;
+    try {
+      if (slot.stage.update) {
+        slot.stage.update(params, slot.ctx);
+      } else {
+        const fresh = this.#makeSlot(id, slot.rank, replacement(), random);
+        this.#slots.splice(slot.index + 1, 0, fresh);
+        this.#renumber();
+        fresh.stage.start?.(fresh.ctx);
+        this.#retire(slot);
+      }
+    } finally {
+      this.#inside--;
     }
     this.#flush();
     return true;
@@ -341,7 +359,12 @@ export class Pipeline {
   remove(id: string): boolean {
     const slot = this.#slots.find((s) => s.id === id);
     if (!slot) return false;
-    this.#retire(slot);
+    this.#inside++;
+    try {
+      this.#retire(slot);
+    } finally {
+      this.#inside--;
+    }
     this.#flush();
     return true;
   }
@@ -374,7 +397,12 @@ export class Pipeline {
         random,
         transport: this.transport,
         direction: this.direction,
-        emit: (packet) => this.#emitFrom(this.#nextIndex(slot), packet),
+        emit: (packet) => {
+          this.#emitFrom(this.#nextIndex(slot), packet);
+          // From the stage's own timer (stall, slow-close): what it let go may be due, or may let
+          // a source stopped at the bound read again.
+          if (this.#inside === 0) this.#flush();
+        },
         end: (action = 'end') => {
           if (slot.ended) return;
           slot.ended = true;

@@ -255,6 +255,20 @@ test('stall: holds everything for its duration, then forwards it all; the held b
   assert.equal(h.pipeline.counters.delayed.packets, 3);
 });
 
+test('stall: a source stopped at the bound reads again when the stall lets go, with no end to push it', () => {
+  const h = harness({
+    transport: 'tcp',
+    maxBufferedBytes: 3 * (100 + PACKET_OVERHEAD_BYTES),
+    faults: [{ type: 'stall', params: { durationMs: '2s' } }],
+  });
+  let pushed = 0;
+  while (h.pipeline.push(Buffer.alloc(100)) && pushed < 10) pushed += 1;
+  assert.equal(h.writable, 0, 'stopped at the bound');
+  h.clock.advance(2000);
+  assert.equal(h.out.length, 3);
+  assert.equal(h.writable, 1, 'the source may read again');
+});
+
 test('stall without a duration holds until removed; nothing is lost', () => {
   const h = harness({ transport: 'tcp', faults: [{ type: 'stall' }] });
   h.pipeline.push(Buffer.from('held '));

@@ -277,6 +277,22 @@ test('stall: nothing moves until the fault is removed; then everything does', as
   client.destroy();
 });
 
+test('stall: a stream larger than the bound goes on once a timed stall lets go', async (t) => {
+  const server = await tcpServer(hashSink);
+  t.after(() => server.close());
+  const relay = await relayTo(server.port, t, {
+    maxBufferedBytes: 1 << 20,
+    faults: [{ type: 'stall', direction: 'up', params: { durationMs: '200ms' } }],
+  });
+  const data = randomBytes(8 << 20, 19);
+  const client = await connect(relay.address().port);
+  const answer = collect(client);
+  await within(writeAll(client, data), 10_000, 'the client to write everything');
+  const [bytes, hash] = (await within(answer, 10_000, 'the answer')).data.toString().split(' ');
+  assert.equal(Number(bytes), data.length);
+  assert.equal(hash, sha(data));
+});
+
 test('slow-close: the FIN is held, the data is not', async (t) => {
   const server = await tcpServer(echo);
   t.after(() => server.close());
