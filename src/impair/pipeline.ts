@@ -11,6 +11,11 @@
  *   sliced into 1-byte segments is 64 Ki packets (16 MiB counted) past the bound, at most.
  * - UDP: a datagram that would take the pipeline past `maxBufferedBytes` or `maxBufferedPackets`
  *   is dropped and counted as `overflowed` (UDP has no backpressure).
+ * - Shared by all the pipelines of a relay, a `MemoryBudget`: once it is spent, a pipeline that
+ *   holds something stops reading (TCP, until the budget is below its low water) or drops the
+ *   datagram (UDP, counted as `overflowed`). A pipeline that holds nothing may still take one read
+ *   or datagram: a connection whose other direction holds the budget keeps moving, and the budget
+ *   is passed by at most one read per pipeline.
  */
 import type { Transport } from '../address.js';
 import type { Clock } from '../measure/clock.js';
@@ -26,6 +31,63 @@ import {
   type Stage,
   type StageContext,
 } from './stage.js';
+
+/** Reading resumes below this: the bound less 4 MiB, or half of it if smaller. */
+function lowWater(bytes: number): number {
+  return Math.max(bytes / 2, bytes - 4 * 1024 * 1024);
+}
+
+/**
+ * Memory held by every pipeline of a relay (or of several relays that share it), counted as the
+ * pipelines' bounds count it: bytes plus PACKET_OVERHEAD_BYTES per packet.
+ */
+export class MemoryBudget {
+  readonly limitBytes: number;
+  readonly #lowWaterBytes: number;
+  #usedBytes = 0;
+  readonly #waiting = new Set<() => void>();
+  /** TCP reads held back and UDP datagrams dropped because the budget was spent. */
+  readonly hits = { paused: 0, dropped: 0 };
+
+  constructor(limitBytes: number) {
+    this.limitBytes = limitBytes;
+    this.#lowWaterBytes = lowWater(limitBytes);
+  }
+
+  /** Held now, by every pipeline that shares the budget. */
+  get usedBytes(): number {
+    return this.#usedBytes;
+  }
+
+  /** Nothing more may be held (by a pipeline that holds something already). */
+  get spent(): boolean {
+    return this.#usedBytes >= this.limitBytes;
+  }
+
+  /** Low enough for a source stopped by the budget to read again. */
+  get low(): boolean {
+    return this.#usedBytes < this.#lowWaterBytes;
+  }
+
+  /** A pipeline holds `delta` bytes more (or less). */
+  add(delta: number): void {
+    this.#usedBytes += delta;
+    if (delta < 0 && this.#waiting.size > 0 && this.low) {
+      const waiting = [...this.#waiting];
+      this.#waiting.clear();
+      for (const wake of waiting) wake();
+    }
+  }
+
+  /** Call `wake` once the budget is low again. */
+  wait(wake: () => void): void {
+    this.#waiting.add(wake);
+  }
+
+  cancel(wake: () => void): void {
+    this.#waiting.delete(wake);
+  }
+}
 
 /** Where a pipeline writes: a socket, or an array in a test. */
 export interface PipelineSink {
@@ -53,6 +115,8 @@ export interface PipelineOptions {
   readonly maxBufferedBytes: number;
   /** UDP only: datagrams held at most. */
   readonly maxBufferedPackets?: number;
+  /** Memory shared with other pipelines (a relay's): none by default. */
+  readonly budget?: MemoryBudget;
   /** TCP: the source may read again (after `push()` returned false). */
   readonly onWritable?: () => void;
 }
@@ -181,6 +245,10 @@ export class Pipeline {
   /** TCP: reading resumes below this (a little under the bound, so a delay keeps it nearly full). */
   readonly #lowWaterBytes: number;
   readonly #onWritable: (() => void) | undefined;
+  readonly #budget: MemoryBudget | undefined;
+  /** What this pipeline has counted in the budget. */
+  #charged = 0;
+  readonly #wake = () => this.#flush();
   readonly #queue: ReleaseQueue;
   #slots: Slot[] = [];
   #order = 0;
@@ -204,8 +272,9 @@ export class Pipeline {
     this.#sink = options.sink;
     this.#maxBytes = options.maxBufferedBytes;
     this.#maxPackets = options.maxBufferedPackets ?? Number.POSITIVE_INFINITY;
-    this.#lowWaterBytes = Math.max(this.#maxBytes / 2, this.#maxBytes - 4 * 1024 * 1024);
+    this.#lowWaterBytes = lowWater(this.#maxBytes);
     this.#onWritable = options.onWritable;
+    this.#budget = options.budget;
     this.#queue = new ReleaseQueue(options.transport === 'tcp');
   }
 
@@ -256,10 +325,15 @@ export class Pipeline {
       return false;
     }
     if (this.transport === 'udp') {
+      const memory = this.memoryBytes;
+      const budget = this.#budget;
+      const overBudget = budget !== undefined && memory > 0 && budget.spent;
       if (
+        overBudget ||
         this.#queue.size >= this.#maxPackets ||
-        this.memoryBytes + data.length + PACKET_OVERHEAD_BYTES > this.#maxBytes
+        memory + data.length + PACKET_OVERHEAD_BYTES > this.#maxBytes
       ) {
+        if (overBudget) budget.hits.dropped += 1;
         this.#drop('overflowed', data);
         return false;
       }
@@ -271,21 +345,41 @@ export class Pipeline {
     } finally {
       this.#inside--;
     }
+    this.#account();
     if (this.transport === 'udp') return true;
-    if (this.#mustStop(now, this.#maxBytes)) {
+    if (this.#mustStop(now, false)) {
       this.#sourceStopped = true;
+      if (this.#budget?.spent) {
+        this.#budget.hits.paused += 1;
+        this.#budget.wait(this.#wake);
+      }
       return false;
     }
     return true;
   }
 
+  /** Tell the budget what this pipeline holds now. */
+  #account(): void {
+    const budget = this.#budget;
+    if (budget === undefined) return;
+    const memory = this.#closed ? 0 : this.memoryBytes;
+    if (memory === this.#charged) return;
+    const delta = memory - this.#charged;
+    this.#charged = memory;
+    budget.add(delta);
+  }
+
   /**
-   * TCP: stop reading when the buffer bound is reached, or when the sink is full with data that is
-   * already due (it cannot keep up). While what waits is not yet due (a delay), keep reading: the
-   * sink only has to be ready when it falls due.
+   * TCP: stop reading when the buffer bound is reached, or the relay's budget is spent and this
+   * pipeline holds something, or when the sink is full with data that is already due (it cannot
+   * keep up). While what waits is not yet due (a delay), keep reading: the sink only has to be
+   * ready when it falls due. `resuming`: the test to read again, with the low water marks.
    */
-  #mustStop(now: number, limit: number): boolean {
-    if (this.memoryBytes >= limit) return true;
+  #mustStop(now: number, resuming: boolean): boolean {
+    const memory = this.memoryBytes;
+    if (memory >= (resuming ? this.#lowWaterBytes : this.#maxBytes)) return true;
+    const budget = this.#budget;
+    if (budget !== undefined && memory > 0 && (resuming ? !budget.low : budget.spent)) return true;
     if (!this.#sinkBlocked) return false;
     const head = this.#queue.peek();
     return head === undefined || head.dueMs <= now;
@@ -381,6 +475,8 @@ export class Pipeline {
     }
     this.#slots = [];
     this.#queue.clear((packet) => this.#sink.discard?.(packet.data));
+    this.#budget?.cancel(this.#wake);
+    this.#account();
   }
 
   #makeSlot(id: string, rank: number, stage: Stage, random: Random): Slot {
@@ -506,9 +602,14 @@ export class Pipeline {
       this.#sink.end(action);
     }
     this.#arm();
-    if (this.#sourceStopped && !this.#closed && !this.#mustStop(this.#clock.now(), this.#lowWaterBytes)) {
+    this.#account();
+    if (!this.#sourceStopped || this.#closed) return;
+    if (!this.#mustStop(this.#clock.now(), true)) {
       this.#sourceStopped = false;
+      this.#budget?.cancel(this.#wake);
       this.#onWritable?.();
+    } else if (this.#budget !== undefined && !this.#budget.low) {
+      this.#budget.wait(this.#wake);
     }
   }
 

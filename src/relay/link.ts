@@ -20,7 +20,7 @@ import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
 import { directionsOf, type Fault } from '../impair/fault.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
-import { Pipeline, type PipelineSink } from '../impair/pipeline.js';
+import { Pipeline, type MemoryBudget, type PipelineSink } from '../impair/pipeline.js';
 import type { Random } from '../impair/random.js';
 import type { Counters, Direction, EndAction } from '../impair/stage.js';
 
@@ -34,6 +34,8 @@ export interface LinkEnv {
   readonly counters: Readonly<Record<Direction, Counters>>;
   readonly maxBufferedBytes: number;
   readonly maxBufferedPackets: number;
+  /** Shared by every pipeline of the relay. */
+  readonly budget: MemoryBudget;
   /** TCP: how long the upstream has to accept a connection. */
   readonly connectTimeoutMs: number;
   /** TCP: what the links read into (held chunks are views on it, not fresh Buffers). */
@@ -97,6 +99,7 @@ export abstract class Link {
         counters: env.counters[direction],
         maxBufferedBytes: env.maxBufferedBytes,
         maxBufferedPackets: env.maxBufferedPackets,
+        budget: env.budget,
         onWritable: () => this.resumeSource(direction),
       });
     this.up = make('up');

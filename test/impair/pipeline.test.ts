@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ManualClock } from '../../src/measure/clock.js';
-import { Pipeline } from '../../src/impair/pipeline.js';
+import { MemoryBudget, Pipeline } from '../../src/impair/pipeline.js';
 import { createRandom } from '../../src/impair/random.js';
 import { FAULT_TYPES } from '../../src/impair/faults/index.js';
 import * as stage from '../../src/impair/stage.js';
@@ -300,4 +300,75 @@ test('TCP: the bound counts each packet held with its overhead: a chunk sliced i
   assert.equal(h.writable, 1);
   h.clock.advance(65536);
   assert.ok(h.bytes().equals(data.subarray(0, 65536)), 'every byte, in order');
+});
+
+test('a budget shared by pipelines: once spent, a pipeline that holds data stops reading, one that holds nothing takes one read; both read again once it frees', () => {
+  const clock = new ManualClock(1000);
+  const budget = new MemoryBudget(1 << 20);
+  const woken: string[] = [];
+  const make = (name: string, delayMs: number) => {
+    const pipeline = new Pipeline({
+      transport: 'tcp',
+      direction: 'up',
+      clock,
+      maxBufferedBytes: 64 << 20,
+      budget,
+      onWritable: () => woken.push(name),
+      sink: { write: () => true, end: () => undefined, reset: () => undefined },
+    });
+    const delay = { delayMs, jitterMs: 0, distribution: 'uniform' as const };
+    pipeline.add('delay', 40, FAULT_TYPES.delay!.create(delay), createRandom(1));
+    return pipeline;
+  };
+  const a = make('a', 100);
+  const b = make('b', 50);
+  const chunk = Buffer.alloc(65536);
+  let taken = 0;
+  while (a.push(chunk) && taken < 1000) taken += 1;
+  assert.equal(taken, 15, 'a stops once the budget is spent: 16 chunks and their overhead');
+  assert.ok(budget.spent);
+  assert.equal(budget.usedBytes, a.memoryBytes);
+  assert.equal(b.push(chunk), false, 'b holds nothing: it takes one read, then stops too');
+  assert.equal(b.bufferedBytes, 65536);
+  assert.deepEqual(budget.hits, { paused: 2, dropped: 0 });
+  clock.advance(50);
+  assert.deepEqual(woken, ['b'], 'b let its chunk go: it holds nothing, it may read again');
+  clock.advance(50);
+  assert.equal(budget.usedBytes, 0);
+  assert.deepEqual(woken, ['b', 'a'], 'the budget is free: a reads again');
+  a.close();
+  b.close();
+  assert.equal(budget.usedBytes, 0);
+});
+
+test('a budget shared by UDP pipelines: once spent, a datagram for a pipeline that holds some is dropped and counted', () => {
+  const clock = new ManualClock(1000);
+  const budget = new MemoryBudget(64 * 1024);
+  const make = () => {
+    const pipeline = new Pipeline({
+      transport: 'udp',
+      direction: 'up',
+      clock,
+      maxBufferedBytes: 4 << 20,
+      maxBufferedPackets: 4096,
+      budget,
+      sink: { write: () => true, end: () => undefined, reset: () => undefined },
+    });
+    const delay = { delayMs: 10, jitterMs: 0, distribution: 'uniform' as const };
+    pipeline.add('delay', 40, FAULT_TYPES.delay!.create(delay), createRandom(1));
+    return pipeline;
+  };
+  const flows = [make(), make(), make()];
+  const results = flows.map((p) => Array.from({ length: 100 }, () => p.push(Buffer.alloc(1000))));
+  const held = flows.map((p) => results[flows.indexOf(p)]!.filter(Boolean).length);
+  // Passed by at most one datagram per pipeline.
+  assert.ok(budget.usedBytes <= 64 * 1024 + 3 * (1000 + stage.PACKET_OVERHEAD_BYTES), `${budget.usedBytes}`);
+  assert.equal(held[1], 1, 'the budget was spent by the first flow: the others take one datagram each');
+  assert.equal(held[2], 1);
+  const overflowed = flows.reduce((n, p) => n + p.counters.overflowed.packets, 0);
+  assert.equal(overflowed, 300 - held.reduce((x, y) => x + y, 0));
+  assert.equal(budget.hits.dropped, overflowed);
+  clock.advance(10);
+  assert.equal(budget.usedBytes, 0);
+  assert.equal(flows[1]!.push(Buffer.alloc(1000)), true, 'freed: datagrams are taken again');
 });
