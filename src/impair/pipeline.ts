@@ -385,13 +385,16 @@ export class Pipeline {
     return head === undefined || head.dueMs <= now;
   }
 
-  /** The source ended (TCP FIN): the end follows the data through every stage. */
-  end(): void {
+  /**
+   * The source ended (TCP FIN): the end follows the data through every stage. `reset`: the source
+   * was reset; what it sent before goes on first, as on a real path.
+   */
+  end(action: EndAction = 'end'): void {
     if (this.#closed || this.#inputEnded) return;
     this.#inputEnded = true;
     this.#inside++;
     try {
-      this.#endFrom(0, 'end');
+      this.#endFrom(0, action);
     } finally {
       this.#inside--;
     }
