@@ -2,18 +2,27 @@
  * One direction of a relayed connection or flow: stamp → stages → release queue → sink.
  * Pure: no sockets. The stage contract is in stage.ts.
  *
- * Bounds, declared:
+ * Bounds, declared. What is held is counted as its bytes plus PACKET_OVERHEAD_BYTES per packet
+ * (`memoryBytes`): a stream sliced into 1-byte segments costs the heap about 200 bytes per byte.
  * - TCP: `push()` returns false once `maxBufferedBytes` are held (or the sink is full with data
  *   already due); the caller stops reading until `onWritable` (below the bound less 4 MiB, or half
- *   of it if smaller). Nothing is dropped: the sender feels TCP backpressure.
+ *   of it if smaller). Nothing is dropped: the sender feels TCP backpressure. The chunk that
+ *   reaches the bound is taken whole, with whatever its stages make of it: one read of 64 KiB
+ *   sliced into 1-byte segments is 64 Ki packets (16 MiB counted) past the bound, at most.
  * - UDP: a datagram that would take the pipeline past `maxBufferedBytes` or `maxBufferedPackets`
  *   is dropped and counted as `overflowed` (UDP has no backpressure).
+ * - Shared by all the pipelines of a relay, a `MemoryBudget`: once it is spent, a pipeline that
+ *   holds something stops reading (TCP, until the budget is below its low water) or drops the
+ *   datagram (UDP, counted as `overflowed`). A pipeline that holds nothing may still take one read
+ *   or datagram: a connection whose other direction holds the budget keeps moving, and the budget
+ *   is passed by at most one read per pipeline.
  */
 import type { Transport } from '../address.js';
 import type { Clock } from '../measure/clock.js';
 import type { Random } from './random.js';
 import {
   createCounters,
+  PACKET_OVERHEAD_BYTES,
   type CounterName,
   type Counters,
   type Direction,
@@ -22,6 +31,63 @@ import {
   type Stage,
   type StageContext,
 } from './stage.js';
+
+/** Reading resumes below this: the bound less 4 MiB, or half of it if smaller. */
+function lowWater(bytes: number): number {
+  return Math.max(bytes / 2, bytes - 4 * 1024 * 1024);
+}
+
+/**
+ * Memory held by every pipeline of a relay (or of several relays that share it), counted as the
+ * pipelines' bounds count it: bytes plus PACKET_OVERHEAD_BYTES per packet.
+ */
+export class MemoryBudget {
+  readonly limitBytes: number;
+  readonly #lowWaterBytes: number;
+  #usedBytes = 0;
+  readonly #waiting = new Set<() => void>();
+  /** TCP reads held back and UDP datagrams dropped because the budget was spent. */
+  readonly hits = { paused: 0, dropped: 0 };
+
+  constructor(limitBytes: number) {
+    this.limitBytes = limitBytes;
+    this.#lowWaterBytes = lowWater(limitBytes);
+  }
+
+  /** Held now, by every pipeline that shares the budget. */
+  get usedBytes(): number {
+    return this.#usedBytes;
+  }
+
+  /** Nothing more may be held (by a pipeline that holds something already). */
+  get spent(): boolean {
+    return this.#usedBytes >= this.limitBytes;
+  }
+
+  /** Low enough for a source stopped by the budget to read again. */
+  get low(): boolean {
+    return this.#usedBytes < this.#lowWaterBytes;
+  }
+
+  /** A pipeline holds `delta` bytes more (or less). */
+  add(delta: number): void {
+    this.#usedBytes += delta;
+    if (delta < 0 && this.#waiting.size > 0 && this.low) {
+      const waiting = [...this.#waiting];
+      this.#waiting.clear();
+      for (const wake of waiting) wake();
+    }
+  }
+
+  /** Call `wake` once the budget is low again. */
+  wait(wake: () => void): void {
+    this.#waiting.add(wake);
+  }
+
+  cancel(wake: () => void): void {
+    this.#waiting.delete(wake);
+  }
+}
 
 /** Where a pipeline writes: a socket, or an array in a test. */
 export interface PipelineSink {
@@ -45,9 +111,12 @@ export interface PipelineOptions {
   readonly sink: PipelineSink;
   /** Shared by every pipeline of a relay's direction; a fresh set by default. */
   readonly counters?: Counters;
+  /** Memory held at most, counted as bytes plus PACKET_OVERHEAD_BYTES per packet. */
   readonly maxBufferedBytes: number;
   /** UDP only: datagrams held at most. */
   readonly maxBufferedPackets?: number;
+  /** Memory shared with other pipelines (a relay's): none by default. */
+  readonly budget?: MemoryBudget;
   /** TCP: the source may read again (after `push()` returned false). */
   readonly onWritable?: () => void;
 }
@@ -75,6 +144,7 @@ class ReleaseQueue {
   readonly #items: (Queued | undefined)[] = [];
   #head = 0;
   #seq = 0;
+  /** Payload bytes held. */
   bytes = 0;
 
   constructor(ordered: boolean) {
@@ -175,6 +245,10 @@ export class Pipeline {
   /** TCP: reading resumes below this (a little under the bound, so a delay keeps it nearly full). */
   readonly #lowWaterBytes: number;
   readonly #onWritable: (() => void) | undefined;
+  readonly #budget: MemoryBudget | undefined;
+  /** What this pipeline has counted in the budget. */
+  #charged = 0;
+  readonly #wake = () => this.#flush();
   readonly #queue: ReleaseQueue;
   #slots: Slot[] = [];
   #order = 0;
@@ -187,6 +261,8 @@ export class Pipeline {
   #closed = false;
   #timerAt: number | undefined;
   #cancelTimer: (() => void) | undefined;
+  /** Inside push(), end(), update() or remove(): they flush when the stages are done. */
+  #inside = 0;
 
   constructor(options: PipelineOptions) {
     this.transport = options.transport;
@@ -196,8 +272,9 @@ export class Pipeline {
     this.#sink = options.sink;
     this.#maxBytes = options.maxBufferedBytes;
     this.#maxPackets = options.maxBufferedPackets ?? Number.POSITIVE_INFINITY;
-    this.#lowWaterBytes = Math.max(this.#maxBytes / 2, this.#maxBytes - 4 * 1024 * 1024);
+    this.#lowWaterBytes = lowWater(this.#maxBytes);
     this.#onWritable = options.onWritable;
+    this.#budget = options.budget;
     this.#queue = new ReleaseQueue(options.transport === 'tcp');
   }
 
@@ -205,6 +282,17 @@ export class Pipeline {
   get bufferedBytes(): number {
     let held = this.#queue.bytes;
     for (const slot of this.#slots) held += slot.stage.heldBytes ?? 0;
+    return held;
+  }
+
+  /** What the bound counts: the bytes held, plus PACKET_OVERHEAD_BYTES for each packet held. */
+  get memoryBytes(): number {
+    let held = this.#queue.bytes + this.#queue.size * PACKET_OVERHEAD_BYTES;
+    for (const slot of this.#slots) {
+      const stage = slot.stage;
+      const bytes = stage.heldBytes;
+      if (bytes !== undefined) held += bytes + (stage.heldPackets ?? 0) * PACKET_OVERHEAD_BYTES;
+    }
     return held;
   }
 
@@ -237,38 +325,80 @@ export class Pipeline {
       return false;
     }
     if (this.transport === 'udp') {
-      if (this.#queue.size >= this.#maxPackets || this.bufferedBytes + data.length > this.#maxBytes) {
+      const memory = this.memoryBytes;
+      const budget = this.#budget;
+      const overBudget = budget !== undefined && memory > 0 && budget.spent;
+      if (
+        overBudget ||
+        this.#queue.size >= this.#maxPackets ||
+        memory + data.length + PACKET_OVERHEAD_BYTES > this.#maxBytes
+      ) {
+        if (overBudget) budget.hits.dropped += 1;
         this.#drop('overflowed', data);
         return false;
       }
     }
     const now = this.#clock.now();
-    this.#emitFrom(0, { data, arrivedMs: now, dueMs: now });
+    this.#inside++;
+    try {
+      this.#emitFrom(0, { data, arrivedMs: now, dueMs: now });
+    } finally {
+      this.#inside--;
+    }
+    this.#account();
     if (this.transport === 'udp') return true;
-    if (this.#mustStop(now, this.#maxBytes)) {
+    if (this.#mustStop(now, false)) {
       this.#sourceStopped = true;
+      if (this.#budget?.spent) {
+        this.#budget.hits.paused += 1;
+        this.#budget.wait(this.#wake);
+      }
       return false;
     }
     return true;
   }
 
+  /** Tell the budget what this pipeline holds now. */
+  #account(): void {
+    const budget = this.#budget;
+    if (budget === undefined) return;
+    const memory = this.#closed ? 0 : this.memoryBytes;
+    if (memory === this.#charged) return;
+    const delta = memory - this.#charged;
+    this.#charged = memory;
+    budget.add(delta);
+  }
+
   /**
-   * TCP: stop reading when the buffer bound is reached, or when the sink is full with data that is
-   * already due (it cannot keep up). While what waits is not yet due (a delay), keep reading: the
-   * sink only has to be ready when it falls due.
+   * TCP: stop reading when the buffer bound is reached, or the relay's budget is spent and this
+   * pipeline holds something, or when the sink is full with data that is already due (it cannot
+   * keep up). While what waits is not yet due (a delay), keep reading: the sink only has to be
+   * ready when it falls due. `resuming`: the test to read again, with the low water marks.
    */
-  #mustStop(now: number, limit: number): boolean {
-    if (this.bufferedBytes >= limit) return true;
+  #mustStop(now: number, resuming: boolean): boolean {
+    const memory = this.memoryBytes;
+    if (memory >= (resuming ? this.#lowWaterBytes : this.#maxBytes)) return true;
+    const budget = this.#budget;
+    if (budget !== undefined && memory > 0 && (resuming ? !budget.low : budget.spent)) return true;
     if (!this.#sinkBlocked) return false;
     const head = this.#queue.peek();
     return head === undefined || head.dueMs <= now;
   }
 
-  /** The source ended (TCP FIN): the end follows the data through every stage. */
-  end(): void {
+  /**
+   * The source ended (TCP FIN): the end follows the data through every stage. `reset`: the source
+   * was reset; what it sent before goes on first, as on a real path.
+   */
+  end(action: EndAction = 'end'): void {
     if (this.#closed || this.#inputEnded) return;
     this.#inputEnded = true;
-    this.#endFrom(0, 'end');
+    this.#inside++;
+    try {
+      this.#endFrom(0, action);
+    } finally {
+      this.#inside--;
+    }
+    this.#flush();
   }
 
   /** The sink can take more (its 'drain'). */
@@ -304,14 +434,19 @@ export class Pipeline {
   update(id: string, params: unknown, replacement: () => Stage, random: Random): boolean {
     const slot = this.#slots.find((s) => s.id === id);
     if (!slot) return false;
-    if (slot.stage.update) {
-      slot.stage.update(params, slot.ctx);
-    } else {
-      const fresh = this.#makeSlot(id, slot.rank, replacement(), random);
-      this.#slots.splice(slot.index + 1, 0, fresh);
-      this.#renumber();
-      fresh.stage.start?.(fresh.ctx);
-      this.#retire(slot);
+    this.#inside++;
+    try {
+      if (slot.stage.update) {
+        slot.stage.update(params, slot.ctx);
+      } else {
+        const fresh = this.#makeSlot(id, slot.rank, replacement(), random);
+        this.#slots.splice(slot.index + 1, 0, fresh);
+        this.#renumber();
+        fresh.stage.start?.(fresh.ctx);
+        this.#retire(slot);
+      }
+    } finally {
+      this.#inside--;
     }
     this.#flush();
     return true;
@@ -321,7 +456,12 @@ export class Pipeline {
   remove(id: string): boolean {
     const slot = this.#slots.find((s) => s.id === id);
     if (!slot) return false;
-    this.#retire(slot);
+    this.#inside++;
+    try {
+      this.#retire(slot);
+    } finally {
+      this.#inside--;
+    }
     this.#flush();
     return true;
   }
@@ -338,6 +478,8 @@ export class Pipeline {
     }
     this.#slots = [];
     this.#queue.clear((packet) => this.#sink.discard?.(packet.data));
+    this.#budget?.cancel(this.#wake);
+    this.#account();
   }
 
   #makeSlot(id: string, rank: number, stage: Stage, random: Random): Slot {
@@ -354,7 +496,12 @@ export class Pipeline {
         random,
         transport: this.transport,
         direction: this.direction,
-        emit: (packet) => this.#emitFrom(this.#nextIndex(slot), packet),
+        emit: (packet) => {
+          this.#emitFrom(this.#nextIndex(slot), packet);
+          // From the stage's own timer (stall, slow-close): what it let go may be due, or may let
+          // a source stopped at the bound read again.
+          if (this.#inside === 0) this.#flush();
+        },
         end: (action = 'end') => {
           if (slot.ended) return;
           slot.ended = true;
@@ -458,9 +605,14 @@ export class Pipeline {
       this.#sink.end(action);
     }
     this.#arm();
-    if (this.#sourceStopped && !this.#closed && !this.#mustStop(this.#clock.now(), this.#lowWaterBytes)) {
+    this.#account();
+    if (!this.#sourceStopped || this.#closed) return;
+    if (!this.#mustStop(this.#clock.now(), true)) {
       this.#sourceStopped = false;
+      this.#budget?.cancel(this.#wake);
       this.#onWritable?.();
+    } else if (this.#budget !== undefined && !this.#budget.low) {
+      this.#budget.wait(this.#wake);
     }
   }
 

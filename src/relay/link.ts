@@ -4,10 +4,14 @@
  *
  * TCP: bytes flow both ways with backpressure (a pipeline that is full pauses the socket it reads
  * from); a FIN is forwarded after the data before it (half-close); a reset on one side resets the
- * other; the link is gone when both sockets are closed.
+ * other after the data read before it, as on a real path (through the faults; then once the peer's
+ * kernel has acknowledged it, as a reset throws away what is not sent; at most RESET_LINGER_MS
+ * without progress); the link is gone when both sockets are closed.
  * UDP: each client address gets its own connected upstream socket, so replies go back to the right
  * client; the relay expires flows that have been idle.
  */
+import { readFile } from 'node:fs/promises';
+import { isIPv4, isIPv6 } from 'node:net';
 import type net from 'node:net';
 import type { Endpoint, Transport } from '../address.js';
 import { formatAddress, formatHostPort } from '../address.js';
@@ -20,7 +24,7 @@ import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
 import { directionsOf, type Fault } from '../impair/fault.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
-import { Pipeline, type PipelineSink } from '../impair/pipeline.js';
+import { Pipeline, type MemoryBudget, type PipelineSink } from '../impair/pipeline.js';
 import type { Random } from '../impair/random.js';
 import type { Counters, Direction, EndAction } from '../impair/stage.js';
 
@@ -34,6 +38,8 @@ export interface LinkEnv {
   readonly counters: Readonly<Record<Direction, Counters>>;
   readonly maxBufferedBytes: number;
   readonly maxBufferedPackets: number;
+  /** Shared by every pipeline of the relay. */
+  readonly budget: MemoryBudget;
   /** TCP: how long the upstream has to accept a connection. */
   readonly connectTimeoutMs: number;
   /** TCP: what the links read into (held chunks are views on it, not fresh Buffers). */
@@ -47,11 +53,25 @@ export interface LinkEnv {
 export const CLOSE_LINGER_MS = 2000;
 
 /**
+ * A side reset: what was read from it before still goes to the other side (at the faults' pace),
+ * then that side is reset. If the other side takes none of it for this long, it is reset at once.
+ */
+export const RESET_LINGER_MS = 2000;
+
+/**
  * How much a TCP socket of the relay buffers before `write()` says it is full (Node's default is
  * 16 KiB, less than one 64 KiB chunk). The release queue corks the socket and writes every packet
  * that is due; with room for 16 of them, they go out in one `writev()` instead of one each.
  */
 const WRITE_HIGH_WATER_BYTES = 1024 * 1024;
+
+/**
+ * Writes handed to a TCP socket and not yet done, at most, per socket. Node counts its write buffer
+ * in bytes only: 1 MiB of 1-byte segments (`--slice 1`) would be a million write requests, some
+ * 150 MB of heap. Past this many the sink says it is full, and it has room again once half are done.
+ * A 64 KiB chunk is one write; slices of 1400 bytes fill the 1 MiB before this.
+ */
+export const MAX_WRITES_IN_FLIGHT = 1024;
 
 export abstract class Link {
   readonly id: number;
@@ -89,6 +109,7 @@ export abstract class Link {
         counters: env.counters[direction],
         maxBufferedBytes: env.maxBufferedBytes,
         maxBufferedPackets: env.maxBufferedPackets,
+        budget: env.budget,
         onWritable: () => this.resumeSource(direction),
       });
     this.up = make('up');
@@ -171,6 +192,63 @@ export abstract class Link {
   }
 }
 
+/**
+ * How /proc/net/tcp names an address: the IPv4 address as one host-order word and the port,
+ * `0100007F:1F90`; IPv6 (tcp6) as four host-order words. Undefined if it is not an IP literal.
+ */
+export function procAddress(ip: string, port: number): string | undefined {
+  let bytes: number[];
+  if (isIPv4(ip)) {
+    bytes = ip.split('.').map(Number);
+  } else if (isIPv6(ip)) {
+    let text = ip.replace(/%.*$/, '');
+    const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)?.[1];
+    if (v4 !== undefined) {
+      const [a, b, c, d] = v4.split('.').map(Number) as [number, number, number, number];
+      text = `${text.slice(0, -v4.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+    }
+    const [head = '', tail] = text.split('::') as [string, string | undefined];
+    const left = head === '' ? [] : head.split(':');
+    const right = tail === undefined || tail === '' ? [] : tail.split(':');
+    const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+    bytes = groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]);
+  } else {
+    return undefined;
+  }
+  let words = '';
+  for (let i = 0; i < bytes.length; i += 4) {
+    for (let j = 3; j >= 0; j--) words += bytes[i + j]!.toString(16).padStart(2, '0');
+  }
+  return `${words.toUpperCase()}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * Bytes the kernel holds for a connected TCP socket, not yet acknowledged by the peer (Linux:
+ * /proc/net/tcp's tx_queue; on loopback, what has not reached the peer's receive buffer).
+ * Undefined where that cannot be known (another system, or the socket is not listed).
+ */
+export async function unacknowledgedBytes(socket: net.Socket): Promise<number | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const { localAddress, localPort, remoteAddress, remotePort } = socket;
+  if (localAddress === undefined || localPort === undefined) return undefined;
+  if (remoteAddress === undefined || remotePort === undefined) return undefined;
+  const local = procAddress(localAddress, localPort);
+  const remote = procAddress(remoteAddress, remotePort);
+  if (local === undefined || remote === undefined) return undefined;
+  let table: string;
+  try {
+    table = await readFile(local.length > 13 ? '/proc/net/tcp6' : '/proc/net/tcp', 'latin1');
+  } catch {
+    return undefined;
+  }
+  const key = ` ${local} ${remote} `;
+  const at = table.indexOf(key);
+  if (at < 0) return undefined;
+  // `sl local remote st tx_queue:rx_queue …`
+  const fields = /^[0-9A-F]{2} ([0-9A-F]{8}):/.exec(table.slice(at + key.length, at + key.length + 12));
+  return fields ? parseInt(fields[1]!, 16) : undefined;
+}
+
 function resetSocket(socket: net.Socket): void {
   if (socket.destroyed) return;
   if (socket.connecting || socket.readyState !== 'open') socket.destroy();
@@ -188,6 +266,17 @@ export class TcpLink extends Link {
   #upstreamClosed = false;
   #linger: NodeJS.Timeout | undefined;
   readonly #pool: ReadPool;
+  /** Per direction: writes not yet done, and whether the pipeline was told the sink is full for it. */
+  readonly #inFlight: Record<Direction, number> = { up: 0, down: 0 };
+  readonly #tooMany: Record<Direction, boolean> = { up: false, down: false };
+  /** Writes done, for the reset's watchdog. */
+  #writesDone = 0;
+  /** A side was reset: the direction that still carries what was read from it, then resets. */
+  #resetAfter: Direction | undefined;
+  /** That direction's end reached its socket: reset once its writes are done and delivered. */
+  #resetArmed = false;
+  #resetWatch: NodeJS.Timeout | undefined;
+  #deliveryPoll: NodeJS.Timeout | undefined;
   bytesUp = 0;
   bytesDown = 0;
   /** Why the link ended, if not by a clean close on both sides. */
@@ -247,6 +336,11 @@ export class TcpLink extends Link {
 
   /** A read's bytes; false: stop reading until the pipeline has room (`resumeSource`). */
   #onChunk(direction: Direction, chunk: Buffer): boolean {
+    if (this.#resetAfter !== undefined && direction !== this.#resetAfter) {
+      // Toward the side that was reset: nowhere to go. Stop reading.
+      this.#pool.release(chunk);
+      return false;
+    }
     const pipeline = this.pipeline(direction);
     if (this.#closing) {
       pipeline.push(chunk); // closed: counted as truncated, and given back to the pool
@@ -270,7 +364,7 @@ export class TcpLink extends Link {
 
   protected resumeSource(direction: Direction): void {
     const source = direction === 'up' ? this.client : this.upstream;
-    if (!source.destroyed && !this.#closing) source.resume();
+    if (!source.destroyed && !this.#closing && this.#resetAfter === undefined) source.resume();
   }
 
   protected sinkWrite(direction: Direction, data: Buffer): boolean {
@@ -280,7 +374,21 @@ export class TcpLink extends Link {
       return true; // the pair is going away
     }
     // Node calls back once the kernel has the bytes (or the write failed): the memory may be reused.
-    return socket.write(data, () => this.#pool.release(data));
+    const room = socket.write(data, () => this.#written(direction, data));
+    if (++this.#inFlight[direction] < MAX_WRITES_IN_FLIGHT) return room;
+    this.#tooMany[direction] = true;
+    return false;
+  }
+
+  #written(direction: Direction, data: Buffer): void {
+    this.#pool.release(data);
+    this.#writesDone += 1;
+    const left = --this.#inFlight[direction];
+    if (this.#tooMany[direction] && left <= MAX_WRITES_IN_FLIGHT / 2) {
+      this.#tooMany[direction] = false;
+      this.pipeline(direction).sinkDrained();
+    }
+    if (left === 0 && this.#resetArmed && direction === this.#resetAfter) this.#resetWhenDelivered(direction);
   }
 
   protected override sinkDiscard(data: Buffer): void {
@@ -294,8 +402,8 @@ export class TcpLink extends Link {
   }
 
   protected sinkEnd(direction: Direction, action: EndAction): void {
-    if (action === 'reset') {
-      this.reset();
+    if (action === 'reset' || direction === this.#resetAfter) {
+      this.#resetWhenWritten(direction);
       return;
     }
     const socket = this.#socket(direction);
@@ -323,9 +431,88 @@ export class TcpLink extends Link {
     this.reset();
   }
 
+  /**
+   * The end of `direction` reached its socket and the connection is to be reset: once the kernel
+   * has every byte written before (the writes' callbacks), so that the reset does not overtake them.
+   */
+  #resetWhenWritten(direction: Direction): void {
+    if (this.#resetAfter === undefined) {
+      this.#resetAfter = direction;
+      this.pipeline(direction === 'up' ? 'down' : 'up').close();
+    }
+    this.#resetArmed = true;
+    if (this.#inFlight[direction] === 0) this.#resetWhenDelivered(direction);
+    else this.#watchReset();
+  }
+
+  /**
+   * A reset throws away what the kernel has not sent yet (and the peer then reads an end of
+   * stream, not a reset): wait until the peer has acknowledged every byte (Linux: polled from
+   * /proc/net/tcp), or until it takes nothing for RESET_LINGER_MS, then reset.
+   */
+  #resetWhenDelivered(direction: Direction): void {
+    if (this.#deliveryPoll !== undefined) return;
+    const socket = this.#socket(direction);
+    let least = Infinity;
+    let since = Date.now();
+    const poll = async () => {
+      const queued = await unacknowledgedBytes(socket);
+      if (socket.destroyed || this.finished) return;
+      if (queued === undefined || queued === 0) {
+        this.reset();
+        return;
+      }
+      if (queued < least) {
+        least = queued;
+        since = Date.now();
+      } else if (Date.now() - since >= RESET_LINGER_MS) {
+        this.reset();
+        return;
+      }
+      this.#deliveryPoll = setTimeout(() => void poll(), 5).unref();
+    };
+    this.#deliveryPoll = setTimeout(() => void poll(), 0).unref();
+  }
+
+  /**
+   * A side was reset (or failed with EPIPE): as on a real path, what was read from it before goes
+   * on to the other side first, through the faults (a delay still delays it), then that side is
+   * reset. Nothing can go toward the side that was reset any more.
+   */
+  #forwardThenReset(side: 'client' | 'upstream'): void {
+    const from: Direction = side === 'client' ? 'up' : 'down';
+    if (this.#resetAfter !== undefined || this.#closing) {
+      this.reset(); // both sides are gone, or a fault is closing the pair
+      return;
+    }
+    this.#resetAfter = from;
+    this.pipeline(from === 'up' ? 'down' : 'up').close();
+    const pipeline = this.pipeline(from);
+    if (pipeline.finished)
+      this.#resetWhenWritten(from); // its end was written already
+    else pipeline.end('reset'); // a FIN still queued comes out as the reset (sinkEnd)
+    this.#watchReset();
+  }
+
+  /** If the other side takes nothing for RESET_LINGER_MS (it does not read), reset it anyway. */
+  #watchReset(): void {
+    if (this.#resetWatch !== undefined) return;
+    let done = this.#writesDone;
+    const check = () => {
+      const direction = this.#resetAfter!;
+      const stuck = this.#inFlight[direction] > 0 && this.#writesDone === done;
+      done = this.#writesDone;
+      if (stuck) this.reset();
+      else this.#resetWatch = setTimeout(check, RESET_LINGER_MS).unref();
+    };
+    this.#resetWatch = setTimeout(check, RESET_LINGER_MS).unref();
+  }
+
   /** RST both ways. */
   reset(): void {
     this.error ??= 'reset by a fault';
+    clearTimeout(this.#resetWatch);
+    clearTimeout(this.#deliveryPoll);
     this.up.close();
     this.down.close();
     resetSocket(this.client);
@@ -348,13 +535,15 @@ export class TcpLink extends Link {
     if (side === 'upstream' && !this.#connected) return; // #onConnectFailed says why
     const other = side === 'client' ? this.upstream : this.client;
     this.error ??= `${side} ${describeSystemError(err)}`;
-    if (RESET_CODES.has(systemCode(err) ?? '')) resetSocket(other);
+    if (RESET_CODES.has(systemCode(err) ?? '')) this.#forwardThenReset(side);
     else other.destroy();
   }
 
   #onClose(): void {
     if (this.#clientClosed && this.#upstreamClosed) {
       clearTimeout(this.#linger);
+      clearTimeout(this.#resetWatch);
+      clearTimeout(this.#deliveryPoll);
       this.finish();
       return;
     }

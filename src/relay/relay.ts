@@ -36,6 +36,7 @@ import {
   type FaultSpec,
 } from '../impair/fault.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
+import { MemoryBudget } from '../impair/pipeline.js';
 import { Link, TcpLink, UdpFlow, type LinkEnv } from './link.js';
 import { createRandom, randomSeed, type Random } from '../impair/random.js';
 import {
@@ -46,11 +47,12 @@ import {
   type Direction,
 } from '../impair/stage.js';
 
-/** TCP: bytes held per direction per connection before the relay stops reading (toxiproxy holds
- * up to 1024 chunks of 32 KiB). A delay of D ms forwards at most this / D: 128 MiB keeps a 50 ms
- * delay at over 2.5 GB/s. Memory is used only while data is held. */
+/** TCP: memory held per direction per connection before the relay stops reading (toxiproxy holds
+ * up to 1024 chunks of 32 KiB), each packet counted as its bytes plus PACKET_OVERHEAD_BYTES. A
+ * delay of D ms forwards at most this / D: 128 MiB keeps a 50 ms delay at over 2.5 GB/s. Memory is
+ * used only while data is held. */
 export const DEFAULT_TCP_BUFFER_BYTES = 128 * 1024 * 1024;
-/** UDP: bytes held per direction per flow before datagrams are dropped (and counted). */
+/** UDP: memory held per direction per flow before datagrams are dropped (and counted). */
 export const DEFAULT_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 /** UDP: datagrams held per direction per flow before datagrams are dropped (and counted). */
 export const DEFAULT_UDP_BUFFER_PACKETS = 4096;
@@ -60,6 +62,15 @@ export const DEFAULT_MAX_FLOWS = 4096;
 export const DEFAULT_FLOW_IDLE_MS = 60_000;
 /** TCP: connections at once; further ones are closed on accept. */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/**
+ * Memory held by all the connections and flows of a relay together, counted as the per-connection
+ * bound counts it (bytes plus PACKET_OVERHEAD_BYTES a packet). Once it is spent, a TCP direction
+ * that holds data stops reading (the sender feels backpressure) and a UDP datagram is dropped
+ * (`overflowed`), until it is below its low water (the budget less 4 MiB, or half if smaller). A
+ * direction that holds nothing may still take one read, so a connection whose other direction is
+ * stuck behind the budget goes on (each pipeline may pass the budget by one read, 64 KiB).
+ */
+export const DEFAULT_MEMORY_BUDGET_BYTES = 1024 * 1024 * 1024;
 
 export interface RelayOptions {
   /** Where clients connect: `tcp://127.0.0.1:0`, `udp://:9000`, `9000`. Port 0 picks a free port. */
@@ -71,10 +82,15 @@ export interface RelayOptions {
   readonly name?: string;
   /** Seed for every random choice; the same seed replays the same pattern. Default: random. */
   readonly seed?: number;
-  /** Bytes held per direction per connection or flow. */
+  /** Memory held per direction per connection or flow: bytes, plus PACKET_OVERHEAD_BYTES a packet. */
   readonly maxBufferedBytes?: number;
   /** UDP: datagrams held per direction per flow. */
   readonly maxBufferedPackets?: number;
+  /**
+   * Memory held by every connection and flow together (bytes, counted as `maxBufferedBytes` is), or
+   * a MemoryBudget shared with other relays. Default DEFAULT_MEMORY_BUDGET_BYTES, per relay.
+   */
+  readonly memoryBudget?: number | MemoryBudget;
   readonly maxConnections?: number;
   /** TCP: how long the upstream has to accept each connection. Default 10 s. */
   readonly connectTimeoutMs?: number;
@@ -118,6 +134,8 @@ export interface RelayStats {
   upstreamErrors: number;
   /** Bytes held now in every pipeline (delayed, stalled, or waiting for a slow reader). */
   bufferedBytes: number;
+  /** What that costs as the bounds count it: the bytes plus PACKET_OVERHEAD_BYTES a packet. */
+  memoryBytes: number;
 }
 
 /** A relay as the API shows it. */
@@ -204,6 +222,8 @@ export class Relay extends EventEmitter<RelayEvents> {
   readonly upstream: Endpoint;
   /** The upstream resolved to an IP address (once, at start). */
   readonly target: Endpoint;
+  /** What all its connections and flows may hold together (maybe shared with other relays). */
+  readonly memoryBudget: MemoryBudget;
   readonly #options: RelayOptions;
   readonly #clock: Clock;
   readonly #random: Random;
@@ -223,6 +243,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     expired: 0,
     upstreamErrors: 0,
     bufferedBytes: 0,
+    memoryBytes: 0,
   };
   readonly #linksGone = new Set<() => void>();
   readonly #env: LinkEnv;
@@ -243,6 +264,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.#clock = options.clock ?? realClock;
     this.#random = createRandom(this.seed);
     this.#faults = faults;
+    const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET_BYTES;
+    this.memoryBudget = typeof budget === 'number' ? new MemoryBudget(budget) : budget;
     const tcp = this.transport === 'tcp';
     this.#env = {
       transport: this.transport,
@@ -253,6 +276,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       maxBufferedBytes:
         options.maxBufferedBytes ?? (tcp ? DEFAULT_TCP_BUFFER_BYTES : DEFAULT_UDP_BUFFER_BYTES),
       maxBufferedPackets: options.maxBufferedPackets ?? DEFAULT_UDP_BUFFER_PACKETS,
+      budget: this.memoryBudget,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       readPool: new ReadPool(),
       faults: () => this.#faults,
@@ -357,8 +381,12 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   stats(): RelayStats {
     let bufferedBytes = 0;
-    for (const link of this.#links) bufferedBytes += link.up.bufferedBytes + link.down.bufferedBytes;
-    return { ...this.#stats, active: this.#links.size, bufferedBytes };
+    let memoryBytes = 0;
+    for (const link of this.#links) {
+      bufferedBytes += link.up.bufferedBytes + link.down.bufferedBytes;
+      memoryBytes += link.up.memoryBytes + link.down.memoryBytes;
+    }
+    return { ...this.#stats, active: this.#links.size, bufferedBytes, memoryBytes };
   }
 
   /** One line per fault: `delay 40ms ±10ms`, `loss 10% up`. */

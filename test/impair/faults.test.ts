@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { readFault, type FaultSpec } from '../../src/impair/fault.js';
 import { FAULT_TYPES } from '../../src/impair/faults/index.js';
 import { expectedLossRate, type LossParams } from '../../src/impair/faults/loss.js';
+import { PACKET_OVERHEAD_BYTES } from '../../src/impair/stage.js';
 import { randomBytes } from '../helpers/random.js';
 import { harness, numberOf, numbered } from '../helpers/relay-harness.js';
 
@@ -236,7 +237,8 @@ test('slice: segments of about the average size, sliceDelayMs apart, every byte 
 test('stall: holds everything for its duration, then forwards it all; the held bytes count against the bound', () => {
   const h = harness({
     transport: 'tcp',
-    maxBufferedBytes: 300,
+    // Three chunks of 100 bytes, each with its overhead.
+    maxBufferedBytes: 3 * (100 + PACKET_OVERHEAD_BYTES),
     faults: [{ type: 'stall', params: { durationMs: '2s' } }],
   });
   assert.equal(h.pipeline.push(Buffer.alloc(100)), true);
@@ -251,6 +253,20 @@ test('stall: holds everything for its duration, then forwards it all; the held b
   assert.equal(h.ended, 'end');
   assert.equal(h.writable, 1);
   assert.equal(h.pipeline.counters.delayed.packets, 3);
+});
+
+test('stall: a source stopped at the bound reads again when the stall lets go, with no end to push it', () => {
+  const h = harness({
+    transport: 'tcp',
+    maxBufferedBytes: 3 * (100 + PACKET_OVERHEAD_BYTES),
+    faults: [{ type: 'stall', params: { durationMs: '2s' } }],
+  });
+  let pushed = 0;
+  while (h.pipeline.push(Buffer.alloc(100)) && pushed < 10) pushed += 1;
+  assert.equal(h.writable, 0, 'stopped at the bound');
+  h.clock.advance(2000);
+  assert.equal(h.out.length, 3);
+  assert.equal(h.writable, 1, 'the source may read again');
 });
 
 test('stall without a duration holds until removed; nothing is lost', () => {

@@ -4,9 +4,10 @@ import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ManualClock } from '../../src/measure/clock.js';
-import { Pipeline } from '../../src/impair/pipeline.js';
+import { MemoryBudget, Pipeline } from '../../src/impair/pipeline.js';
 import { createRandom } from '../../src/impair/random.js';
 import { FAULT_TYPES } from '../../src/impair/faults/index.js';
+import * as stage from '../../src/impair/stage.js';
 import type { Stage } from '../../src/impair/stage.js';
 import { randomBytes } from '../helpers/random.js';
 import { harness, numberOf, numbered } from '../helpers/relay-harness.js';
@@ -52,12 +53,13 @@ test('TCP backpressure: a full sink stops the source; its drain resumes it; noth
 test('TCP: the buffer bound stops the source while delayed data waits, and resumes it below half', () => {
   const h = harness({
     transport: 'tcp',
-    maxBufferedBytes: 1000,
+    // Ten chunks of 100 bytes, each counted with its overhead.
+    maxBufferedBytes: 10 * (100 + stage.PACKET_OVERHEAD_BYTES),
     faults: [{ type: 'delay', params: { delayMs: 50 } }],
   });
   let accepted = 0;
-  while (h.pipeline.push(Buffer.alloc(100))) accepted += 1;
-  assert.equal(accepted, 9, 'the 10th chunk reaches the bound of 1000 bytes');
+  while (h.pipeline.push(Buffer.alloc(100)) && accepted < 100) accepted += 1;
+  assert.equal(accepted, 9, 'the 10th chunk reaches the bound');
   assert.equal(h.pipeline.bufferedBytes, 1000);
   assert.equal(h.out.length, 0);
   h.clock.advance(50);
@@ -261,4 +263,112 @@ test('TCP: a chunk written from the release queue is no longer held by it (the q
   await new Promise((resolve) => setImmediate(resolve));
   gc();
   assert.equal(first.deref(), undefined, 'the written chunk was collected');
+});
+
+test('TCP: the bound counts each packet held with its overhead: a chunk sliced into 1-byte segments stops reading at once, and the heap stays bounded', (t) => {
+  // 1 MiB counted in bytes alone is 16 chunks of 64 KiB, a million 1-byte segments: ~200 MB of heap.
+  const bound = 1 << 20;
+  const h = harness({
+    transport: 'tcp',
+    maxBufferedBytes: bound,
+    faults: [{ type: 'slice', params: { averageSizeBytes: 1, sliceDelayMs: '1ms' } }],
+  });
+  const data = randomBytes(16 * 65536, 11);
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  let taken = 0;
+  let stopped = false;
+  while (!stopped && taken < 16) {
+    stopped = !h.pipeline.push(data.subarray(taken * 65536, (taken + 1) * 65536));
+    taken += 1;
+  }
+  gc();
+  const heapHeld = process.memoryUsage().heapUsed - heapBefore;
+  const packets = h.pipeline.queuedPackets;
+  t.diagnostic(
+    `${taken} chunks read, ${packets} segments held, heap +${(heapHeld / 2 ** 20).toFixed(1)} MiB`,
+  );
+  assert.equal(taken, 1, 'the first chunk, 64 Ki segments, is over the bound counted with their overhead');
+  assert.equal(stopped, true);
+  assert.equal(h.pipeline.memoryBytes, packets * (1 + stage.PACKET_OVERHEAD_BYTES));
+  assert.ok(
+    heapHeld < 32 * 1024 * 1024,
+    `${packets} segments held take ${(heapHeld / 2 ** 20).toFixed(1)} MiB of heap (< 32 MiB)`,
+  );
+  // One segment a millisecond: the source may read again once the count is below half the bound.
+  h.clock.advance(65536 - Math.floor(bound / 2 / (1 + stage.PACKET_OVERHEAD_BYTES)));
+  assert.equal(h.writable, 1);
+  h.clock.advance(65536);
+  assert.ok(h.bytes().equals(data.subarray(0, 65536)), 'every byte, in order');
+});
+
+test('a budget shared by pipelines: once spent, a pipeline that holds data stops reading, one that holds nothing takes one read; both read again once it frees', () => {
+  const clock = new ManualClock(1000);
+  const budget = new MemoryBudget(1 << 20);
+  const woken: string[] = [];
+  const make = (name: string, delayMs: number) => {
+    const pipeline = new Pipeline({
+      transport: 'tcp',
+      direction: 'up',
+      clock,
+      maxBufferedBytes: 64 << 20,
+      budget,
+      onWritable: () => woken.push(name),
+      sink: { write: () => true, end: () => undefined, reset: () => undefined },
+    });
+    const delay = { delayMs, jitterMs: 0, distribution: 'uniform' as const };
+    pipeline.add('delay', 40, FAULT_TYPES.delay!.create(delay), createRandom(1));
+    return pipeline;
+  };
+  const a = make('a', 100);
+  const b = make('b', 50);
+  const chunk = Buffer.alloc(65536);
+  let taken = 0;
+  while (a.push(chunk) && taken < 1000) taken += 1;
+  assert.equal(taken, 15, 'a stops once the budget is spent: 16 chunks and their overhead');
+  assert.ok(budget.spent);
+  assert.equal(budget.usedBytes, a.memoryBytes);
+  assert.equal(b.push(chunk), false, 'b holds nothing: it takes one read, then stops too');
+  assert.equal(b.bufferedBytes, 65536);
+  assert.deepEqual(budget.hits, { paused: 2, dropped: 0 });
+  clock.advance(50);
+  assert.deepEqual(woken, ['b'], 'b let its chunk go: it holds nothing, it may read again');
+  clock.advance(50);
+  assert.equal(budget.usedBytes, 0);
+  assert.deepEqual(woken, ['b', 'a'], 'the budget is free: a reads again');
+  a.close();
+  b.close();
+  assert.equal(budget.usedBytes, 0);
+});
+
+test('a budget shared by UDP pipelines: once spent, a datagram for a pipeline that holds some is dropped and counted', () => {
+  const clock = new ManualClock(1000);
+  const budget = new MemoryBudget(64 * 1024);
+  const make = () => {
+    const pipeline = new Pipeline({
+      transport: 'udp',
+      direction: 'up',
+      clock,
+      maxBufferedBytes: 4 << 20,
+      maxBufferedPackets: 4096,
+      budget,
+      sink: { write: () => true, end: () => undefined, reset: () => undefined },
+    });
+    const delay = { delayMs: 10, jitterMs: 0, distribution: 'uniform' as const };
+    pipeline.add('delay', 40, FAULT_TYPES.delay!.create(delay), createRandom(1));
+    return pipeline;
+  };
+  const flows = [make(), make(), make()];
+  const results = flows.map((p) => Array.from({ length: 100 }, () => p.push(Buffer.alloc(1000))));
+  const held = flows.map((p) => results[flows.indexOf(p)]!.filter(Boolean).length);
+  // Passed by at most one datagram per pipeline.
+  assert.ok(budget.usedBytes <= 64 * 1024 + 3 * (1000 + stage.PACKET_OVERHEAD_BYTES), `${budget.usedBytes}`);
+  assert.equal(held[1], 1, 'the budget was spent by the first flow: the others take one datagram each');
+  assert.equal(held[2], 1);
+  const overflowed = flows.reduce((n, p) => n + p.counters.overflowed.packets, 0);
+  assert.equal(overflowed, 300 - held.reduce((x, y) => x + y, 0));
+  assert.equal(budget.hits.dropped, overflowed);
+  clock.advance(10);
+  assert.equal(budget.usedBytes, 0);
+  assert.equal(flows[1]!.push(Buffer.alloc(1000)), true, 'freed: datagrams are taken again');
 });

@@ -194,3 +194,32 @@ test('socklab relay (TCP): a refused target is reported in one line and the rela
   await within(connectAndCollect(relay.ports[0]!), 5000, 'the second client to be closed');
   assert.equal(relay.child.exitCode, null);
 });
+
+test('--memory: one budget for the relays of the process; a line at exit says when it was spent', async (t) => {
+  assert.equal(parse(['0', '127.0.0.1:9', '--memory', '512mb']).memoryBudgetBytes, 512 * 1024 * 1024);
+  assert.throws(() => parse(['0', '127.0.0.1:9', '--memory', '10kb']), {
+    code: 'SOCKLAB_ERR_USAGE',
+    message: /^--memory: 10kb is below 1mb/,
+  });
+  const server = await tcpServer((socket) => socket.end(Buffer.alloc(32 << 20, 1)));
+  t.after(() => server.close());
+  const relay = await startCli([
+    'relay',
+    '0',
+    `127.0.0.1:${server.port}`,
+    '--delay',
+    '1s',
+    '--memory',
+    '1mb',
+  ]);
+  t.after(() => void relay.stop('SIGKILL'));
+  const client = await connect(relay.ports[0]!);
+  t.after(() => client.destroy());
+  client.pause();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const result = await relay.stop('SIGINT');
+  assert.match(
+    result.stderr,
+    /\nrelay: the memory budget \(1MiB, --memory\) was spent: [1-9]\d* reads held back, 0 datagrams dropped\n$/,
+  );
+});

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import { createRelay, type Relay } from '../../src/relay/relay.js';
+import { procAddress, RESET_LINGER_MS, unacknowledgedBytes } from '../../src/relay/link.js';
 import { randomBytes } from '../helpers/random.js';
 import {
   collect,
@@ -58,6 +59,7 @@ test('bytes flow both ways; the FIN is forwarded (half-close) and the reply stil
     expired: 0,
     upstreamErrors: 0,
     bufferedBytes: 0,
+    memoryBytes: 0,
   });
 });
 
@@ -113,6 +115,92 @@ test('a reset on one side resets the other; closing either side closes the pair'
     String(sideError),
   );
   await until(() => relay.stats().active === 0, 5000, 'the pair to close');
+});
+
+test('an upstream that writes 4 MiB then resets: through the relay, as directly, the client gets all 4 MiB, then the reset', async (t) => {
+  const data = randomBytes(4 << 20, 29);
+  const server = await tcpServer((socket) => {
+    // Once the kernel has every byte, and the time for a reader to take them all: RST (SO_LINGER 0).
+    socket.write(data, () => setTimeout(() => socket.resetAndDestroy(), 100));
+  });
+  t.after(() => server.close());
+  const received = async (port: number) => {
+    const { data: got, error } = await within(connectAndCollect(port), 10_000, 'the reset');
+    return { bytes: got.length, same: got.equals(data), error: error?.code };
+  };
+  const direct = await received(server.port);
+  const plain = await relayTo(server.port, t);
+  const relayed = await received(plain.address().port);
+  const delayed = await relayTo(server.port, t, {
+    faults: [{ type: 'delay', direction: 'down', params: { delayMs: '300ms' } }],
+  });
+  const start = performance.now();
+  const late = await received(delayed.address().port);
+  const elapsed = performance.now() - start;
+  t.diagnostic(
+    `bytes before the reset: direct ${direct.bytes} ${direct.error}, relay ${relayed.bytes} ${relayed.error}, relay --down --delay 300ms ${late.bytes} ${late.error}`,
+  );
+  assert.deepEqual(direct, { bytes: data.length, same: true, error: 'ECONNRESET' }, 'directly');
+  assert.deepEqual(relayed, { bytes: data.length, same: true, error: 'ECONNRESET' }, 'through the relay');
+  assert.deepEqual(late, { bytes: data.length, same: true, error: 'ECONNRESET' }, 'through a delay');
+  assert.ok(elapsed >= 300, `the data, then the reset, keep the delay: ${elapsed.toFixed(0)} ms`);
+  await until(() => plain.stats().active === 0 && delayed.stats().active === 0, 5000, 'the pairs to close');
+});
+
+test('a client that writes then resets: the target gets every byte through a delay, then the reset', async (t) => {
+  const data = randomBytes(1 << 20, 31);
+  let result: Promise<{ data: Buffer; error?: NodeJS.ErrnoException }> | undefined;
+  const server = await tcpServer((socket) => (result = collect(socket)));
+  t.after(() => server.close());
+  const relay = await relayTo(server.port, t, {
+    faults: [{ type: 'delay', direction: 'up', params: { delayMs: '200ms' } }],
+  });
+  const client = await connect(relay.address().port);
+  client.on('error', () => undefined);
+  client.write(data, () => setTimeout(() => client.resetAndDestroy(), 50));
+  await until(() => result !== undefined, 5000, 'the target to accept');
+  const { data: got, error } = await within(result!, 10_000, 'the reset');
+  assert.equal(got.length, data.length);
+  assert.ok(got.equals(data));
+  assert.equal(error?.code, 'ECONNRESET');
+});
+
+test('after an upstream reset, a client that reads nothing is reset all the same, RESET_LINGER_MS later', async (t) => {
+  const server = await tcpServer((socket) => {
+    socket.write(randomBytes(16 << 20, 37), () => setTimeout(() => socket.resetAndDestroy(), 50));
+  });
+  t.after(() => server.close());
+  // The delay keeps the relay reading (nothing is due yet) until it has the reset.
+  const relay = await relayTo(server.port, t, {
+    faults: [{ type: 'delay', direction: 'down', params: { delayMs: '300ms' } }],
+  });
+  const client = await connect(relay.address().port);
+  client.pause();
+  const result = collect(client);
+  await until(() => relay.stats().active === 1 && server.sockets.size === 0, 5000, 'the upstream reset');
+  const start = performance.now();
+  await until(() => relay.stats().active === 0, 3 * RESET_LINGER_MS + 2000, 'the client to be reset');
+  const waited = performance.now() - start;
+  t.diagnostic(`reset ${waited.toFixed(0)} ms after the upstream's`);
+  // Checked every RESET_LINGER_MS: reset at the first check that finds no write done since the last.
+  assert.ok(waited >= RESET_LINGER_MS, `${waited.toFixed(0)} ms`);
+  // What the kernel had not sent is thrown away with the reset: Linux then shows the client the end
+  // of the stream, as it would directly from a target that resets with data unsent.
+  client.resume();
+  await within(result, 5000, 'the client to close');
+});
+
+test('procAddress names a socket as /proc/net/tcp does; unacknowledgedBytes reads it for a live socket', async (t) => {
+  assert.equal(procAddress('127.0.0.1', 8080), '0100007F:1F90');
+  assert.equal(procAddress('::1', 80), '00000000000000000000000001000000:0050');
+  assert.equal(procAddress('::ffff:127.0.0.1', 1), '0000000000000000FFFF00000100007F:0001');
+  assert.equal(procAddress('2001:db8::ff00:42:8329', 443), 'B80D01200000000000FF000029834200:01BB');
+  assert.equal(procAddress('localhost', 1), undefined);
+  const server = await tcpServer(echo);
+  t.after(() => server.close());
+  const client = await connect(server.port);
+  t.after(() => client.destroy());
+  assert.equal(await unacknowledgedBytes(client), process.platform === 'linux' ? 0 : undefined);
 });
 
 test('backpressure: a server that does not read stops the relay reading, within the declared bound', async (t) => {
@@ -275,6 +363,22 @@ test('stall: nothing moves until the fault is removed; then everything does', as
   await until(() => got.length > 0, 5000, 'the echo');
   assert.equal(Buffer.concat(got).toString(), 'held');
   client.destroy();
+});
+
+test('stall: a stream larger than the bound goes on once a timed stall lets go', async (t) => {
+  const server = await tcpServer(hashSink);
+  t.after(() => server.close());
+  const relay = await relayTo(server.port, t, {
+    maxBufferedBytes: 1 << 20,
+    faults: [{ type: 'stall', direction: 'up', params: { durationMs: '200ms' } }],
+  });
+  const data = randomBytes(8 << 20, 19);
+  const client = await connect(relay.address().port);
+  const answer = collect(client);
+  await within(writeAll(client, data), 10_000, 'the client to write everything');
+  const [bytes, hash] = (await within(answer, 10_000, 'the answer')).data.toString().split(' ');
+  assert.equal(Number(bytes), data.length);
+  assert.equal(hash, sha(data));
 });
 
 test('slow-close: the FIN is held, the data is not', async (t) => {

@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { serveApi, type ApiServer } from '../../relay/api.js';
 import { loadConfig } from '../../relay/config.js';
 import { RelayRegistry } from '../../relay/registry.js';
+import { MemoryBudget } from '../../impair/pipeline.js';
 import {
+  DEFAULT_MEMORY_BUDGET_BYTES,
   describeCounters,
   readEndpoints,
   readFaults,
@@ -15,7 +17,7 @@ import {
   type RelayOptions,
 } from '../../relay/relay.js';
 import type { Direction } from '../../impair/stage.js';
-import { parseCount, parseDuration, parseFraction, parseSize } from '../../measure/units.js';
+import { formatSize, parseCount, parseDuration, parseFraction, parseSize } from '../../measure/units.js';
 import { parseCommandLine, usageError, type Token } from '../args.js';
 import type { Io } from '../io.js';
 
@@ -67,9 +69,14 @@ Which connections, which direction, which random choices:
       --seed N                  seed of every random choice: the same seed replays the same
                                 drops, duplicates and reorders (default: random, printed)
 Limits:
-      --buffer SIZE             bytes held per direction per connection or flow (default 128mb
-                                on TCP, then the relay stops reading; 4mb on UDP, then it drops
-                                datagrams and counts them as overflowed)
+      --buffer SIZE             memory held per direction per connection or flow, each packet
+                                counted as its bytes + 256 (default 128mb on TCP, then the relay
+                                stops reading; 4mb on UDP, then it drops datagrams and counts
+                                them as overflowed)
+      --memory SIZE             memory held by all connections and flows together, counted as
+                                for --buffer (default 1gb, shared by every relay of the process):
+                                once spent, a connection holding data stops reading and a UDP
+                                datagram is dropped (overflowed), until some is free again
       --max-conns N             TCP connections at once (default 10000)
       --max-flows N             UDP flows at once (default 4096)
       --flow-idle DURATION      close a UDP flow idle for DURATION (default 60s)
@@ -120,6 +127,7 @@ const OPTIONS = {
   probability: { type: 'string' },
   seed: { type: 'string' },
   buffer: { type: 'string' },
+  memory: { type: 'string' },
   'max-conns': { type: 'string' },
   'max-flows': { type: 'string' },
   'flow-idle': { type: 'string' },
@@ -142,6 +150,8 @@ export interface RelayCommandOptions {
   /** --api-allow-remote-listen: relays created through the API may listen beyond loopback. */
   readonly apiAllowRemoteListen?: boolean;
   readonly seed?: number;
+  /** --memory SIZE: one budget for every relay this command runs. */
+  readonly memoryBudgetBytes?: number;
   readonly verbose: boolean;
 }
 
@@ -229,6 +239,11 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
   };
   const seedText = str('seed');
   const seed = seedText === undefined ? undefined : parseCount('--seed', seedText, 0, 0xffffffff);
+  const memoryText = str('memory');
+  const memoryBudgetBytes = memoryText === undefined ? undefined : parseSize('--memory', memoryText);
+  if (memoryBudgetBytes !== undefined && memoryBudgetBytes < 1024 * 1024)
+    throw faultError('--memory', `${memoryText} is below 1mb`);
+  const memory = memoryBudgetBytes !== undefined ? { memoryBudgetBytes } : {};
   const configFile = str('config');
   const apiText = str('api');
   const api = apiText === undefined ? undefined : parseAddress(apiText, { role: 'listen' });
@@ -256,6 +271,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
       ...(configFile !== undefined ? { configFile } : {}),
       ...apiFlags,
       ...(seed !== undefined ? { seed } : {}),
+      ...memory,
       verbose: v.verbose === true,
     };
   }
@@ -305,6 +321,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
     ],
     ...apiFlags,
     ...(seed !== undefined ? { seed } : {}),
+    ...memory,
     verbose: v.verbose === true,
   };
 }
@@ -388,8 +405,16 @@ function version(): string {
   }
 }
 
+/** The budget's line at exit, if it was ever spent. */
+export function describeBudget(budget: MemoryBudget): string | undefined {
+  const { paused, dropped } = budget.hits;
+  if (paused === 0 && dropped === 0) return undefined;
+  return `relay: the memory budget (${formatSize(budget.limitBytes)}, --memory) was spent: ${paused} reads held back, ${dropped} datagrams dropped`;
+}
+
 export async function run(options: RelayCommandOptions, io: Io): Promise<number> {
   const registry = new RelayRegistry();
+  const budget = new MemoryBudget(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
   let api: ApiServer | undefined;
   const started = (relay: Relay) => {
     watch(relay, io, options.verbose);
@@ -403,7 +428,12 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
     for (const relay of [...options.relays, ...(config?.relays ?? [])]) {
       // --seed wins over a config file's seeds.
       const seed = options.seed ?? relay.seed;
-      await registry.create({ ...relay, ...(seed !== undefined ? { seed } : {}), signal: io.signal });
+      await registry.create({
+        ...relay,
+        ...(seed !== undefined ? { seed } : {}),
+        memoryBudget: budget,
+        signal: io.signal,
+      });
     }
     const apiAt = options.api ?? config?.api;
     if (apiAt !== undefined) {
@@ -431,6 +461,8 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
     await api?.close();
     await registry.closeAll();
     for (const relay of registry.list()) io.stderr.write(`${describeEnd(relay)}\n`);
+    const spent = describeBudget(budget);
+    if (spent !== undefined) io.stderr.write(`${spent}\n`);
   }
   return 0;
 }

@@ -1,9 +1,10 @@
 /**
  * stall (TCP): stop forwarding and keep the connection open, for `durationMs` from when the fault
- * applies (the connection opens, or the fault is added) or, without it,
- * until the fault is removed (toxiproxy's timeout toxic with timeout 0, except that nothing is
- * dropped). What arrives meanwhile is held (counted against the buffer bound); once the bound is
- * reached the relay stops reading and the sender feels TCP backpressure. Then everything goes on.
+ * applies (the connection opens, or the fault is added) or, without it, until the fault is removed
+ * (toxiproxy's timeout toxic with timeout 0, except that nothing is dropped). What arrives
+ * meanwhile is held (counted against the buffer bound, each packet with its overhead); once the
+ * bound is reached the relay stops reading and the sender feels TCP backpressure. Then everything
+ * goes on.
  */
 import { defineFault } from '../fault.js';
 import type { EndAction, Packet, Stage, StageContext } from '../stage.js';
@@ -66,6 +67,9 @@ export const stall = defineFault<StallParams>({
     return {
       get heldBytes() {
         return heldBytes;
+      },
+      get heldPackets() {
+        return held.length;
       },
       start(ctx) {
         startMs = ctx.clock.now();
