@@ -46,6 +46,8 @@ export interface LinkEnv {
   readonly readPool: ReadPool;
   faults(): readonly Fault[];
   onUpstreamError(link: Link, error: SocklabError): void;
+  /** The relay is out of file descriptors (EMFILE, ENFILE): the link could not open its socket. */
+  onNoDescriptors(link: Link, code: string): void;
   onClosed(link: Link): void;
 }
 
@@ -256,6 +258,19 @@ function resetSocket(socket: net.Socket): void {
 }
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** The process (EMFILE) or the system (ENFILE) has no file descriptor left: not the target's fault. */
+export const NO_DESCRIPTOR_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE']);
+
+/** EMFILE or ENFILE, if that is why `err` (or what caused it) happened. */
+export function noDescriptorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const code = systemCode(e);
+    if (code !== undefined && NO_DESCRIPTOR_CODES.has(code)) return code;
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return undefined;
+}
 
 export class TcpLink extends Link {
   readonly client: net.Socket;
@@ -526,8 +541,14 @@ export class TcpLink extends Link {
 
   #onConnectFailed(error: SocklabError): void {
     if (this.client.destroyed) return; // the client left first: nothing to report
-    this.error = error.message;
-    this.env.onUpstreamError(this, error);
+    const code = noDescriptorCode(error);
+    if (code !== undefined) {
+      this.error = `out of file descriptors (${code})`;
+      this.env.onNoDescriptors(this, code);
+    } else {
+      this.error = error.message;
+      this.env.onUpstreamError(this, error);
+    }
     resetSocket(this.client);
   }
 
@@ -632,6 +653,14 @@ export class UdpFlow extends Link {
   }
 
   #onError(err: Error): void {
+    if (this.#closed) return;
+    const code = noDescriptorCode(err);
+    if (code !== undefined && !this.#connected) {
+      // No socket for this flow (node:dgram opens it late): it goes, the next datagram tries again.
+      this.env.onNoDescriptors(this, code);
+      this.destroy();
+      return;
+    }
     // An ICMP "port unreachable" comes back as ECONNREFUSED on a connected socket. The flow stays:
     // the target may come up.
     if (this.#reported) return;

@@ -23,7 +23,7 @@ import type { DatagramSocket } from '../core/datagram.js';
 import { bindDatagram, listenStream } from '../core/listen.js';
 import { ReadPool, type ReadPoolStats } from '../core/read-pool.js';
 import { resolveHost } from '../core/resolve.js';
-import { SocklabError } from '../errors.js';
+import { describeSystemError, SocklabError } from '../errors.js';
 import { realClock, type Clock } from '../measure/clock.js';
 import {
   describeFault,
@@ -37,7 +37,7 @@ import {
 } from '../impair/fault.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
 import { MemoryBudget } from '../impair/pipeline.js';
-import { Link, TcpLink, UdpFlow, type LinkEnv } from './link.js';
+import { Link, noDescriptorCode, TcpLink, UdpFlow, type LinkEnv } from './link.js';
 import { createRandom, randomSeed, type Random } from '../impair/random.js';
 import {
   COUNTER_NAMES,
@@ -120,6 +120,12 @@ export interface RelayEvents {
   upstreamError: [link: LinkInfo, error: SocklabError];
   /** A connection or flow refused by a limit. */
   refused: [peer: string, reason: string];
+  /**
+   * The relay is out of file descriptors (EMFILE: the process's limit, `ulimit -n`; ENFILE: the
+   * system's): a connection was reset, or a datagram dropped, because no socket could be opened for
+   * it. Not the target's fault, and not an upstream error.
+   */
+  noDescriptors: [peer: string, code: string];
 }
 
 export interface RelayStats {
@@ -132,6 +138,8 @@ export interface RelayStats {
   /** UDP flows closed for being idle. */
   expired: number;
   upstreamErrors: number;
+  /** Connections reset and datagrams dropped for lack of file descriptors (EMFILE, ENFILE). */
+  noDescriptors: number;
   /** Bytes held now in every pipeline (delayed, stalled, or waiting for a slow reader). */
   bufferedBytes: number;
   /** What that costs as the bounds count it: the bytes plus PACKET_OVERHEAD_BYTES a packet. */
@@ -242,6 +250,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     refused: 0,
     expired: 0,
     upstreamErrors: 0,
+    noDescriptors: 0,
     bufferedBytes: 0,
     memoryBytes: 0,
   };
@@ -284,6 +293,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         this.#stats.upstreamErrors += 1;
         this.emit('upstreamError', { id: link.id, peer: link.peer }, error);
       },
+      onNoDescriptors: (link, code) => this.#noDescriptors(link.peer, code),
       onClosed: (link) => this.#onLinkClosed(link),
     };
   }
@@ -425,6 +435,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.#env.readPool.close();
   }
 
+  #noDescriptors(peer: string, code: string): void {
+    this.#stats.noDescriptors += 1;
+    this.emit('noDescriptors', peer, code);
+  }
+
   #existing(name: string): Fault {
     const fault = this.fault(name);
     if (!fault)
@@ -485,6 +500,16 @@ export class Relay extends EventEmitter<RelayEvents> {
         this.emit('refused', peer, `${maxConnections} connections already open`);
       },
     });
+    // An accept that fails (libuv closes the connection itself): out of descriptors, or worse. Not
+    // a reason to stop serving the others.
+    this.#server.on('error', (err) => {
+      const code = noDescriptorCode(err);
+      if (code !== undefined) this.#noDescriptors('?', code);
+      else {
+        this.#stats.refused += 1;
+        this.emit('refused', '?', `cannot accept: ${describeSystemError(err)}`);
+      }
+    });
   }
 
   async #listenUdp(endpoint: Endpoint): Promise<void> {
@@ -503,7 +528,17 @@ export class Relay extends EventEmitter<RelayEvents> {
           this.emit('refused', formatHostPort(sender.address, sender.port), `${maxFlows} flows already open`);
           return;
         }
-        flow = new UdpFlow(this.#env, this.#nextId++, socket, sender, key);
+        try {
+          flow = new UdpFlow(this.#env, this.#nextId, socket, sender, key);
+        } catch (err) {
+          const code = noDescriptorCode(err);
+          if (code === undefined) throw err;
+          // No socket for this client's flow: drop the datagram, the next one tries again.
+          this.#noDescriptors(formatHostPort(sender.address, sender.port), code);
+          return;
+        }
+        this.#nextId++;
+        if (flow.finished) return; // it could not open its socket (said so already)
         this.#flows.set(key, flow);
         this.#links.add(flow);
         this.#stats.total += 1;

@@ -51,9 +51,16 @@ const SERVER_LIFETIME_MS = 120_000;
  */
 export async function startCli(
   args: readonly string[],
-  options: { listening?: number; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    listening?: number;
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    /** A command that runs node, e.g. `['prlimit', '--nofile=64']`. */
+    prefix?: readonly string[];
+  } = {},
 ): Promise<RunningCli> {
-  const proc = startProcess(process.execPath, [BIN, ...args], {
+  const [command, ...before] = [...(options.prefix ?? []), process.execPath];
+  const proc = startProcess(command, [...before, BIN, ...args], {
     cwd: REPO_ROOT,
     ...(options.env ? { env: options.env } : {}),
     lifetimeMs: SERVER_LIFETIME_MS,

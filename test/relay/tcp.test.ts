@@ -58,6 +58,7 @@ test('bytes flow both ways; the FIN is forwarded (half-close) and the reply stil
     refused: 0,
     expired: 0,
     upstreamErrors: 0,
+    noDescriptors: 0,
     bufferedBytes: 0,
     memoryBytes: 0,
   });

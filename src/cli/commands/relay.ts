@@ -117,7 +117,9 @@ Examples:
 Exit status: 0 stopped · 1 cannot listen, cannot resolve TARGET, cannot read FILE · 2 bad usage
 (or a bad config file) · 130 Ctrl-C.
 A TARGET that refuses a connection does not stop the relay: that client is reset and the
-reason printed, and the relay goes on serving the others.
+reason printed, and the relay goes on serving the others. Out of file descriptors (ulimit -n),
+refused by --max-conns or --max-flows: the first is printed, the others counted (a line every 10 s,
+the total at exit).
 `;
 
 const OPTIONS = {
@@ -353,15 +355,64 @@ function shown(text: string): string {
   return sanitizeForTerminal(Buffer.from(text)).replace(/[\t\n\r]/g, '\u00b7');
 }
 
+/** How often a problem that repeats is summed up in a line (and once more in the summary at exit). */
+export const REPEAT_REPORT_MS = 10_000;
+
+/**
+ * A problem that may come once per connection (a thousand at once): its first line is printed,
+ * the next ones are counted, and a line every REPEAT_REPORT_MS says how many more there were.
+ */
+function counted(log: (line: string) => void, more: (n: number) => string): (first: () => string) => void {
+  let seen = false;
+  let lastAt = 0;
+  let since = 0;
+  return (first) => {
+    const now = Date.now();
+    if (!seen) {
+      seen = true;
+      lastAt = now;
+      log(first());
+      return;
+    }
+    since += 1;
+    if (now - lastAt >= REPEAT_REPORT_MS) {
+      log(more(since));
+      since = 0;
+      lastAt = now;
+    }
+  };
+}
+
 export function watch(relay: Relay, io: Io, verbose: boolean): void {
   const prefix = relay.name === 'relay' ? 'relay' : `relay ${shown(relay.name)}`;
   const log = (line: string) => io.stderr.write(`${prefix}: ${shown(line)}\n`);
   const problem = throttled(log);
-  const word = relay.transport === 'tcp' ? 'connection' : 'flow';
+  const tcp = relay.transport === 'tcp';
+  const word = tcp ? 'connection' : 'flow';
+  const what = tcp ? 'connections reset' : 'datagrams dropped';
   relay.on('upstreamError', (link, error) =>
     problem(`${error.message} (${word} #${link.id} from ${link.peer})`),
   );
-  relay.on('refused', (peer, reason) => problem(`refused ${peer}: ${reason}`));
+  const noDescriptors = counted(
+    log,
+    (n) =>
+      `out of file descriptors: ${n} more ${what} in the last ${REPEAT_REPORT_MS / 1000} s (raise ulimit -n)`,
+  );
+  relay.on('noDescriptors', (peer, code) =>
+    noDescriptors(
+      () =>
+        `out of file descriptors (${code}): ${tcp ? `the connection from ${peer} was reset` : `a datagram from ${peer} was dropped`}; raise ulimit -n (${tcp ? 'each connection takes two' : 'each flow takes one'}). Further ones are counted`,
+    ),
+  );
+  const refusals = new Map<string, (first: () => string) => void>();
+  relay.on('refused', (peer, reason) => {
+    let report = refusals.get(reason);
+    if (report === undefined) {
+      report = counted(log, (n) => `refused ${n} more in the last ${REPEAT_REPORT_MS / 1000} s: ${reason}`);
+      refusals.set(reason, report);
+    }
+    report(() => `refused ${peer}: ${reason} (further ones are counted)`);
+  });
   if (!verbose) return;
   relay.on('open', (link) => log(`${word} #${link.id} from ${link.peer}`));
   relay.on('close', (link) => {
@@ -388,6 +439,10 @@ export function describeEnd(relay: Relay): string {
   return [
     `relay${relay.name === 'relay' ? '' : ` ${shown(relay.name)}`}: ${stats.total} ${word}, ${stats.refused} refused, ${stats.upstreamErrors} upstream errors${
       relay.transport === 'udp' ? `, ${stats.expired} expired` : ''
+    }${
+      stats.noDescriptors > 0
+        ? `, ${stats.noDescriptors} ${relay.transport === 'tcp' ? 'connections reset' : 'datagrams dropped'} for lack of file descriptors`
+        : ''
     }`,
     `  up:   ${describeCounters(counters.up)}`,
     `  down: ${describeCounters(counters.down)}`,
