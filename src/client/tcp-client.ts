@@ -111,16 +111,9 @@ export class TcpClient {
   }
 
   #wait(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
-    return this.#wakeup.wait({
-      timeoutMs: options.timeoutMs,
-      signal: options.signal,
-      onTimeout: () =>
-        new SocklabError(
-          'SOCKLAB_ERR_TIMEOUT',
-          `no data from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
-        ),
-      onAbort: () =>
-        new SocklabError('SOCKLAB_ERR_ABORTED', 'read aborted', { cause: options.signal?.reason }),
+    return this.#wakeup.wait(options, {
+      timeout: `no data from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
+      abort: 'read aborted',
     });
   }
 

@@ -115,15 +115,9 @@ export class UdpClient {
         throw this.#failure(err);
       }
       if (this.#closed) return null;
-      await this.#wakeup.wait({
-        timeoutMs: options.timeoutMs,
-        signal: options.signal,
-        onTimeout: () =>
-          new SocklabError(
-            'SOCKLAB_ERR_TIMEOUT',
-            `no datagram from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
-          ),
-        onAbort: () => new SocklabError('SOCKLAB_ERR_ABORTED', 'receive aborted'),
+      await this.#wakeup.wait(options, {
+        timeout: `no datagram from ${formatAddress(this.remote)} within ${options.timeoutMs} ms`,
+        abort: 'receive aborted',
       });
     }
   }

@@ -4,7 +4,6 @@
  * peer). Whatever follows a line in the same read stays buffered for the next call.
  */
 import type { Readable } from 'node:stream';
-import { SocklabError } from '../errors.js';
 import { Wakeup } from './wait.js';
 
 export interface LineReaderOptions {
@@ -68,15 +67,9 @@ export class LineReader {
       if (line !== undefined) return { line, partial: '' };
       if (this.#error) throw this.#error;
       if (this.#ended) return { partial: this.#buffered };
-      await this.#wakeup.wait({
-        timeoutMs: options.timeoutMs,
-        signal: options.signal,
-        onTimeout: () =>
-          new SocklabError(
-            'SOCKLAB_ERR_TIMEOUT',
-            `${options.what}: no answer within ${options.timeoutMs} ms`,
-          ),
-        onAbort: () => new SocklabError('SOCKLAB_ERR_ABORTED', `${options.what}: interrupted`),
+      await this.#wakeup.wait(options, {
+        timeout: `${options.what}: no answer within ${options.timeoutMs} ms`,
+        abort: `${options.what}: interrupted`,
       });
     }
   }

@@ -60,7 +60,8 @@ export function untilSettled<T>(promise: Promise<T>, options: UntilSettledOption
 
 /**
  * A reader's wait for "something happened" (data, an end, an error): `wait()` until the next
- * `wake()`, bounded as `untilSettled` bounds it. One waiter at a time, as a pull reader has.
+ * `wake()`, bounded by a timeout and a signal, which end it with SOCKLAB_ERR_TIMEOUT and
+ * SOCKLAB_ERR_ABORTED worded as the reader says. One waiter at a time, as a pull reader has.
  */
 export class Wakeup {
   #wake: (() => void) | undefined;
@@ -71,7 +72,15 @@ export class Wakeup {
     wake?.();
   }
 
-  wait(bounds: UntilSettledOptions): Promise<void> {
-    return untilSettled(new Promise<void>((resolve) => (this.#wake = resolve)), bounds);
+  wait(
+    bounds: { readonly timeoutMs?: number | undefined; readonly signal?: AbortSignal | undefined },
+    words: { readonly timeout: string; readonly abort: string },
+  ): Promise<void> {
+    return untilSettled(new Promise<void>((resolve) => (this.#wake = resolve)), {
+      timeoutMs: bounds.timeoutMs,
+      signal: bounds.signal,
+      onTimeout: () => new SocklabError('SOCKLAB_ERR_TIMEOUT', words.timeout),
+      onAbort: () => new SocklabError('SOCKLAB_ERR_ABORTED', words.abort, { cause: bounds.signal?.reason }),
+    });
   }
 }
