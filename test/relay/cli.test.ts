@@ -223,3 +223,15 @@ test('--memory: one budget for the relays of the process; a line at exit says wh
     /\nrelay: the memory budget \(1MiB, --memory\) was spent: [1-9]\d* reads held back, 0 datagrams dropped\n$/,
   );
 });
+
+test('a refused target, client after client: said once, then counted (not one line per connection)', async (t) => {
+  const port = await closedPort();
+  const relay = await startCli(['relay', '0', `127.0.0.1:${port}`]);
+  t.after(() => void relay.stop('SIGKILL'));
+  for (let i = 0; i < 5; i++)
+    await within(connectAndCollect(relay.ports[0]!), 5000, `client ${i + 1} to be closed`);
+  const result = await relay.stop('SIGINT');
+  const lines = result.stderr.split('\n').filter((l) => l.includes('cannot connect to'));
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(result.stderr, /5 upstream errors/);
+});

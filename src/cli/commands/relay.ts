@@ -328,25 +328,6 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
   };
 }
 
-/** Prints a repeated line at most once a second, with how many were left out. */
-function throttled(write: (line: string) => void): (line: string) => void {
-  let last = '';
-  let lastAt = 0;
-  let skipped = 0;
-  return (line) => {
-    const now = Date.now();
-    if (line === last && now - lastAt < 1000) {
-      skipped += 1;
-      return;
-    }
-    if (skipped > 0) write(`(${skipped} more like the line above)`);
-    skipped = 0;
-    last = line;
-    lastAt = now;
-    write(line);
-  };
-}
-
 /**
  * Text from others (a relay's name, an address as given) as it may be printed: controls, newlines
  * included, shown as '·'. Names are checked when relays are created; this is for what slips by.
@@ -386,12 +367,22 @@ function counted(log: (line: string) => void, more: (n: number) => string): (fir
 export function watch(relay: Relay, io: Io, verbose: boolean): void {
   const prefix = relay.name === 'relay' ? 'relay' : `relay ${shown(relay.name)}`;
   const log = (line: string) => io.stderr.write(`${prefix}: ${shown(line)}\n`);
-  const problem = throttled(log);
+  // A problem that repeats (the same reason, for connection after connection) is said once, then counted.
+  const reasons = new Map<string, (first: () => string) => void>();
+  const byReason = (reason: string, more: (n: number) => string, first: () => string) => {
+    let report = reasons.get(reason);
+    if (report === undefined) reasons.set(reason, (report = counted(log, more)));
+    report(first);
+  };
   const tcp = relay.transport === 'tcp';
   const word = tcp ? 'connection' : 'flow';
   const what = tcp ? 'connections reset' : 'datagrams dropped';
   relay.on('upstreamError', (link, error) =>
-    problem(`${error.message} (${word} #${link.id} from ${link.peer})`),
+    byReason(
+      `upstream ${error.message}`,
+      (n) => `${n} more in the last ${REPEAT_REPORT_MS / 1000} s: ${error.message}`,
+      () => `${error.message} (${word} #${link.id} from ${link.peer})`,
+    ),
   );
   const noDescriptors = counted(
     log,
@@ -404,15 +395,13 @@ export function watch(relay: Relay, io: Io, verbose: boolean): void {
         `out of file descriptors (${code}): ${tcp ? `the connection from ${peer} was reset` : `a datagram from ${peer} was dropped`}; raise ulimit -n (${tcp ? 'each connection takes two' : 'each flow takes one'}). Further ones are counted`,
     ),
   );
-  const refusals = new Map<string, (first: () => string) => void>();
-  relay.on('refused', (peer, reason) => {
-    let report = refusals.get(reason);
-    if (report === undefined) {
-      report = counted(log, (n) => `refused ${n} more in the last ${REPEAT_REPORT_MS / 1000} s: ${reason}`);
-      refusals.set(reason, report);
-    }
-    report(() => `refused ${peer}: ${reason} (further ones are counted)`);
-  });
+  relay.on('refused', (peer, reason) =>
+    byReason(
+      `refused ${reason}`,
+      (n) => `refused ${n} more in the last ${REPEAT_REPORT_MS / 1000} s: ${reason}`,
+      () => `refused ${peer}: ${reason} (further ones are counted)`,
+    ),
+  );
   if (!verbose) return;
   relay.on('open', (link) => log(`${word} #${link.id} from ${link.peer}`));
   relay.on('close', (link) => {
