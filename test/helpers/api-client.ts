@@ -5,6 +5,9 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import { serveApi, type ServeApiOptions } from '../../src/relay/api.js';
+import { RelayRegistry } from '../../src/relay/registry.js';
+import { echo, tcpServer } from './relay-peers.js';
 
 export interface ApiReply {
   readonly status: number;
@@ -85,4 +88,23 @@ export async function slowClient(port: number, data: string): Promise<SlowClient
   });
   if (data !== '') socket.write(data);
   return { socket, closed };
+}
+
+type T = { after: (fn: () => Promise<void> | void) => void };
+
+/** An echo target, a registry with one relay to it named `web`, and the API over them on 127.0.0.1:0. */
+export async function apiSetup(t: T, options: Partial<ServeApiOptions> = {}) {
+  const server = await tcpServer(echo);
+  t.after(() => server.close());
+  const registry = new RelayRegistry();
+  t.after(() => registry.closeAll());
+  const relay = await registry.create({
+    name: 'web',
+    listen: 'tcp://127.0.0.1:0',
+    upstream: `tcp://127.0.0.1:${server.port}`,
+    seed: 1,
+  });
+  const api = await serveApi({ registry, listen: 'tcp://127.0.0.1:0', version: '9.9.9', ...options });
+  t.after(() => api.close());
+  return { server, registry, relay, api, port: api.address().port };
 }

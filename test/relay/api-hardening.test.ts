@@ -13,35 +13,16 @@ import {
   API_KEEP_ALIVE_TIMEOUT_MS,
   API_REQUEST_TIMEOUT_MS,
   MAX_API_CONNECTIONS,
-  serveApi,
   watchAccept,
-  type ServeApiOptions,
 } from '../../src/relay/api.js';
 import { describeEnd, describeStart, parse, watch } from '../../src/cli/commands/relay.js';
 import { readConfig } from '../../src/relay/config.js';
-import { RelayRegistry } from '../../src/relay/registry.js';
 import { createRelay } from '../../src/relay/relay.js';
-import { apiRequest, slowClient } from '../helpers/api-client.js';
+import { apiRequest, apiSetup, slowClient } from '../helpers/api-client.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { echo, tcpServer, within } from '../helpers/relay-peers.js';
 
-type T = { after: (fn: () => Promise<void> | void) => void };
-
-async function setup(t: T, options: Partial<ServeApiOptions> = {}) {
-  const server = await tcpServer(echo);
-  t.after(() => server.close());
-  const registry = new RelayRegistry();
-  t.after(() => registry.closeAll());
-  const relay = await registry.create({
-    name: 'web',
-    listen: 'tcp://127.0.0.1:0',
-    upstream: `tcp://127.0.0.1:${server.port}`,
-    seed: 1,
-  });
-  const api = await serveApi({ registry, listen: 'tcp://127.0.0.1:0', version: '9.9.9', ...options });
-  t.after(() => api.close());
-  return { server, registry, relay, api, port: api.address().port };
-}
+const setup = apiSetup;
 
 test('fault types and parameters named like Object.prototype keys are 400s (and usage errors), not TypeErrors', async (t) => {
   const { port, relay, server } = await setup(t);

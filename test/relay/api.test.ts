@@ -4,29 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { serveApi, type ApiServer } from '../../src/relay/api.js';
+import type { ApiServer } from '../../src/relay/api.js';
 import { loadConfig, readConfig } from '../../src/relay/config.js';
 import { RelayRegistry } from '../../src/relay/registry.js';
+import { apiSetup } from '../helpers/api-client.js';
 import { startCli } from '../helpers/cli.js';
 import { collect, connect, echo, tcpServer, udpClient, udpServer, within } from '../helpers/relay-peers.js';
 
-type T = { after: (fn: () => Promise<void> | void) => void };
-
-async function setup(t: T) {
-  const server = await tcpServer(echo);
-  t.after(() => server.close());
-  const registry = new RelayRegistry();
-  t.after(() => registry.closeAll());
-  const relay = await registry.create({
-    name: 'web',
-    listen: 'tcp://127.0.0.1:0',
-    upstream: `tcp://127.0.0.1:${server.port}`,
-    seed: 1,
-  });
-  const api = await serveApi({ registry, listen: 'tcp://127.0.0.1:0', version: '9.9.9' });
-  t.after(() => api.close());
-  return { server, registry, relay, api };
-}
+const setup = apiSetup;
 
 async function call(api: ApiServer, method: string, path: string, body?: unknown) {
   const res = await fetch(`${api.url}${path}`, {
