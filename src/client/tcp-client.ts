@@ -138,13 +138,9 @@ export class TcpClient {
       };
       const closed = () => {
         this.socket.off('drain', done);
-        reject(
-          new SocklabError(
-            'SOCKLAB_ERR_SOCKET',
-            `connection to ${formatAddress(this.remote)} closed while sending: ${describeSystemError(this.#error)}`,
-            { cause: this.#error },
-          ),
-        );
+        // The same words as a write into a connection already gone: which of the two paths
+        // sees a reset is a race, the user's message must not depend on it.
+        reject(this.#closedError());
       };
       this.socket.on('drain', done);
       this.socket.once('close', closed);
