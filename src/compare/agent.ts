@@ -364,8 +364,16 @@ export class AgentCore {
           const reply = new Promise<void>((resolve) => (answered = resolve));
           await write(message);
           sent = i + 1;
-          const timer = sleep(request.replyTimeoutMs, undefined, { signal }).catch(() => undefined);
-          await Promise.race([reply, timer]);
+          // Answered, timed out (lost), or stopped: whichever comes first.
+          let timer: NodeJS.Timeout | undefined;
+          const stop = () => answered?.();
+          signal.addEventListener('abort', stop, { once: true });
+          await Promise.race([
+            reply,
+            new Promise<void>((resolve) => (timer = setTimeout(resolve, request.replyTimeoutMs))),
+          ]);
+          clearTimeout(timer);
+          signal.removeEventListener('abort', stop);
           answered = undefined;
           awaiting = -1;
           continue;

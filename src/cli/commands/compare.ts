@@ -24,7 +24,17 @@ import type { Io } from '../io.js';
 const FAULT_FLAGS = Object.values(FAULT_TYPES).flatMap((type) => type.flags.map((flag) => ({ type, flag })));
 const FLAG_OWNER = new Map(FAULT_FLAGS.map((f) => [f.flag.flag, f.type]));
 /** The relay's words that mean something between two ends of one lane. */
-const LANE_FAULTS = ['delay', 'rate', 'loss', 'duplicate', 'reorder', 'corrupt', 'slice', 'reset-after', 'stall'];
+const LANE_FAULTS = [
+  'delay',
+  'rate',
+  'loss',
+  'duplicate',
+  'reorder',
+  'corrupt',
+  'slice',
+  'reset-after',
+  'stall',
+];
 
 function flagLine(flag: string, value: string, summary: string): string {
   const left = `      --${flag} ${value}`;
@@ -33,7 +43,11 @@ function flagLine(flag: string, value: string, summary: string): string {
 
 const FAULT_HELP = FAULT_FLAGS.filter(({ type }) => LANE_FAULTS.includes(type.type))
   .map(({ type, flag }) =>
-    flagLine(flag.flag, flag.value, `${flag.summary}${type.transports.length === 1 ? ` [${type.transports[0]!.toUpperCase()} lane only]` : ''}`),
+    flagLine(
+      flag.flag,
+      flag.value,
+      `${flag.summary}${type.transports.length === 1 ? ` [${type.transports[0]!.toUpperCase()} lane only]` : ''}`,
+    ),
   )
   .join('\n');
 
@@ -183,21 +197,27 @@ export function parse(argv: readonly string[]): CompareCommandOptions {
     const value = values[name];
     return typeof value === 'string' ? value : undefined;
   };
-  if (positionals.length > 0) throw usageError(`takes no addresses (got '${positionals[0]}'): it runs on 127.0.0.1`);
+  if (positionals.length > 0)
+    throw usageError(`takes no addresses (got '${positionals[0]}'): it runs on 127.0.0.1`);
   // A list is a sweep; only a fault may be one, and only one fault.
   const lists = tokens.filter(
     (t): t is Extract<Token, { kind: 'option' }> => t.kind === 'option' && (t.value ?? '').includes(','),
   );
   for (const t of lists) {
     if (!FLAG_OWNER.has(t.name))
-      throw usageError(`--${t.name} ${t.value}: only a fault can be swept (given as a list), not --${t.name}`);
+      throw usageError(
+        `--${t.name} ${t.value}: only a fault can be swept (given as a list), not --${t.name}`,
+      );
   }
-  if (lists.length > 1) throw usageError(`--${lists[0]!.name} and --${lists[1]!.name}: sweep one fault at a time`);
+  if (lists.length > 1)
+    throw usageError(`--${lists[0]!.name} and --${lists[1]!.name}: sweep one fault at a time`);
   const workload = workloadOf(str);
   const viaText = str('via') ?? 'auto';
-  if (!['relay', 'link', 'auto'].includes(viaText)) throw usageError(`--via ${viaText}: expected link, relay or auto`);
+  if (!['relay', 'link', 'auto'].includes(viaText))
+    throw usageError(`--via ${viaText}: expected link, relay or auto`);
   const agentsText = str('agents') ?? 'local';
-  if (agentsText !== 'local' && agentsText !== 'child') throw usageError(`--agents ${agentsText}: expected local or child`);
+  if (agentsText !== 'local' && agentsText !== 'child')
+    throw usageError(`--agents ${agentsText}: expected local or child`);
   const seedText = str('seed');
   const deadlineText = str('deadline');
   const deadlineMs = deadlineText === undefined ? undefined : parseDuration('--deadline', deadlineText);
@@ -208,10 +228,11 @@ export function parse(argv: readonly string[]): CompareCommandOptions {
   if (swept === undefined) faults = faultsOf(tokens);
   else {
     const values = swept.value!.split(',').map((x) => x.trim());
-    if (values.some((x) => x === '')) throw usageError(`--${swept.name} ${swept.value}: an empty value in the list`);
+    if (values.some((x) => x === ''))
+      throw usageError(`--${swept.name} ${swept.value}: an empty value in the list`);
     const points: SweepPoint[] = values.map((value) => ({
       value,
-      faults: faultsOf(tokens.map((t): Token => (t === swept ? ({ ...swept, value, inlineValue: true } as Token) : t))),
+      faults: faultsOf(tokens.map((t): Token => (t === swept ? { ...swept, value, inlineValue: true } : t))),
     }));
     sweep = { fault: swept.name, points };
   }
@@ -250,13 +271,18 @@ const ROWS: [string, (l: LaneResult) => string][] = [
   ['latency p50', (l) => `${l.latency_ms.p50.toFixed(2)} ms`],
   ['latency p99', (l) => `${l.latency_ms.p99.toFixed(2)} ms`],
   ['latency max', (l) => `${l.latency_ms.max.toFixed(2)} ms`],
-  ['retransmissions', (l) => (l.transport === 'tcp' ? (l.retransmissions == null ? 'n/a (relay)' : String(l.retransmissions)) : '-')],
+  [
+    'retransmissions',
+    (l) =>
+      l.transport === 'tcp' ? (l.retransmissions == null ? 'n/a (relay)' : String(l.retransmissions)) : '-',
+  ],
 ];
 
 function laneTable(lanes: CompareResult['lanes']): string {
   const cols = (['tcp', 'udp'] as const).filter((t) => lanes[t] !== undefined);
   const lines = [`${''.padEnd(17)}${cols.map((c) => c.toUpperCase().padStart(14)).join('')}`];
-  for (const [name, cell] of ROWS) lines.push(`${name.padEnd(17)}${cols.map((c) => cell(lanes[c]!).padStart(14)).join('')}`);
+  for (const [name, cell] of ROWS)
+    lines.push(`${name.padEnd(17)}${cols.map((c) => cell(lanes[c]!).padStart(14)).join('')}`);
   return lines.join('\n');
 }
 
@@ -266,7 +292,8 @@ function sweepTable(result: CompareResult): string {
   const rows = sweep.points.map((p) => {
     const t = p.lanes.tcp;
     const u = p.lanes.udp;
-    const cell = (l: LaneResult | undefined, f: (l: LaneResult) => string, w: number) => (l ? f(l) : '-').padStart(w);
+    const cell = (l: LaneResult | undefined, f: (l: LaneResult) => string, w: number) =>
+      (l ? f(l) : '-').padStart(w);
     return (
       p.value.padEnd(10) +
       cell(t, (l) => `${l.delivered}/${l.sent}`, 14) +
@@ -290,10 +317,16 @@ export function formatResult(result: CompareResult): string {
     `faults${result.sweep ? ` (last value of the sweep)` : ''}: ${faults.length > 0 ? faults.join(', ') : 'none'}`,
     '',
   ];
-  if (result.sweep) out.push(sweepTable(result), '', `in detail, --${result.sweep.fault} ${result.sweep.points.at(-1)?.value ?? ''}:`);
+  if (result.sweep)
+    out.push(
+      sweepTable(result),
+      '',
+      `in detail, --${result.sweep.fault} ${result.sweep.points.at(-1)?.value ?? ''}:`,
+    );
   out.push(laneTable(result.lanes), '');
   for (const lane of [result.lanes.tcp, result.lanes.udp])
-    if (lane?.error !== undefined) out.push(`${lane.transport.toUpperCase()} lane ${lane.status}: ${lane.error}`);
+    if (lane?.error !== undefined)
+      out.push(`${lane.transport.toUpperCase()} lane ${lane.status}: ${lane.error}`);
   out.push(...result.reading.map((line) => `  ${line}`));
   out.push('', `note: ${result.notes.join(' ')}`);
   return `${out.join('\n')}\n`;
@@ -336,9 +369,13 @@ export async function run(options: CompareCommandOptions, io: Io): Promise<numbe
     try {
       await writeFile(options.html, renderReport(result));
     } catch (err) {
-      throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write the report to ${options.html}: ${describeSystemError(err)}`, {
-        cause: err,
-      });
+      throw new SocklabError(
+        'SOCKLAB_ERR_FILE',
+        `cannot write the report to ${options.html}: ${describeSystemError(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     io.stderr.write(`report: ${options.html} (open it in a browser; it needs no network)\n`);
   }

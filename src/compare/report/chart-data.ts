@@ -35,7 +35,11 @@ export interface ReportData {
   readonly messages: number;
   readonly verdictNames: readonly string[];
   /** Sweep curves: x labels and per series its values. */
-  readonly sweep?: { readonly fault: string; readonly values: string[]; readonly series: Record<string, (number | null)[]> };
+  readonly sweep?: {
+    readonly fault: string;
+    readonly values: string[];
+    readonly series: Record<string, (number | null)[]>;
+  };
 }
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -97,7 +101,9 @@ function laneCharts(detail: LaneDetail, bins: number[]): LaneCharts {
     list.push(start);
     byVerdict.set(worst, list);
   }
-  const strip = [...byVerdict.entries()].sort((a, b) => a[0] - b[0]).map(([verdict, cells]) => ({ verdict, cells }));
+  const strip = [...byVerdict.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([verdict, cells]) => ({ verdict, cells }));
   const histogram = new Array<number>(bins.length - 1).fill(0);
   const width = bins[1]! - bins[0]!;
   for (let i = 0; i < n; i++) {
@@ -143,8 +149,12 @@ export function reportData(result: CompareResult): ReportData {
         'TCP latency p50 (ms)': pick((p) => p.lanes.tcp?.latency_ms.p50),
         'TCP latency p99 (ms)': pick((p) => p.lanes.tcp?.latency_ms.p99),
         'UDP latency p99 (ms)': pick((p) => p.lanes.udp?.latency_ms.p99),
-        'TCP delivered (%)': pick((p) => (p.lanes.tcp && p.lanes.tcp.sent > 0 ? (100 * p.lanes.tcp.delivered) / p.lanes.tcp.sent : undefined)),
-        'UDP delivered (%)': pick((p) => (p.lanes.udp && p.lanes.udp.sent > 0 ? (100 * p.lanes.udp.delivered) / p.lanes.udp.sent : undefined)),
+        'TCP delivered (%)': pick((p) =>
+          p.lanes.tcp && p.lanes.tcp.sent > 0 ? (100 * p.lanes.tcp.delivered) / p.lanes.tcp.sent : undefined,
+        ),
+        'UDP delivered (%)': pick((p) =>
+          p.lanes.udp && p.lanes.udp.sent > 0 ? (100 * p.lanes.udp.delivered) / p.lanes.udp.sent : undefined,
+        ),
       },
     };
   }

@@ -27,12 +27,12 @@ export const PAGE_SCRIPT = String.raw`
   var latencySets = [];
   lanes.forEach(function (t) {
     var L = data.lanes[t];
-    latencySets.push({ label: t.toUpperCase() + ' latency', data: xy(L.latency), borderColor: COLORS[t], backgroundColor: COLORS[t], showLine: true, borderWidth: 1, pointRadius: 1.2 });
-    if (L.lost.length) latencySets.push({ label: t.toUpperCase() + ' lost', data: xy(L.lost), borderColor: '#e03131', backgroundColor: '#e03131', pointStyle: 'crossRot', pointRadius: 5, borderWidth: 2, showLine: false });
-    if (L.late.length) latencySets.push({ label: t.toUpperCase() + ' late (held back)', data: xy(L.late), borderColor: '#f2b705', backgroundColor: '#f2b705', pointStyle: 'triangle', pointRadius: 3, showLine: false });
+    latencySets.push({ label: t.toUpperCase() + ' latency', data: xy(L.latency), borderColor: COLORS[t], backgroundColor: COLORS[t], showLine: false, pointRadius: 1.6, order: 3 });
+    if (L.lost.length) latencySets.push({ label: t.toUpperCase() + ' lost', data: xy(L.lost), borderColor: '#e03131', backgroundColor: '#e03131', pointStyle: 'crossRot', pointRadius: 6, borderWidth: 2, showLine: false, order: 0 });
+    if (L.late.length) latencySets.push({ label: t.toUpperCase() + ' late (held back)', data: xy(L.late), borderColor: '#f2b705', backgroundColor: '#f2b705', pointStyle: 'triangle', pointRadius: 3.5, showLine: false, order: 1 });
   });
   make('latency', { type: 'scatter', data: { datasets: latencySets }, options: {
-    scales: { x: { title: { display: true, text: 'sent at (seconds from the start)' } }, y: { title: { display: true, text: 'latency (ms)' }, beginAtZero: true } } } });
+    scales: { x: { min: 0, title: { display: true, text: 'sent at (seconds from the start)' } }, y: { title: { display: true, text: 'latency (ms)' }, beginAtZero: true } } } });
 
   // 2. The verdict strip: one row per lane, one cell per group of messages, coloured by the worst verdict.
   var stripSets = [];
@@ -45,7 +45,7 @@ export const PAGE_SCRIPT = String.raw`
         verdict: group.verdict,
         data: group.cells.map(function (c) { return { x: c, y: row }; }),
         backgroundColor: VERDICT_COLORS[group.verdict], borderColor: VERDICT_COLORS[group.verdict],
-        pointStyle: 'rect', pointRadius: 6, showLine: false });
+        pointStyle: 'rect', pointRadius: group.verdict === 0 ? 6 : 7, showLine: false, order: 10 - group.verdict });
     });
   });
   make('strip', { type: 'scatter', data: { datasets: stripSets }, options: {

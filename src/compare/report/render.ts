@@ -22,7 +22,10 @@ function chartJs(): string {
 }
 
 const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 
 /** Text that goes inside <script>: nothing in it may close the element. */
 const inScript = (text: string) => text.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
@@ -39,14 +42,28 @@ function table(result: CompareResult): string {
     ['out of order', (l) => String(l.reordered)],
     ['corrupted', (l) => String(l.corrupted)],
     ['goodput', (l) => `${(l.goodput_bps / 1e6).toFixed(2)} Mbit/s`],
-    [`latency p50 (${lanes[0] ? result.lanes[lanes[0]]!.latency_kind : ''})`, (l) => `${l.latency_ms.p50.toFixed(2)} ms`],
+    [
+      `latency p50 (${lanes[0] ? result.lanes[lanes[0]]!.latency_kind : ''})`,
+      (l) => `${l.latency_ms.p50.toFixed(2)} ms`,
+    ],
     ['latency p99', (l) => `${l.latency_ms.p99.toFixed(2)} ms`],
     ['latency max', (l) => `${l.latency_ms.max.toFixed(2)} ms`],
-    ['retransmissions', (l) => (l.transport === 'tcp' ? (l.retransmissions == null ? 'not known (relay)' : String(l.retransmissions)) : '—')],
+    [
+      'retransmissions',
+      (l) =>
+        l.transport === 'tcp'
+          ? l.retransmissions == null
+            ? 'not known (relay)'
+            : String(l.retransmissions)
+          : '—',
+    ],
   ];
   const head = `<tr><th></th>${lanes.map((t) => `<th class="${t}">${t.toUpperCase()}</th>`).join('')}</tr>`;
   const body = rows
-    .map(([name, cell]) => `<tr><td>${escapeHtml(name)}</td>${lanes.map((t) => `<td>${escapeHtml(cell(result.lanes[t]!))}</td>`).join('')}</tr>`)
+    .map(
+      ([name, cell]) =>
+        `<tr><td>${escapeHtml(name)}</td>${lanes.map((t) => `<td>${escapeHtml(cell(result.lanes[t]!))}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   return `<table class="figures">${head}\n${body}</table>`;
 }
@@ -54,8 +71,10 @@ function table(result: CompareResult): string {
 function workloadText(result: CompareResult): string {
   const w = result.workload;
   const n = (x: unknown) => Number(x).toLocaleString('en-US');
-  if (w.kind === 'bulk') return `a bulk transfer of ${n(w.bytes)} bytes in messages of ${n(w.size_bytes)} bytes`;
-  if (w.kind === 'request') return `${n(w.requests)} requests of ${n(w.size_bytes)} bytes, each waiting for its answer`;
+  if (w.kind === 'bulk')
+    return `a bulk transfer of ${n(w.bytes)} bytes in messages of ${n(w.size_bytes)} bytes`;
+  if (w.kind === 'request')
+    return `${n(w.requests)} requests of ${n(w.size_bytes)} bytes, each waiting for its answer`;
   return `${n(w.messages)} messages of ${n(w.size_bytes)} bytes, one every ${w.interval_ms} ms`;
 }
 
@@ -63,12 +82,33 @@ export function renderReport(result: CompareResult): string {
   const data = reportData(result);
   const faults = [...new Set([...result.faults.tcp, ...result.faults.udp])];
   const charts = [
-    ['latency', 'Latency of each message, in the order they were sent', 'Each dot is one message: when it was sent (across) and how long it took (up). Red crosses are messages that never arrived. On TCP, a message that waits behind a slower one shows as a ramp: the ones sent after it pile up and arrive together.'],
-    ['strip', 'What happened to each message', 'One row per protocol, messages left to right in the order they were sent (a cell may hold several; it shows the worst). Green: on time. Amber: late, held back behind an earlier message. Red: lost. Purple: delivered twice. Teal: out of order. Black: corrupted.'],
-    ['order', 'Send order against arrival order', 'A message on the diagonal arrived in the order it was sent. A dot off the diagonal was overtaken or overtook another.'],
-    ['histogram', 'How long messages took', 'How many messages took each latency: a tall narrow peak is steady; a long tail to the right is what a game or a call feels.'],
+    [
+      'latency',
+      'Latency of each message, in the order they were sent',
+      'Each dot is one message: when it was sent (across) and how long it took (up). Red crosses are messages that never arrived. On TCP, a message that waits behind a slower one shows as a ramp: the ones sent after it pile up and arrive together.',
+    ],
+    [
+      'strip',
+      'What happened to each message',
+      'One row per protocol, messages left to right in the order they were sent (a cell may hold several; it shows the worst). Green: on time. Amber: late, held back behind an earlier message. Red: lost. Purple: delivered twice. Teal: out of order. Black: corrupted.',
+    ],
+    [
+      'order',
+      'Send order against arrival order',
+      'A message on the diagonal arrived in the order it was sent. A dot off the diagonal was overtaken or overtook another.',
+    ],
+    [
+      'histogram',
+      'How long messages took',
+      'How many messages took each latency: a tall narrow peak is steady; a long tail to the right is what a game or a call feels.',
+    ],
   ];
-  if (data.sweep) charts.push(['sweep', `The trade-off as --${data.sweep.fault} grows`, 'Each point is one run with that value: how much each protocol delivered, and how long TCP made messages wait.']);
+  if (data.sweep)
+    charts.push([
+      'sweep',
+      `The trade-off as --${data.sweep.fault} grows`,
+      'Each point is one run with that value: how much each protocol delivered, and how long TCP made messages wait.',
+    ]);
   const chartHtml = charts
     .map(
       ([id, title, caption]) =>

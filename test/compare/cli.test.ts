@@ -1,0 +1,123 @@
+/** `socklab compare` as users run it: the real bin, its output, its errors and exit codes. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parse } from '../../src/cli/commands/compare.js';
+import { runCli } from '../helpers/cli.js';
+
+test('flags → options: workload, faults per lane, a sweep', () => {
+  const o = parse([
+    '--messages',
+    '50',
+    '--interval',
+    '2ms',
+    '--delay',
+    '10ms',
+    '--loss',
+    '0,1%,5%',
+    '--seed',
+    '3',
+  ]);
+  assert.deepEqual(o.workload, { kind: 'paced', messages: 50, sizeBytes: 200, intervalMs: 2 });
+  assert.equal(o.seed, 3);
+  assert.equal(o.sweep?.fault, 'loss');
+  assert.deepEqual(
+    o.sweep?.points.map((p) => p.value),
+    ['0', '1%', '5%'],
+  );
+  const last = o.sweep.points[2]!.faults;
+  assert.ok(last.some((f) => f.type === 'loss' && (f.params as { lossRate: number }).lossRate === 0.05));
+  assert.ok(last.some((f) => f.type === 'delay'));
+  const r = parse(['--requests', '10', '--up', '--loss', '5%', '--reset-after', '1kb']);
+  assert.equal(r.workload.kind, 'request');
+  assert.deepEqual(
+    r.faults?.map((f) => `${f.type}/${f.direction}`),
+    ['reset-after/up', 'loss/up'],
+  );
+});
+
+for (const [args, pattern] of [
+  [['--messages', '0'], /--messages 0: nothing to send/],
+  [['--size', '70000'], /larger than a UDP datagram can carry/],
+  [['--size', '100,200'], /only a fault can be swept/],
+  [['--loss', '1%,2%', '--delay', '1ms,2ms'], /sweep one fault at a time/],
+  [['--lossy', '1%,2%'], /unknown option '--lossy'/],
+  [['--via', 'carrier-pigeon'], /expected link, relay or auto/],
+  [['--bytes', '1mb', '--messages', '5'], /give one workload/],
+] as const) {
+  test(`bad input ${args.join(' ')}: one line, exit 2`, async () => {
+    const r = await runCli(['compare', ...args]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^socklab compare: /);
+    assert.match(r.stderr, pattern);
+  });
+}
+
+test('--via link on this build: one line, exit 1', async () => {
+  const r = await runCli(['compare', '--via', 'link', '--messages', '5']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'socklab compare: the link is not available\n');
+});
+
+test('--json prints the stable keys; the table names both lanes', async () => {
+  const r = await runCli(
+    ['compare', '--messages', '200', '--interval', '1ms', '--loss', '5%', '--seed', '11', '--json'],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout) as Record<string, unknown> & {
+    lanes: Record<string, Record<string, unknown> & { latency_ms: Record<string, number> }>;
+  };
+  assert.equal(json.via, 'relay');
+  assert.equal(json.seed, 11);
+  for (const lane of ['tcp', 'udp']) {
+    const l = json.lanes[lane]!;
+    for (const key of [
+      'sent',
+      'delivered',
+      'late',
+      'lost',
+      'duplicated',
+      'reordered',
+      'corrupted',
+      'goodput_bps',
+    ])
+      assert.equal(typeof l[key], 'number', `${lane}.${key}`);
+    for (const key of ['p50', 'p99', 'max']) assert.equal(typeof l.latency_ms[key], 'number');
+  }
+  assert.equal(json.lanes.tcp!.retransmissions, null);
+  assert.equal(json.lanes.tcp!.delivered, 200);
+
+  const table = await runCli(['compare', '--messages', '100', '--interval', '1ms', '--seed', '11'], {
+    timeoutMs: 60_000,
+  });
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^socklab compare via relay, seed 11: 100 messages of 200 bytes every 1 ms/);
+  assert.match(table.stdout, /delivered\s+100\s+100/);
+  assert.match(table.stdout, /TCP delivered 100 of 100/);
+});
+
+test('a sweep prints one row per value, and a failed lane makes exit 1 with both lanes shown', async () => {
+  const sweep = await runCli(
+    ['compare', '--messages', '200', '--interval', '1ms', '--loss', '0,10%', '--seed', '5'],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  assert.equal(sweep.code, 0, sweep.stderr);
+  assert.match(sweep.stdout, /^0\s+200\/200/m);
+  assert.match(sweep.stdout, /^10%\s+200\/200/m);
+  const failed = await runCli(
+    ['compare', '--messages', '200', '--interval', '1ms', '--reset-after', '2kb', '--seed', '5'],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  assert.equal(failed.code, 1);
+  assert.match(failed.stdout, /status\s+failed\s+ok/);
+  assert.match(failed.stdout, /delivered\s+\d+\s+200/);
+  assert.match(failed.stdout, /TCP lane failed: /);
+});
