@@ -336,10 +336,11 @@ export class AgentCore {
         let refused = 0;
         socket.onError(() => (refused += 1)); // an ICMP error: the datagram is lost, as UDP says
         let batch = 0;
+        const unpaced = workload.kind === 'bulk' || (workload.kind === 'paced' && workload.intervalMs < 1);
         write = (message) => {
           batch += 1;
-          if (workload.kind === 'bulk' && batch % UDP_BULK_BATCH === 0) {
-            return new Promise<void>((resolve) => socket.send(message, () => resolve()));
+          if (unpaced && batch % UDP_BULK_BATCH === 0) {
+            return new Promise<void>((resolve) => socket.send(message, () => setImmediate(resolve)));
           }
           socket.send(message);
         };

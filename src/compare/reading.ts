@@ -30,7 +30,7 @@ function laneSentence(name: string, lane: LaneResult): string {
     );
   if (lane.late > 0)
     parts.push(
-      `${n(lane.late)} arrived late, by up to ${ms(lane.late_by_ms_max)}, held back behind an earlier message (head-of-line blocking)`,
+      `${n(lane.late)} arrived late (up to ${ms(lane.late_by_ms_max)} over the median), held back behind an earlier message (head-of-line blocking)`,
     );
   else if (lane.transport === 'udp' && lane.delivered > 0) parts.push('none waited for another');
   const deadline = lane.status === 'deadline' ? ' (the run hit its deadline: what came until then)' : '';
@@ -70,7 +70,7 @@ export function readingOf(result: Input): string[] {
     const range = `${result.sweep.fault} from ${first.value} to ${last.value}`;
     if (first.lanes.udp && last.lanes.udp)
       out.push(
-        `As ${range}: UDP delivered ${pct(first.lanes.udp.delivered, first.lanes.udp.sent)} then ${pct(last.lanes.udp.delivered, last.lanes.udp.sent)} of its messages.`,
+        `As ${range.replace(' from ', ' went from ')}: UDP delivered ${pct(first.lanes.udp.delivered, first.lanes.udp.sent)} then ${pct(last.lanes.udp.delivered, last.lanes.udp.sent)} of its messages.`,
       );
     if (first.lanes.tcp && last.lanes.tcp)
       out.push(
