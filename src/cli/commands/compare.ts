@@ -280,9 +280,9 @@ const ROWS: [string, (l: LaneResult) => string][] = [
 
 function laneTable(lanes: CompareResult['lanes']): string {
   const cols = (['tcp', 'udp'] as const).filter((t) => lanes[t] !== undefined);
-  const lines = [`${''.padEnd(17)}${cols.map((c) => c.toUpperCase().padStart(14)).join('')}`];
+  const lines = [`${''.padEnd(17)}${cols.map((c) => c.toUpperCase().padStart(16)).join('')}`];
   for (const [name, cell] of ROWS)
-    lines.push(`${name.padEnd(17)}${cols.map((c) => cell(lanes[c]!).padStart(14)).join('')}`);
+    lines.push(`${name.padEnd(17)}${cols.map((c) => cell(lanes[c]!).padStart(16)).join('')}`);
   return lines.join('\n');
 }
 

@@ -20,7 +20,7 @@ export interface LaneCharts {
   readonly lost: Point[];
   /** Late messages (held back): [seconds, ms]. */
   readonly late: Point[];
-  /** Send order vs arrival order: [sequence, arrival rank]. */
+  /** Send order vs arrival order: [sequence, places out of line] (0: arrived in its place). */
   readonly order: Point[];
   /** Per strip cell (message index of its start), the worst verdict in it. */
   readonly strip: { readonly verdict: number; readonly cells: number[] }[];
@@ -60,6 +60,8 @@ function laneCharts(detail: LaneDetail, bins: number[]): LaneCharts {
   }
   sorted.sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  let deliveredBefore = 0;
+  const placeOf = new Float64Array(bucket);
   for (let start = 0; start < n; start += bucket) {
     const end = Math.min(n, start + bucket);
     let lo = -1;
@@ -85,9 +87,13 @@ function laneCharts(detail: LaneDetail, bins: number[]): LaneCharts {
       if (i >= 0) latency.push([at(i), r3(detail.latencyMs[i]!)]);
     if (lostAt >= 0 && !Number.isNaN(detail.sendMs[lostAt]!)) lost.push([at(lostAt), r3(median)]);
     if (lateAt >= 0) late.push([at(lateAt), r3(detail.latencyMs[lateAt]!)]);
-    const rankOf = (i: number) => detail.arrivalRank[i]!;
+    // Places out of line: arrival rank minus the rank it would have had in order.
+    for (let i = start; i < end; i++) {
+      if (detail.arrivalRank[i] !== 0xffffffff) placeOf[i - start] = deliveredBefore++;
+    }
     const pick = outOfOrder >= 0 ? outOfOrder : hi >= 0 ? hi : -1;
-    if (pick >= 0 && rankOf(pick) !== 0xffffffff) order.push([pick, rankOf(pick)]);
+    if (pick >= 0 && detail.arrivalRank[pick] !== 0xffffffff)
+      order.push([pick, detail.arrivalRank[pick]! - placeOf[pick - start]!]);
   }
   void sum;
   void seen;

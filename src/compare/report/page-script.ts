@@ -25,6 +25,8 @@ export const PAGE_SCRIPT = String.raw`
 
   // 1. Latency per message over time, with losses and late messages marked.
   var latencySets = [];
+  var lastSent = 0;
+  lanes.forEach(function (t) { data.lanes[t].latency.forEach(function (p) { if (p[0] > lastSent) lastSent = p[0]; }); });
   lanes.forEach(function (t) {
     var L = data.lanes[t];
     latencySets.push({ label: t.toUpperCase() + ' latency', data: xy(L.latency), borderColor: COLORS[t], backgroundColor: COLORS[t], showLine: false, pointRadius: 1.6, order: 3 });
@@ -32,8 +34,17 @@ export const PAGE_SCRIPT = String.raw`
     if (L.late.length) latencySets.push({ label: t.toUpperCase() + ' late (held back)', data: xy(L.late), borderColor: '#f2b705', backgroundColor: '#f2b705', pointStyle: 'triangle', pointRadius: 3.5, showLine: false, order: 1 });
   });
   make('latency', { type: 'scatter', data: { datasets: latencySets }, options: {
-    scales: { x: { min: 0, title: { display: true, text: 'sent at (seconds from the start)' } }, y: { title: { display: true, text: 'latency (ms)' }, beginAtZero: true } } } });
+    scales: { x: { min: 0, max: lastSent > 0 ? lastSent * 1.01 : undefined, title: { display: true, text: 'sent at (seconds from the start)' } }, y: { title: { display: true, text: 'latency (ms)' }, beginAtZero: true } } } });
 
+  // A strip cell: a bar as wide as one cell of the plot (at least a pixel), so the strip is to scale.
+  var stripCanvas = document.getElementById('chart-strip');
+  var cellWidth = stripCanvas ? Math.max(1, Math.ceil((stripCanvas.parentNode.clientWidth - 60) / Math.max(1, data.messages / data.stripCellSize))) : 1;
+  function cellStyle(color) {
+    var c = document.createElement('canvas');
+    c.width = cellWidth; c.height = 26;
+    var g = c.getContext('2d'); g.fillStyle = color; g.fillRect(0, 0, c.width, c.height);
+    return c;
+  }
   // 2. The verdict strip: one row per lane, one cell per group of messages, coloured by the worst verdict.
   var stripSets = [];
   var seenVerdicts = {};
@@ -45,7 +56,7 @@ export const PAGE_SCRIPT = String.raw`
         verdict: group.verdict,
         data: group.cells.map(function (c) { return { x: c, y: row }; }),
         backgroundColor: VERDICT_COLORS[group.verdict], borderColor: VERDICT_COLORS[group.verdict],
-        pointStyle: 'rect', pointRadius: group.verdict === 0 ? 6 : 7, showLine: false, order: 10 - group.verdict });
+        pointStyle: cellStyle(VERDICT_COLORS[group.verdict]), showLine: false, order: 10 - group.verdict });
     });
   });
   make('strip', { type: 'scatter', data: { datasets: stripSets }, options: {
@@ -56,7 +67,7 @@ export const PAGE_SCRIPT = String.raw`
   // 3. Send order vs arrival order.
   make('order', { type: 'scatter', data: { datasets: lanes.map(function (t) {
       return { label: t.toUpperCase(), data: xy(data.lanes[t].order), borderColor: COLORS[t], backgroundColor: COLORS[t], pointRadius: 1.5 };
-    }) }, options: { scales: { x: { title: { display: true, text: 'sent as number' } }, y: { title: { display: true, text: 'arrived as number' } } } } });
+    }) }, options: { scales: { x: { title: { display: true, text: 'message number (in the order sent)' } }, y: { title: { display: true, text: 'places out of line' } } } } });
 
   // 4. Latency distribution.
   var bins = data.histogramBins;

@@ -95,7 +95,7 @@ export function renderReport(result: CompareResult): string {
     [
       'order',
       'Send order against arrival order',
-      'A message on the diagonal arrived in the order it was sent. A dot off the diagonal was overtaken or overtook another.',
+      'For each message, how many places away from its turn it arrived. 0: in the order sent. Above 0: messages sent after it arrived first (it was overtaken); below 0: it overtook messages sent before it. TCP stays on 0: a stream hands bytes over in order, whatever happened on the way.',
     ],
     [
       'histogram',
