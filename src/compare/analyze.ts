@@ -51,7 +51,8 @@ export interface LaneResult {
   readonly corrupted: number;
   readonly goodput_bps: number;
   readonly duration_ms: number;
-  /** One-way (paced, bulk) or round trip (request/response), of messages delivered intact. */
+  /** One-way (paced, bulk) or round trip (request/response), of messages delivered intact.
+   * Request/response: delivered means answered; a request or an answer lost makes it lost. */
   readonly latency_kind: 'one-way' | 'round-trip';
   readonly latency_ms: {
     readonly p50: number;
@@ -116,7 +117,8 @@ export function analyzeLane(input: LaneInput): { result: LaneResult; detail: Lan
       continue;
     }
     if (s < firstSend) firstSend = s;
-    const copies = receive.copies[i]!;
+    // Request/response: a request whose answer never came is lost, as its sender sees it.
+    const copies = roundTrip && Number.isNaN(send.rttMs[i]!) ? 0 : receive.copies[i]!;
     if (copies === 0) {
       if (receive.corrupt[i]! > 0) {
         verdicts[i] = VERDICT.corruptedDelivered;
@@ -142,7 +144,7 @@ export function analyzeLane(input: LaneInput): { result: LaneResult; detail: Lan
   let minRankAfter = 0xffffffff;
   for (let i = count - 1; i >= 0; i--) {
     const rank = receive.arrivalRank[i]!;
-    if (rank === 0xffffffff) continue;
+    if (rank === 0xffffffff || verdicts[i] === VERDICT.lost) continue;
     if (rank > minRankAfter) {
       reordered += 1;
       verdicts[i] = VERDICT.outOfOrder;
@@ -157,7 +159,7 @@ export function analyzeLane(input: LaneInput): { result: LaneResult; detail: Lan
   if (input.transport === 'tcp') {
     let prev = -1;
     for (let i = 0; i < count; i++) {
-      if (receive.copies[i] === 0 || Number.isNaN(send.sendMs[i]!)) continue;
+      if (receive.copies[i] === 0 || Number.isNaN(send.sendMs[i]!) || verdicts[i] === VERDICT.lost) continue;
       if (prev >= 0 && verdicts[i] === VERDICT.onTime) {
         const arriveGap = receive.arriveMs[i]! - receive.arriveMs[prev]!;
         const sendGap = send.sendMs[i]! - send.sendMs[prev]!;

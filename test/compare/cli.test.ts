@@ -121,3 +121,46 @@ test('a sweep prints one row per value, and a failed lane makes exit 1 with both
   assert.match(failed.stdout, /delivered\s+\d+\s+200/);
   assert.match(failed.stdout, /TCP lane failed: /);
 });
+
+test('--deadline ends the run: what came is counted, both lanes say deadline, exit 1, in time', async () => {
+  const started = Date.now();
+  const r = await runCli(
+    ['compare', '--messages', '2000', '--interval', '5ms', '--deadline', '1s', '--seed', '1', '--json'],
+    {
+      timeoutMs: 30_000,
+    },
+  );
+  assert.equal(r.code, 1, r.stderr);
+  const json = JSON.parse(r.stdout) as {
+    lanes: Record<string, { status: string; sent: number; delivered: number }>;
+  };
+  for (const lane of ['tcp', 'udp']) {
+    const l = json.lanes[lane]!;
+    assert.equal(l.status, 'deadline');
+    assert.ok(l.sent > 0 && l.sent < 2000, `${lane} sent ${l.sent}`);
+    assert.ok(l.delivered <= l.sent);
+  }
+  assert.ok(Date.now() - started < 15_000, 'stopped near its deadline, not after the 10 s of sending');
+});
+
+test('request/response: an unanswered request is lost; answered ones carry a round trip', async () => {
+  const r = await runCli(['compare', '--requests', '200', '--loss', '10%', '--seed', '4', '--json'], {
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout) as {
+    lanes: Record<
+      string,
+      { delivered: number; lost: number; latency_kind: string; path: { dropped: number } }
+    >;
+  };
+  const udp = json.lanes.udp!;
+  const tcp = json.lanes.tcp!;
+  assert.equal(udp.latency_kind, 'round-trip');
+  assert.equal(tcp.delivered, 200);
+  assert.equal(udp.delivered + udp.lost, 200);
+  // 10% each way: a round trip is lost when its request or its answer is dropped (19%: 38 of 200, sd 5.5).
+  assert.ok(udp.lost >= 11 && udp.lost <= 65, `UDP round trips lost ${udp.lost}`);
+  assert.ok(udp.lost >= udp.path.dropped, 'at least every request the relay dropped on the way up');
+  assert.ok(udp.lost > udp.path.dropped, 'and some whose answer was dropped on the way back');
+});
