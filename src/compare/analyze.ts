@@ -35,7 +35,8 @@ export const VERDICT_NAMES = [
  */
 export const BUNCH_MS = 1;
 
-export type LaneStatus = 'ok' | 'failed' | 'deadline';
+/** ok; failed (the reason in `error`); deadline (the run's time was up); stopped (its signal aborted it). */
+export type LaneStatus = 'ok' | 'failed' | 'deadline' | 'stopped';
 
 /** One lane's figures: the keys of `--json` (stable). */
 export interface LaneResult {

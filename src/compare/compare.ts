@@ -231,7 +231,7 @@ async function relayLane(
     });
   const remaining = () => Math.max(1, ctx.deadlineAt - sharedNow());
   const onAbort = () => {
-    status = 'deadline';
+    status = 'stopped';
     sender?.send({ op: 'abort', reason: 'stopped' });
   };
   ctx.signal?.addEventListener('abort', onAbort, { once: true });

@@ -89,7 +89,7 @@ Other options:
   -h, --help                    this help
 
 JSON keys (stable): via, seed, workload, faults.tcp/udp, lanes.tcp and lanes.udp each with status
-(ok, failed, deadline), error, sent, delivered, late, lost, duplicated, reordered, corrupted,
+(ok, failed, deadline, stopped), error, sent, delivered, late, lost, duplicated, reordered, corrupted,
 goodput_bps, duration_ms, latency_kind, latency_ms.p50/p99/max/min, late_by_ms_max, path (the
 relay's counters, sender → receiver) and for TCP retransmissions (null via the relay); a sweep adds
 sweep.fault and sweep.points[] = {value, lanes}; notes[], reading[].
@@ -334,7 +334,7 @@ export function formatResult(result: CompareResult): string {
 
 function progressLine(state: Map<string, CompareProgress>): string {
   const parts = [...state.values()].map(
-    (p) => `${p.lane.toUpperCase()} ${p.sent}/${p.count} sent, ${p.received} received`,
+    (p) => `${p.lane.toUpperCase()} ${Math.max(p.sent, p.received)}/${p.count} sent, ${p.received} received`,
   );
   const point = [...state.values()][0]?.point;
   return `compare${point !== undefined ? ` (${point})` : ''}: ${parts.join(' · ')}`;
