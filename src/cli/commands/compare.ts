@@ -46,7 +46,7 @@ const FAULT_HELP = FAULT_FLAGS.filter(({ type }) => LANE_FAULTS.includes(type.ty
     flagLine(
       flag.flag,
       flag.value,
-      `${flag.summary}${type.transports.length === 1 ? ` [${type.transports[0]!.toUpperCase()} lane only]` : ''}`,
+      `${flag.summary}${type.transports.length === 1 ? ` [${type.transports[0]!.toUpperCase()} lane only, via the relay]` : ''}`,
     ),
   )
   .join('\n');
