@@ -50,13 +50,13 @@ test(
     const tcp = result.lanes.tcp!;
     const udp = result.lanes.udp!;
     assert.ok(udp.lost > 0 && tcp.late > 0, 'a run with something to see');
-    mkdirSync(ARTIFACTS, { recursive: true });
-    const file = join(ARTIFACTS, 'compare-report.html');
-    writeFileSync(file, renderReport(result));
-
+    // The page in a folder of its own; only the screenshot goes to build/artifacts/.
     const profile = mkdtempSync(join(tmpdir(), 'socklab-chromium-'));
     t.after(() => rmSync(profile, { recursive: true, force: true }));
-    const context = await chromium.launchPersistentContext(profile, {
+    const file = join(profile, 'compare-report.html');
+    writeFileSync(file, renderReport(result));
+
+    const context = await chromium.launchPersistentContext(join(profile, 'chromium'), {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1200, height: 900 },
