@@ -135,3 +135,18 @@ export {
   type PingPongTest,
 } from './bench/report.js';
 export type { TestSpec } from './bench/protocol.js';
+export {
+  compare,
+  MAX_MESSAGE_BYTES as COMPARE_MAX_MESSAGE_BYTES,
+  type CompareOptions,
+  type CompareResult,
+  type CompareLanes,
+  type CompareProgress,
+  type SweepPoint,
+  type Via,
+} from './compare/compare.js';
+export { VERDICT, VERDICT_NAMES, type LaneResult, type LaneStatus } from './compare/analyze.js';
+export type { Workload } from './compare/protocol.js';
+export { renderReport } from './compare/report/render.js';
+export { childAgent, spawnAgent, AGENT_MAIN } from './compare/child.js';
+export { localAgent, type Agent } from './compare/agent.js';

@@ -6,7 +6,8 @@ import type { DemoFacts } from './facts.js';
 import { count, ms, percent, plural } from './format.js';
 import type { Narrator } from './narrator.js';
 
-export function summaryScene(narrator: Narrator, facts: DemoFacts): void {
+/** `beforeTryIt`: a scene told after the summary, before the commands to try (the comparison). */
+export function summaryScene(narrator: Narrator, facts: DemoFacts, beforeTryIt?: () => void): void {
   const { boundaries, delivery, closedPort } = facts.promises;
   const { tcp, udp } = delivery;
   narrator.heading("In short (seed 000's picture)");
@@ -33,6 +34,7 @@ export function summaryScene(narrator: Narrator, facts: DemoFacts): void {
       'as lost, and the program copes with loss itself (voice, video, games, DNS).',
   );
 
+  beforeTryIt?.();
   narrator.heading('Try it yourself');
   narrator.explain("Seed 003's server, in one terminal:");
   narrator.command(

@@ -9,6 +9,7 @@ import { silentNarrator, textNarrator, wantsColor } from '../../demo/narrator.js
 import { runDemo } from '../../demo/run.js';
 import { STEP_LIMIT_MS, within } from '../../demo/stage.js';
 import { summaryScene } from '../../demo/summary.js';
+import { compareScene, runDemoComparison } from '../../demo/comparison.js';
 import { parseCommandLine, usageError } from '../args.js';
 import { helpWidth } from '../help.js';
 import type { Io } from '../io.js';
@@ -24,6 +25,8 @@ process, with socklab's own servers and clients, and explain what happened:
   4. what TCP promises and UDP does not, measured in this run: message
      boundaries, delivery (20,000 datagrams into a 64 KiB buffer, then the same
      bytes over TCP), a closed port
+  5. a short 'socklab compare': 200 messages over TCP and UDP at once through
+     the relay with 5% loss and jitter, a verdict per message
 Ports come from the OS (port 0); nothing is left running; it takes about a
 second. Colour only on a terminal, and never with NO_COLOR set.
 
@@ -71,8 +74,11 @@ export async function run(
     ? silentNarrator
     : textNarrator(io.stdout, { color: wantsColor(io.stdout, env), width: helpWidth(io.stdout) - 2 });
   const facts = await runDemo({ narrator, signal: io.signal });
-  if (options.json) io.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
-  else summaryScene(narrator, facts);
+  const comparison = await runDemoComparison(io.signal);
+  if (options.json) io.stdout.write(`${JSON.stringify({ ...facts, comparison }, null, 2)}\n`);
+  else {
+    summaryScene(narrator, facts, () => compareScene(narrator, comparison));
+  }
   // A few kilobytes in all; if a slow reader has not taken them yet, wait (bounded) before exit.
   if (io.stdout.writableNeedDrain) {
     await within(drained(io.stdout), STEP_LIMIT_MS, 'the output draining', io.signal).catch(() => undefined);

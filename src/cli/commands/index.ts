@@ -31,5 +31,9 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./demo.js'),
   },
   relay: { summary: 'a proxy that injects faults: delay, loss, stall…', load: () => import('./relay.js') },
+  compare: {
+    summary: 'the same messages over TCP and UDP through the same faults, a verdict each',
+    load: () => import('./compare.js'),
+  },
   bench: { summary: 'measure throughput and latency (iperf3 + sockperf)', load: () => import('./bench.js') },
 };
