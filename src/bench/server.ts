@@ -75,6 +75,12 @@ export const DEFAULT_MAX_TEST_DURATION_MS = 3_600_000;
 export const DEFAULT_MAX_SEND_RATE_BITS_PER_SEC = 1e9;
 /** The server's TCP writes in a reverse test: a hello's length_bytes beyond this is written in pieces of it. */
 export const MAX_SEND_WRITE_BYTES = 1024 * 1024;
+/**
+ * TCP keepalive on a test's control connection after this much silence: a client whose host
+ * vanished (no FIN, no RST) is found out by the kernel's probes, and its test (a reverse UDP
+ * stream too) ends with the connection.
+ */
+const CONTROL_KEEPALIVE_MS = 5_000;
 /** A reverse test's sending stops this long after the test's (capped) duration, "done" or not. */
 const SEND_SLACK_MS = 3_000;
 
@@ -262,6 +268,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       );
       return;
     }
+    socket.setKeepAlive(true, CONTROL_KEEPALIVE_MS);
     // Read from now on (what followed the hello is buffered), each line bounded in size.
     const lines = new LineReader(socket, { maxLineBytes: MAX_CONTROL_LINE_BYTES });
     const cookie = randomBytes(COOKIE_BYTES).toString('hex');

@@ -9,8 +9,10 @@
  * - lost: numbers never seen, out of those the sender says it sent (or, before the sender has said,
  *   up to the highest seen: a tail loss is invisible until then).
  * - invalid: a number no honest sender could have sent: more than MAX_SEQUENCE_GAP beyond the
- *   highest seen (not recorded: it would grow the bitmap and fake a loss), or, once the sender
- *   has said how many it sent, at or beyond that count. Neither counts as lost or received.
+ *   highest seen, or beyond MAX_SEQUENCE_GAP + LOSS_BOUND_PER_ARRIVAL per datagram arrived (more
+ *   than 99 % lost), both not recorded: they would grow the bitmap and fake a loss; or, once the
+ *   sender has said how many it sent, at or beyond that count. None counts as lost or received.
+ *   So the bitmap grows by at most 16 bytes per datagram received, whoever sends them.
  */
 export type Arrival = 'new' | 'out-of-order' | 'duplicate' | 'invalid';
 
@@ -19,6 +21,8 @@ export type Arrival = 'new' | 'out-of-order' | 'duplicate' | 'invalid';
  * 1460-byte datagrams). A number further ahead is 'invalid'.
  */
 export const MAX_SEQUENCE_GAP = 2 ** 24;
+/** Beyond the first MAX_SEQUENCE_GAP, a number may be at most this many per datagram arrived. */
+export const LOSS_BOUND_PER_ARRIVAL = 128;
 
 /** 2^31 datagrams (256 MiB of bitmap): far beyond what one run sends; beyond it, counted as new. */
 export const MAX_TRACKED_SEQUENCE = 2 ** 31;
@@ -36,7 +40,10 @@ export class SequenceTracker {
 
   record(sequence: number): Arrival {
     this.#arrivals++;
-    if (sequence > this.#highest + MAX_SEQUENCE_GAP) {
+    if (
+      sequence > this.#highest + MAX_SEQUENCE_GAP ||
+      sequence > MAX_SEQUENCE_GAP + this.#arrivals * LOSS_BOUND_PER_ARRIVAL
+    ) {
       this.#invalid++;
       return 'invalid';
     }
