@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
@@ -203,6 +204,24 @@ test("reverse UDP sends only to the sender of the cookie from the control connec
     () => client.datagrams > 0 && performance.now() - client.lastMs > 500,
     'the stream stopping',
   );
+});
+
+test("a test's control connection has TCP keepalive armed: a client that vanished silently is found out", async (t) => {
+  let ss: string;
+  try {
+    ss = execFileSync('ss', ['-V'], { encoding: 'utf8' });
+  } catch {
+    return t.skip('needs ss (iproute2)');
+  }
+  assert.match(ss, /iproute2/);
+  const port = await server(t);
+  const c = rawControl(t, port);
+  c.socket.write(hello({ protocol: 'udp', reverse: true }));
+  await c.line(0);
+  const sockets = execFileSync('ss', ['-tnoH', 'state', 'established', `( sport = :${port} )`], {
+    encoding: 'utf8',
+  });
+  assert.match(sockets, new RegExp(`127\\.0\\.0\\.1:${c.socket.localPort}\\s+timer:\\(keepalive,`));
 });
 
 test('reverse UDP is capped server-side: rate (a hello asking no limit) and duration', async (t) => {
