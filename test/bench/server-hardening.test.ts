@@ -321,6 +321,10 @@ test('UDP figures: datagrams from another socket are not counted; a number never
   await send(forger.socket, datagram(2 ** 31 - 1), udpPort);
   await send(client.socket, datagram(500_000_000), udpPort); // far ahead of anything sent
   await send(client.socket, datagram(150), udpPort); // beyond the 100 the client says it sent
+  // The cookie again: its answer comes after the server has read all of the above (one socket,
+  // in order), so "done" cannot overtake a datagram.
+  await send(client.socket, cookieLine, udpPort);
+  await until(3_000, () => client.datagrams >= 2, 'the second acknowledgement');
   c.socket.write(`${JSON.stringify({ done: true, sent_bytes: 10_000, sent_packets: 100 })}\n`);
   const result = (await c.line(1)).result as Record<string, number>;
   assert.equal(result.lost_packets, 0, JSON.stringify(result));
