@@ -277,6 +277,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
     const stop = new AbortController();
     const sendDeadline = new AbortController();
     const sendTimer = setTimeout(() => sendDeadline.abort(), durationMs + SEND_SLACK_MS);
+    sendTimer.unref();
     const session: Session = {
       spec,
       counter: new IntervalCounter(clock),
