@@ -2,10 +2,13 @@
  * The bench control exchange, one JSON line each way, as iperf3 does with its control connection:
  *
  *   client → server  {"socklab_bench":1,"test":{protocol,streams,reverse,length_bytes,rate_bits_per_sec,duration_ms}}
- *   server → client  {"socklab_bench":1,"cookie":"…","udp_port":N}
+ *   server → client  {"socklab_bench":1,"cookie":"…","udp_port":N,"cookie_ack":true}
  *                    or {"socklab_bench":1,"error":"…"} when the server cannot run the test
- *   data streams     each TCP data connection starts with "SLBD<cookie>\n"; a UDP client in reverse
- *                    mode sends that line as a datagram so the server learns where to send
+ *   data streams     each TCP data connection starts with "SLBD<cookie>\n"; a UDP client sends that
+ *                    line as a datagram (repeated until it is answered) from the address of its
+ *                    control connection, so the server learns its peer: in reverse mode the server
+ *                    then sends, else (cookie_ack) it sends the line back and counts datagrams from
+ *                    that peer only
  *   client → server  {"done":true,"sent_bytes":…,"sent_packets":…}  when the test time is over
  *   server → client  {"socklab_bench":1,"result":{…}}  what the server really received (or sent)
  *                    or {"socklab_bench":1,"error":"…"} (a done line that is not one, none in time)
@@ -48,6 +51,8 @@ export interface Welcome {
   readonly socklab_bench: number;
   readonly cookie: string;
   readonly udp_port?: number;
+  /** The server answers a UDP client's cookie datagram: wait for it before sending. */
+  readonly cookie_ack?: boolean;
 }
 
 export interface Done {
@@ -64,6 +69,8 @@ export interface ServerResult {
   readonly lost_packets?: number;
   readonly out_of_order?: number;
   readonly duplicates?: number;
+  /** Datagrams whose sequence number no honest sender sent (far ahead, or beyond sent_packets). */
+  readonly invalid_packets?: number;
   readonly jitter_ms?: number;
   /** In reverse mode the server is the sender. */
   readonly sent_bytes?: number;
@@ -120,6 +127,7 @@ export function parseWelcome(line: string, where: string): Welcome {
     socklab_bench: PROTOCOL_VERSION,
     cookie: value['cookie'],
     ...(typeof udpPort === 'number' ? { udp_port: udpPort } : {}),
+    ...(value['cookie_ack'] === true ? { cookie_ack: true } : {}),
   };
 }
 
@@ -143,6 +151,7 @@ export function parseResult(line: string, where: string): ServerResult {
     'lost_packets',
     'out_of_order',
     'duplicates',
+    'invalid_packets',
     'jitter_ms',
     'sent_bytes',
     'sent_packets',

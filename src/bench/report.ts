@@ -84,6 +84,7 @@ export function throughputJson(r: ThroughputReport, target: string) {
               lost_percent: total > 0 ? (100 * lost) / Math.max(total, r.sender.packets) : 0,
               out_of_order: rx.out_of_order ?? 0,
               duplicates: rx.duplicates ?? 0,
+              ...(rx.invalid_packets ? { invalid_packets: rx.invalid_packets } : {}),
               jitter_ms: rx.jitter_ms ?? 0,
             }
           : {}),
@@ -115,6 +116,14 @@ export function throughputTable(r: ThroughputReport, target: string): string {
       ['lost', `${rx.lost_packets} (${(rx.lost_percent ?? 0).toFixed(3)}%)`],
       ['out of order', String(rx.out_of_order)],
       ['duplicated', String(rx.duplicates)],
+      ...(rx.invalid_packets
+        ? [
+            ['invalid', `${rx.invalid_packets} (sequence numbers never sent: not counted as lost)`] as [
+              string,
+              string,
+            ],
+          ]
+        : []),
       ['jitter', `${(rx.jitter_ms ?? 0).toFixed(3)} ms (RFC 3550)`],
     );
   }

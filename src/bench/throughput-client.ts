@@ -61,6 +61,41 @@ export interface ThroughputReport {
   readonly interrupted?: boolean;
 }
 
+/**
+ * Forward UDP: send the test's cookie line (every REVERSE_UDP_HELLO_EVERY_MS: a datagram can be
+ * lost) until the server sends it back, `timeoutMs` at most; the server counts datagrams from the
+ * peer that sent it only.
+ */
+async function sendCookie(
+  socket: DatagramSocket,
+  cookieLine: Buffer,
+  options: { timeoutMs: number; where: string; signal: AbortSignal },
+): Promise<void> {
+  let acked = false;
+  let wake: () => void = () => undefined;
+  const answered = new Promise<void>((resolve) => (wake = resolve));
+  socket.onMessage((datagram) => {
+    if (datagram.equals(cookieLine)) {
+      acked = true;
+      wake();
+    }
+  });
+  socket.onError(() => undefined); // an ICMP error before the server is up: try again
+  const startMs = performance.now();
+  const tries = Math.ceil(options.timeoutMs / REVERSE_UDP_HELLO_EVERY_MS) + 1;
+  for (let i = 0; i < tries && !acked && !options.signal.aborted; i++) {
+    if (performance.now() - startMs > options.timeoutMs) break;
+    socket.send(cookieLine);
+    await Promise.race([answered, pause(REVERSE_UDP_HELLO_EVERY_MS, options.signal)]);
+  }
+  if (acked) return;
+  if (options.signal.aborted) throw new SocklabError('SOCKLAB_ERR_ABORTED', `${options.where}: interrupted`);
+  throw new SocklabError(
+    'SOCKLAB_ERR_TIMEOUT',
+    `${options.where} did not answer the UDP test's cookie within ${options.timeoutMs} ms (is UDP to its test port blocked?)`,
+  );
+}
+
 export async function runThroughput(options: ThroughputOptions): Promise<ThroughputReport> {
   const { host, port, spec, clock } = options;
   const where = formatAddress({ transport: 'tcp', host, port });
@@ -151,6 +186,13 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
           })(),
         );
       } else {
+        if (welcome.cookie_ack === true) {
+          await sendCookie(socket, Buffer.from(`${DATA_PREFIX}${welcome.cookie}\n`, 'latin1'), {
+            timeoutMs: options.helloTimeoutMs,
+            where,
+            signal: options.signal,
+          });
+        }
         work.push(
           sendDatagrams({
             socket,
@@ -232,6 +274,7 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
           lost_packets: receiver.tracker.lost(server.sent_packets),
           out_of_order: receiver.tracker.outOfOrder,
           duplicates: receiver.tracker.duplicates,
+          invalid_packets: receiver.tracker.invalid(server.sent_packets),
           jitter_ms: receiver.jitter.jitterMs,
         }
       : { bytes: counter.bytes, packets: 0, seconds };

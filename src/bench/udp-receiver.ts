@@ -45,7 +45,8 @@ export class UdpReceiver {
     const nowMs = this.clock.now();
     this.#lastArrivalMs = nowMs;
     this.counter.add(datagram.length);
-    if (this.tracker.record(header.sequence) !== 'duplicate') this.jitter.update(header.sendTimeMs, nowMs);
+    const arrival = this.tracker.record(header.sequence);
+    if (arrival !== 'duplicate' && arrival !== 'invalid') this.jitter.update(header.sendTimeMs, nowMs);
     return true;
   }
 

@@ -5,8 +5,9 @@
  * native addon a burst is corked and written with one sendmmsg(); on node:dgram each datagram is
  * one send() (without a callback: the cheaper call). UDP has no backpressure: when dgram's send
  * queue holds MAX_QUEUED_SENDS datagrams the loop yields instead of queueing without limit.
- * Buffers come from a ring larger than that queue, so a buffer is only rewritten after the
- * kernel has taken it (the addon copies at send() anyway).
+ * On node:dgram, buffers come from a ring larger than that queue (and at most RING_BYTES), so a
+ * buffer is only rewritten after the kernel has taken it; the addon copies at send(), so one
+ * buffer serves. The length is the caller's to bound (at most a datagram, MAX_UDP_PAYLOAD).
  */
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import type { DatagramSocket } from '../core/datagram.js';
@@ -17,6 +18,8 @@ import { DATAGRAM_HEADER_BYTES, writeDatagramHeader } from './protocol.js';
 const BURST_DATAGRAMS = 256;
 const MAX_QUEUED_SENDS = 512;
 const RING_BUFFERS = 1024;
+/** The ring's bytes at most (node:dgram): 64 buffers of the largest datagram, 1024 of 4 KiB. */
+const RING_BYTES = 4 * 1024 * 1024;
 
 export interface UdpSendOptions {
   /** A connect()ed socket. */
@@ -33,7 +36,13 @@ export interface UdpSendOptions {
 export async function sendDatagrams(options: UdpSendOptions): Promise<void> {
   const { socket, lengthBytes, rateBitsPerSec, clock, counter, stop } = options;
   const length = Math.max(lengthBytes, DATAGRAM_HEADER_BYTES);
-  const ring = Array.from({ length: RING_BUFFERS }, () => Buffer.alloc(length, 0x61));
+  // The addon copies each datagram at send(): one buffer will do. node:dgram holds on to what it
+  // queues: a ring, bounded in bytes, and never more queued than the ring minus one.
+  const ringBuffers = socket.batched
+    ? 1
+    : Math.max(2, Math.min(RING_BUFFERS, Math.floor(RING_BYTES / length)));
+  const maxQueued = socket.batched ? MAX_QUEUED_SENDS : Math.min(MAX_QUEUED_SENDS, ringBuffers - 1);
+  const ring = Array.from({ length: ringBuffers }, () => Buffer.alloc(length, 0x61));
   const datagramsPerMs = rateBitsPerSec / 8 / length / 1000;
   const startMs = clock.now();
   let sequence = 0;
@@ -58,8 +67,8 @@ export async function sendDatagrams(options: UdpSendOptions): Promise<void> {
     socket.cork();
     try {
       for (; sent < budget; sent++) {
-        if (socket.queuedSends() >= MAX_QUEUED_SENDS) break;
-        const buf = ring[sequence % RING_BUFFERS]!;
+        if (socket.queuedSends() >= maxQueued) break;
+        const buf = ring[sequence % ringBuffers]!;
         writeDatagramHeader(buf, sequence, clock.now());
         socket.send(buf);
         sequence++;

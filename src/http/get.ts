@@ -19,6 +19,9 @@ export const DEFAULT_MAX_REDIRECTS = 10;
 /** httpGet keeps the whole body in memory: refuse more than this by default. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
+/** Why a redirect from https to http is not followed (without allowDowngrade). */
+export const DOWNGRADE_REASON = 'it leaves https for plain http';
+
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** Request headers that must not follow a redirect to another origin: they carry credentials. */
 const ORIGIN_BOUND_HEADERS: ReadonlySet<string> = new Set([
@@ -57,6 +60,11 @@ export interface HttpGetOptions {
   readonly insecure?: boolean;
   /** Follow 301/302/303/307/308 with a Location header. Default false: return the 3xx. */
   readonly followRedirects?: boolean;
+  /**
+   * With followRedirects: follow a redirect from https to plain http too. Default false: such a
+   * redirect rejects with SOCKLAB_ERR_PROTOCOL before anything is sent in the clear.
+   */
+  readonly allowDowngrade?: boolean;
   /** With followRedirects: how many to follow before failing. Default 10. */
   readonly maxRedirects?: number;
   /** Longest response head accepted (status line and headers). Default 64 KiB. */
@@ -238,6 +246,12 @@ async function exchange(
               location !== undefined
             ) {
               const to = resolveRedirect(location, target);
+              if (target.secure && !to.secure && options.allowDowngrade !== true) {
+                throw new SocklabError(
+                  'SOCKLAB_ERR_PROTOCOL',
+                  `refusing to follow the redirect from ${target.url} to ${to.url}: ${DOWNGRADE_REASON}`,
+                );
+              }
               if (redirectsLeft <= 0) {
                 throw new SocklabError(
                   'SOCKLAB_ERR_PROTOCOL',

@@ -8,8 +8,21 @@
  *   as iperf3 counts it.
  * - lost: numbers never seen, out of those the sender says it sent (or, before the sender has said,
  *   up to the highest seen: a tail loss is invisible until then).
+ * - invalid: a number no honest sender could have sent: more than MAX_SEQUENCE_GAP beyond the
+ *   highest seen, or beyond MAX_SEQUENCE_GAP + LOSS_BOUND_PER_ARRIVAL per datagram arrived (more
+ *   than 99 % lost), both not recorded: they would grow the bitmap and fake a loss; or, once the
+ *   sender has said how many it sent, at or beyond that count. None counts as lost or received.
+ *   So the bitmap grows by at most 16 bytes per datagram received, whoever sends them.
  */
-export type Arrival = 'new' | 'out-of-order' | 'duplicate';
+export type Arrival = 'new' | 'out-of-order' | 'duplicate' | 'invalid';
+
+/**
+ * The largest jump forward a sequence number may make: 16 M datagrams lost in a row (24 GB of
+ * 1460-byte datagrams). A number further ahead is 'invalid'.
+ */
+export const MAX_SEQUENCE_GAP = 2 ** 24;
+/** Beyond the first MAX_SEQUENCE_GAP, a number may be at most this many per datagram arrived. */
+export const LOSS_BOUND_PER_ARRIVAL = 128;
 
 /** 2^31 datagrams (256 MiB of bitmap): far beyond what one run sends; beyond it, counted as new. */
 export const MAX_TRACKED_SEQUENCE = 2 ** 31;
@@ -23,9 +36,17 @@ export class SequenceTracker {
   #duplicates = 0;
   #outOfOrder = 0;
   #arrivals = 0;
+  #invalid = 0;
 
   record(sequence: number): Arrival {
     this.#arrivals++;
+    if (
+      sequence > this.#highest + MAX_SEQUENCE_GAP ||
+      sequence > MAX_SEQUENCE_GAP + this.#arrivals * LOSS_BOUND_PER_ARRIVAL
+    ) {
+      this.#invalid++;
+      return 'invalid';
+    }
     if (sequence < MAX_TRACKED_SEQUENCE) {
       const byte = sequence >>> 3;
       if (byte >= this.#seen.length) this.#grow(byte);
@@ -72,9 +93,37 @@ export class SequenceTracker {
     return this.#highest;
   }
 
-  /** Datagrams never received, out of `sentPackets` (default: those up to the highest seen). */
+  /**
+   * Datagrams never received, out of `sentPackets` when the sender has said (numbers at or beyond
+   * it are invalid, not received), else out of those up to the highest seen.
+   */
   lost(sentPackets?: number): number {
-    const expected = Math.max(sentPackets ?? 0, this.#highest + 1);
-    return Math.max(0, expected - this.#unique);
+    if (sentPackets === undefined) return Math.max(0, this.#highest + 1 - this.#unique);
+    return Math.max(0, sentPackets - (this.#unique - this.#seenFrom(sentPackets)));
+  }
+
+  /** Datagrams with a number no honest sender sent (see the top of this file). */
+  invalid(sentPackets?: number): number {
+    return this.#invalid + (sentPackets === undefined ? 0 : this.#seenFrom(sentPackets));
+  }
+
+  /** Distinct numbers seen at or beyond `from` (those below MAX_TRACKED_SEQUENCE and beyond it). */
+  #seenFrom(from: number): number {
+    if (from > this.#highest) return 0;
+    let count = 0;
+    const last = Math.min(this.#highest, MAX_TRACKED_SEQUENCE - 1);
+    for (let n = Math.max(from, 0); n <= last;) {
+      const byte = n >>> 3;
+      if ((n & 7) === 0 && n + 7 <= last) {
+        // A whole byte at once (the common case: a long run to skip or count).
+        let v = this.#seen[byte]!;
+        for (; v !== 0; v &= v - 1) count++;
+        n += 8;
+      } else {
+        if ((this.#seen[byte]! & (1 << (n & 7))) !== 0) count++;
+        n++;
+      }
+    }
+    return count;
   }
 }

@@ -58,6 +58,22 @@ test('sequence tracker grows its bitmap for large sequence numbers', () => {
   assert.equal(t.lost(), 10_000_001 - 2);
 });
 
+test('sequence tracker: numbers no sender sent are invalid, neither lost nor received, and grow nothing', () => {
+  const t = new SequenceTracker();
+  for (let s = 0; s < 100; s++) t.record(s);
+  assert.equal(t.record(2 ** 31 - 1), 'invalid'); // far ahead: would claim 2 billion lost
+  assert.equal(t.record(150), 'new'); // plausible now, but beyond what the sender says it sent
+  assert.equal(t.lost(100), 0);
+  assert.equal(t.invalid(100), 2);
+  assert.equal(t.lost(), 50); // before the sender has said: 100..149 missing
+  // A sender walking up by the largest gap each time: after the first, each jump is invalid
+  // until enough datagrams have arrived to make that much loss plausible (99 %+).
+  const walker = new SequenceTracker();
+  assert.equal(walker.record(2 ** 24 - 1), 'new');
+  assert.equal(walker.record(2 ** 25 - 2), 'invalid');
+  assert.equal(walker.invalid(), 1);
+});
+
 test('latency histogram: percentiles ordered, min/max exact, 3 significant digits', () => {
   const h = new LatencyHistogram();
   for (let i = 1; i <= 10_000; i++) h.recordMs(i / 1000); // 1 µs … 10 ms

@@ -71,6 +71,30 @@ test('a UDP throughput report: the table, a progress line and iperf3-shaped JSON
   });
 });
 
+test('invalid datagrams (sequence numbers never sent) get a row of their own and a JSON key', () => {
+  const report: ThroughputReport = {
+    spec: { protocol: 'udp', streams: 1, reverse: false, length_bytes: 100, rate_bits_per_sec: 1e6 },
+    local: { bytes: 10_000, packets: 100, seconds: 1 },
+    sender: { bytes: 10_000, packets: 100, seconds: 1 },
+    receiver: {
+      bytes: 10_200,
+      packets: 102,
+      seconds: 1,
+      lost_packets: 0,
+      out_of_order: 0,
+      duplicates: 0,
+      invalid_packets: 2,
+      jitter_ms: 0,
+    },
+    intervals: [],
+  };
+  assert.match(
+    throughputTable(report, 'udp://127.0.0.1:5201'),
+    /\nlost {10}0 \(0\.000%\)\n(.+\n)*invalid {7}2 \(sequence numbers never sent: not counted as lost\)\n/,
+  );
+  assert.equal(throughputJson(report, 'udp://127.0.0.1:5201').end.sum_received.invalid_packets, 2);
+});
+
 test('a --connections report: the table with its connections row, a progress line, the JSON start', () => {
   const report: PingPongReport = {
     connections: 200,

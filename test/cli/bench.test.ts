@@ -169,6 +169,10 @@ test('bad usage exits 2 with one line', async () => {
     ['-u', '127.0.0.1:5201', '-b', '100'],
     ['127.0.0.1:5201', '--connections', '10001'],
     ['127.0.0.1:5201', '-b', '10M'],
+    ['127.0.0.1:5201', '--max-tests', '2'], // a server limit, without --server
+    ['--server', '127.0.0.1:0', '--max-bitrate', '100'], // no unit
+    ['--server', '127.0.0.1:0', '--max-tests', '0'],
+    ['--server', '127.0.0.1:0', '--idle-timeout', 'soon'],
   ]) {
     const r = await runCli(['bench', ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -327,4 +331,30 @@ test('bench papercuts: --reverse is for throughput; a UDP ping-pong sends 64 byt
   });
   assert.equal(parse(['-u', '127.0.0.1:9', '--pingpong']).lengthBytes, 64);
   assert.equal(parse(['-u', '127.0.0.1:9']).lengthBytes, 1460);
+});
+
+test('--server limits: each flag reaches the server options, in its units', () => {
+  const o = parse([
+    '--server',
+    '127.0.0.1:0',
+    '--max-tests',
+    '3',
+    '--max-time',
+    '60',
+    '--max-bitrate',
+    '8M',
+    '--idle-timeout',
+    '2.5',
+    '--hello-timeout',
+    '700',
+  ]);
+  assert.deepEqual(o.limits, {
+    helloTimeoutMs: 700,
+    idleTimeoutMs: 2_500,
+    maxTests: 3,
+    maxTestDurationMs: 60_000,
+    maxSendRateBitsPerSec: 8e6,
+  });
+  // Without flags the server's own defaults apply (bench --help lists them).
+  assert.deepEqual(parse(['--server', '127.0.0.1:0']).limits, {});
 });

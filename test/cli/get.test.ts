@@ -22,6 +22,7 @@ test('argv → options: defaults', () => {
     verbose: false,
     headers: [],
     followRedirects: false,
+    allowDowngrade: false,
     fail: false,
     timeoutMs: 30_000,
     insecure: false,
@@ -37,6 +38,7 @@ test('argv → options: every flag', () => {
     'Host: www.sina.com.cn',
     '--header=X-A: 1',
     '-L',
+    '--allow-downgrade',
     '--fail',
     '--timeout',
     '300ms',
@@ -56,6 +58,7 @@ test('argv → options: every flag', () => {
       ['X-A', '1'],
     ],
     followRedirects: true,
+    allowDowngrade: true,
     fail: true,
     timeoutMs: 300,
     insecure: true,
@@ -72,6 +75,7 @@ test('argv → options: bad input is a usage error that says why', () => {
     [['ftp://a/'], /unsupported scheme 'ftp'/],
     [['http://[::1/'], /not a valid URL/],
     [['http://a/', '-H', 'no colon'], /-H 'no colon': expected 'Name: value'/],
+    [['http://a/', '--allow-downgrade'], /--allow-downgrade is for -L/],
     [['http://a/', '--timeout', 'soon'], /--timeout: 'soon' is not a duration/],
     [['http://a/', '--timeout', '0'], /below the minimum of 1ms/],
     [['http://a/', '--nope'], /unknown option '--nope'/],
@@ -384,4 +388,39 @@ test("seed 003: socklab get in place of the tutorial's hand-written HTTP client"
   assert.match(r.stdout, /\nTransfer-Encoding: chunked\n/);
   // … and the page itself comes out whole, the chunked framing decoded.
   assert.equal(r.stdout.slice(r.stdout.indexOf('\n\n') + 2), html);
+});
+
+test('get -L refuses an https → http redirect (exit 1, one line) unless --allow-downgrade', async (t) => {
+  const plain = await startHttpServer(t, (_req, res) => res.end('in the clear\n'));
+  const secure = await startHttpsServer(t, (_req, res) => {
+    res.writeHead(302, { Location: plain.url('/clear') });
+    res.end();
+  });
+  const url = secure.url('/login', 'localhost');
+  const refused = await runCli(['get', url, '-L', '--cacert', TLS_FIXTURES.caPath]);
+  assert.equal(refused.code, 1);
+  assert.equal(
+    refused.stderr,
+    `socklab get: refusing to follow the redirect from ${url} to ${plain.url('/clear')}: it leaves https for plain http (--allow-downgrade follows it)\n`,
+  );
+  assert.equal(refused.stdout, '');
+  assert.equal(plain.requests.length, 0, 'nothing was sent in the clear');
+  const allowed = await runCli(['get', url, '-L', '--cacert', TLS_FIXTURES.caPath, '--allow-downgrade']);
+  assert.equal(allowed.code, 0, allowed.stderr);
+  assert.equal(allowed.stdout, 'in the clear\n');
+  assert.equal(plain.requests.length, 1);
+  // http → https is an upgrade: followed without asking.
+  const up = await startHttpServer(t, (_req, res) => {
+    res.writeHead(301, { Location: secure.url('/login', 'localhost') });
+    res.end();
+  });
+  const upgraded = await runCli([
+    'get',
+    up.url('/'),
+    '-L',
+    '--cacert',
+    TLS_FIXTURES.caPath,
+    '--allow-downgrade',
+  ]);
+  assert.equal(upgraded.code, 0, upgraded.stderr);
 });

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { getHeader } from '../../src/http/headers.js';
 import { httpGet, httpGetStream } from '../../src/http/get.js';
-import { startHttpServer, startRawServer } from '../helpers/http-servers.js';
+import { startHttpServer, startHttpsServer, startRawServer, TLS_FIXTURES } from '../helpers/http-servers.js';
 import { closedPort } from '../helpers/ports.js';
 import { randomBytes } from '../helpers/random.js';
 
@@ -362,4 +362,22 @@ test('IPv6 literal URLs connect to [::1], with the Host header in brackets', asy
   const { port } = v6.address() as net.AddressInfo;
   const res = await httpGet(`http://[::1]:${port}/v6`, { timeoutMs });
   assert.match(res.body.toString(), new RegExp(`^GET /v6 HTTP/1\\.1\\r\\nHost: \\[::1\\]:${port}\\r\\n`));
+});
+
+test('followRedirects does not follow https → http unless allowDowngrade: SOCKLAB_ERR_PROTOCOL', async (t) => {
+  const plain = await startHttpServer(t, (_req, res) => res.end('clear'));
+  const secure = await startHttpsServer(t, (_req, res) => {
+    res.writeHead(307, { Location: plain.url('/') });
+    res.end();
+  });
+  const options = { followRedirects: true, ca: TLS_FIXTURES.ca, timeoutMs: 5_000 };
+  await assert.rejects(httpGet(secure.url('/', 'localhost'), options), {
+    code: 'SOCKLAB_ERR_PROTOCOL',
+    message:
+      /^refusing to follow the redirect from https:\/\/localhost:\d+\/ to http:\/\/127\.0\.0\.1:\d+\/: it leaves https for plain http$/,
+  });
+  assert.equal(plain.requests.length, 0);
+  const res = await httpGet(secure.url('/', 'localhost'), { ...options, allowDowngrade: true });
+  assert.equal(res.body.toString(), 'clear');
+  assert.equal(res.redirects, 1);
 });

@@ -1,6 +1,14 @@
 /** `socklab bench`: throughput (TCP/UDP), ping-pong latency and many-connection tests; and the server. */
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
-import { startBenchServer } from '../../bench/server.js';
+import {
+  DEFAULT_HELLO_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_TEST_DURATION_MS,
+  DEFAULT_MAX_TESTS,
+  MAX_SEND_WRITE_BYTES,
+  startBenchServer,
+  type BenchServerOptions,
+} from '../../bench/server.js';
 import { runPingPong, SOCKPERF_HEADER_BYTES } from '../../bench/pingpong.js';
 import type { TestSpec } from '../../bench/protocol.js';
 import {
@@ -18,7 +26,7 @@ import { parseRateBitsPerSec, parseSizeBytes } from '../../measure/units.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
 
-export const help = `Usage: socklab bench --server ADDRESS
+export const help = `Usage: socklab bench --server ADDRESS [--max-tests N] [--max-time SEC] ...
        socklab bench ADDRESS [-t SEC] [-P N] [-l BYTES] [--reverse]          TCP throughput
        socklab bench -u ADDRESS -b RATE [-t SEC] [-l BYTES] [--reverse]      UDP throughput
        socklab bench ADDRESS --pingpong [-l BYTES] [-t SEC | -n COUNT]       latency (any echo server)
@@ -45,9 +53,23 @@ Options:
       --sockperf          ping-pong messages carry sockperf's 14-byte header, so that
                           'sockperf server' (which answers nothing else) is the echo server
   -i, --interval SEC      a progress line on stderr every SEC seconds (default 1; 0 = none)
-      --hello-timeout MS  how long to wait for the server to answer or connect (default 3000)
+      --hello-timeout MS  how long to wait for the server to answer or connect (default 3000);
+                          with --server: how long a new connection has to send its
+                          hello before it is closed (default ${DEFAULT_HELLO_TIMEOUT_MS})
       --json              the result as JSON on stdout (iperf3's key names where they mean the same)
   -h, --help              this help
+
+Server limits (with --server: what one client can make the server do, whatever it asks):
+      --max-tests N       tests at once; one more is refused with an error line (default ${DEFAULT_MAX_TESTS})
+      --max-time SEC      the longest test; a longer one is refused (default ${DEFAULT_MAX_TEST_DURATION_MS / 1000})
+      --max-bitrate RATE  the fastest the server sends in a UDP --reverse test, which
+                          also gets this for -b 0 (default 1G)
+      --idle-timeout SEC  a test in which no data moves, or an echo connection that is
+                          silent, for SEC is ended (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})
+  Always: a UDP test's socket takes datagrams only from the peer that sent the test's
+  cookie from the control connection's IP address (--reverse: nothing is sent before it);
+  a TCP test gets the streams its hello announced, no more; the server's buffers do not
+  grow with -l (TCP writes of at most ${MAX_SEND_WRITE_BYTES / 1024 / 1024} MiB, UDP datagrams of at most 65507 bytes).
 
 Examples:
   socklab bench --server 5201                          a bench server on 127.0.0.1:5201
@@ -74,6 +96,10 @@ const OPTIONS = {
   sockperf: { type: 'boolean' },
   interval: { type: 'string', short: 'i' },
   'hello-timeout': { type: 'string' },
+  'max-tests': { type: 'string' },
+  'max-time': { type: 'string' },
+  'max-bitrate': { type: 'string' },
+  'idle-timeout': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -94,6 +120,11 @@ export interface BenchOptions {
   readonly intervalMs: number;
   readonly helloTimeoutMs: number;
   readonly json: boolean;
+  /** --server: its limits (given flags only; the rest are the server's defaults). */
+  readonly limits?: Pick<
+    BenchServerOptions,
+    'helloTimeoutMs' | 'idleTimeoutMs' | 'maxTests' | 'maxTestDurationMs' | 'maxSendRateBitsPerSec'
+  >;
 }
 
 export function parse(argv: readonly string[]): BenchOptions {
@@ -152,8 +183,26 @@ export function parse(argv: readonly string[]): BenchOptions {
   if (v.sockperf && lengthBytes < SOCKPERF_HEADER_BYTES)
     throw usageError(`--length: sockperf messages are at least ${SOCKPERF_HEADER_BYTES} bytes`);
   const intervalSec = optionalNumber('--interval', v.interval, { min: 0, max: 3600 }) ?? 1;
-  const helloTimeoutMs =
-    optionalNumber('--hello-timeout', v['hello-timeout'], { min: 1, max: 600_000 }) ?? 3000;
+  const helloTimeout = optionalNumber('--hello-timeout', v['hello-timeout'], { min: 1, max: 600_000 });
+  const helloTimeoutMs = helloTimeout ?? 3000;
+  const maxTests = optionalNumber('--max-tests', v['max-tests'], { min: 1, max: 10_000, integer: true });
+  const maxTimeSec = optionalNumber('--max-time', v['max-time'], { min: 0.01, max: 86_400 });
+  const idleSec = optionalNumber('--idle-timeout', v['idle-timeout'], { min: 0.01, max: 86_400 });
+  let maxRate: number | undefined;
+  if (v['max-bitrate'] !== undefined) {
+    maxRate = parseRateBitsPerSec(v['max-bitrate']);
+    if (maxRate === undefined || maxRate <= 0)
+      throw usageError(`--max-bitrate: '${v['max-bitrate']}' needs a unit: bits/s as 100k, 10M, 1G`);
+  }
+  const limits = {
+    ...(helloTimeout !== undefined ? { helloTimeoutMs: helloTimeout } : {}),
+    ...(idleSec !== undefined ? { idleTimeoutMs: idleSec * 1000 } : {}),
+    ...(maxTests !== undefined ? { maxTests } : {}),
+    ...(maxTimeSec !== undefined ? { maxTestDurationMs: maxTimeSec * 1000 } : {}),
+    ...(maxRate !== undefined ? { maxSendRateBitsPerSec: maxRate } : {}),
+  };
+  if (mode !== 'server' && Object.keys(limits).some((k) => k !== 'helloTimeoutMs'))
+    throw usageError('--max-tests, --max-time, --max-bitrate and --idle-timeout are for --server');
   return {
     mode,
     endpoint,
@@ -167,6 +216,7 @@ export function parse(argv: readonly string[]): BenchOptions {
     intervalMs: intervalSec * 1000,
     helloTimeoutMs,
     json: v.json ?? false,
+    ...(mode === 'server' ? { limits } : {}),
   };
 }
 
@@ -245,6 +295,7 @@ async function serve(options: BenchOptions, io: Io): Promise<number> {
     host: options.endpoint.host,
     port: options.endpoint.port,
     log: (line) => io.stderr.write(`${line}\n`),
+    ...options.limits,
   });
   const { host, port } = server.address();
   io.stderr.write(`listening on ${formatAddress({ transport: 'tcp', host, port })}\n`);

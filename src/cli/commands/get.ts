@@ -8,6 +8,7 @@ import {
   DEFAULT_MAX_REDIRECTS,
   httpGetStream,
   type HttpResponseHead,
+  DOWNGRADE_REASON,
 } from '../../http/get.js';
 import { getHeader, parseHeaderField, type HttpHeader } from '../../http/headers.js';
 import { parseHttpUrl } from '../../http/url.js';
@@ -32,7 +33,9 @@ Options:
   -H, --header 'N: V'     add a request header (repeatable); one named like a default (Host,
                           User-Agent, Accept, Connection) replaces it; 'Name:' alone removes it
   -L, --location          follow redirects (301 302 303 307 308 with Location, up to ${DEFAULT_MAX_REDIRECTS});
-                          without -L a redirect is printed like any response
+                          without -L a redirect is printed like any response; a redirect
+                          from https:// to http:// is refused (exit 1)
+      --allow-downgrade   -L: follow a redirect from https:// to http:// too
       --fail              exit 1 on HTTP status >= 400, without printing the body (as curl -f)
       --timeout DURATION  bound on connecting, on the TLS handshake and on each silence while
                           waiting for data: 500ms, 10s (default ${DEFAULT_HTTP_TIMEOUT_MS / 1000}s)
@@ -61,6 +64,7 @@ const OPTIONS = {
   verbose: { type: 'boolean', short: 'v' },
   header: { type: 'string', short: 'H', multiple: true },
   location: { type: 'boolean', short: 'L' },
+  'allow-downgrade': { type: 'boolean' },
   fail: { type: 'boolean' },
   timeout: { type: 'string' },
   insecure: { type: 'boolean', short: 'k' },
@@ -78,6 +82,8 @@ export interface GetOptions {
   readonly verbose: boolean;
   readonly headers: readonly HttpHeader[];
   readonly followRedirects: boolean;
+  /** -L may follow a redirect from https to plain http (--allow-downgrade). */
+  readonly allowDowngrade: boolean;
   readonly fail: boolean;
   readonly timeoutMs: number;
   readonly insecure: boolean;
@@ -100,6 +106,8 @@ export function parse(argv: readonly string[]): GetOptions {
   const url = positionals[0]!;
   parseHttpUrl(url); // a bad URL fails now, with exit 2
   const timeoutMs = optionalDuration('--timeout', v.timeout, 1);
+  if (v['allow-downgrade'] === true && v.location !== true)
+    throw usageError('--allow-downgrade is for -L (following redirects)');
   return {
     url,
     include: v.include === true || v.head === true,
@@ -107,6 +115,7 @@ export function parse(argv: readonly string[]): GetOptions {
     verbose: v.verbose ?? false,
     headers: (v.header ?? []).map(parseHeaderOption),
     followRedirects: v.location ?? false,
+    allowDowngrade: v['allow-downgrade'] ?? false,
     fail: v.fail ?? false,
     timeoutMs: timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS,
     insecure: v.insecure ?? false,
@@ -156,6 +165,7 @@ export async function run(options: GetOptions, io: Io): Promise<number> {
       ...(ca !== undefined ? { ca } : {}),
       insecure: options.insecure,
       followRedirects: options.followRedirects,
+      allowDowngrade: options.allowDowngrade,
       onConnect: (info) => {
         verbose(`* connected to ${info.remoteAddress} port ${info.remotePort} (${info.url})\n`);
         if (info.tls) {
@@ -212,6 +222,9 @@ function withHint(err: unknown, url: string): unknown {
     return new SocklabError(err.code, `${err.message} (does this port speak https://?)`, {
       cause: err.cause,
     });
+  }
+  if (err instanceof SocklabError && err.message.endsWith(DOWNGRADE_REASON)) {
+    return new SocklabError(err.code, `${err.message} (--allow-downgrade follows it)`, { cause: err.cause });
   }
   if (isCertificateError(err) && err instanceof SocklabError) {
     return new SocklabError(
