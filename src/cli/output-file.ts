@@ -52,10 +52,13 @@ export class OutputFile {
 
   /** Flush and close; throws SOCKLAB_ERR_FILE if any write failed. */
   async close(): Promise<void> {
-    if (!this.stream.destroyed) {
-      this.stream.end();
+    // A failed write destroys the stream at once but emits 'error' a tick later: a stream already
+    // destroyed is waited for too, and its `errored` read, or the failure would go unreported.
+    if (!this.stream.closed) {
+      if (!this.stream.destroyed) this.stream.end();
       await once(this.stream, 'close').catch(() => undefined);
     }
+    this.#error ??= this.stream.errored ?? undefined;
     if (this.#error !== undefined) {
       throw new SocklabError(
         'SOCKLAB_ERR_FILE',
