@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { DEFAULT_BACKLOG, bindDatagram, listenStream } from '../core/listen.js';
+import type { TlsServerOptions } from '../core/tls.js';
 import type { DatagramSocket } from '../core/datagram.js';
 import { LineReader } from '../core/line-reader.js';
 import { untilSettled } from '../core/wait.js';
@@ -58,6 +59,8 @@ const REFUSE_GRACE_MS = 1_000;
 export interface BenchServerOptions {
   readonly host: string;
   readonly port: number;
+  /** TCP (control and data) over TLS; the UDP socket on the same port stays plain. */
+  readonly tls?: TlsServerOptions;
   readonly clock?: Clock;
   /** One line per finished test (for the server's stderr). */
   readonly log?: (line: string) => void;
@@ -101,6 +104,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   const server: Server = await listenStream({
     host: options.host,
     port: options.port,
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
     backlog: LISTEN_BACKLOG,
     onConnection: (socket) => {
       sockets.add(socket);

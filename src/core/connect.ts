@@ -40,7 +40,7 @@ export interface ConnectStreamOptions {
   readonly allowHalfOpen?: boolean;
   /** How much is buffered before `write()` says the socket is full (Node's default: 16 KiB). */
   readonly writableHighWaterMark?: number;
-  /** TLS on top of the connection (no `onread` then: TLS sockets read the ordinary way). */
+  /** TLS on top of the connection (`onread` is then served by copying from 'data' events). */
   readonly tls?: TlsClientOptions;
 }
 
@@ -101,6 +101,7 @@ export function dialStream(options: ConnectStreamOptions): Dialing {
           ...(options.onread !== undefined ? { onread: options.onread } : {}),
         } as net.NetConnectOpts);
   if (options.tls !== undefined && options.path === undefined) socket.setNoDelay(true);
+  if (options.tls !== undefined && options.onread !== undefined) readTlsInto(socket, options.onread);
   let onError: (err: Error) => void = () => undefined;
   let onClose: () => void = () => undefined;
   // With TLS: the TCP connection first ('connect'), then the handshake ('secureConnect'). An
@@ -143,6 +144,23 @@ export function dialStream(options: ConnectStreamOptions): Dialing {
     },
   );
   return { socket, connected };
+}
+
+/**
+ * `onread` for a TLS socket, which Node does not give it (it decrypts into Buffers of its own):
+ * each chunk is copied into the caller's buffer, a buffer's worth at a time, and the callback
+ * called as Node would; a callback that returns false pauses the socket, as with Node's onread.
+ */
+function readTlsInto(socket: net.Socket, onread: net.OnReadOpts): void {
+  socket.on('data', (chunk: Buffer) => {
+    for (let at = 0; at < chunk.length;) {
+      const target = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
+      const n = Math.min(target.length, chunk.length - at);
+      target.set(chunk.subarray(at, at + n));
+      at += n;
+      if (onread.callback(n, target as Buffer) === false) socket.pause();
+    }
+  });
 }
 
 /**

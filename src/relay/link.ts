@@ -331,7 +331,7 @@ export class TcpLink extends Link {
       allowHalfOpen: true,
       timeoutMs: env.connectTimeoutMs,
       writableHighWaterMark: WRITE_HIGH_WATER_BYTES,
-      onread: downReader,
+      ...(env.targetTls === undefined ? { onread: downReader } : {}),
     });
     this.upstream = env.targetTls !== undefined ? this.#readByEvents(socket, 'down') : socket;
     connected.then(
