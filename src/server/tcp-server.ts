@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { formatHostPort, type Endpoint } from '../address.js';
 import { SocklabError } from '../errors.js';
 import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
@@ -185,6 +186,7 @@ class ServedConnection implements Connection {
   ended = false;
   /** Set when the client sent an oversized message: the queue is served, then the client closed. */
   closing: Error | undefined;
+  readonly tls: Connection['tls'];
   #reply: Reply | undefined;
 
   constructor(
@@ -200,6 +202,7 @@ class ServedConnection implements Connection {
       options.path !== undefined
         ? `unix:${options.path}`
         : formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    this.tls = options.tls !== undefined ? negotiated(socket as TLSSocket) : undefined;
   }
 
   send(data: Buffer): Promise<void> {
@@ -277,6 +280,17 @@ class ServedConnection implements Connection {
   finish(): void {
     if (!this.socket.destroyed && this.socket.writable) this.socket.end();
   }
+}
+
+/** A TLS client's protocol, SNI name and ALPN protocol (what it asked for and got). */
+function negotiated(socket: TLSSocket): Connection['tls'] {
+  const servername = (socket as TLSSocket & { servername?: unknown }).servername;
+  const alpn = socket.alpnProtocol;
+  return {
+    protocol: socket.getProtocol() ?? 'TLS',
+    ...(typeof servername === 'string' ? { servername } : {}),
+    ...(typeof alpn === 'string' ? { alpnProtocol: alpn } : {}),
+  };
 }
 
 const CONNECTION = Symbol('socklab.connection');

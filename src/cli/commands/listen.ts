@@ -287,7 +287,14 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
           });
           servers.push({ kind: 'tcp', server, where: formatAddress(server.address()) });
           server.on('connection', (conn) => {
-            log(`connection from ${conn.peer} (#${conn.id})`);
+            const tls = conn.tls;
+            log(
+              `connection from ${conn.peer} (#${conn.id})${
+                tls
+                  ? `: ${tls.protocol}, SNI ${tls.servername ?? '(none)'}, ALPN ${tls.alpnProtocol ?? '(none)'}`
+                  : ''
+              }`,
+            );
             if (options.once && !onceTaken) {
               onceTaken = true;
               for (const s of servers) {
