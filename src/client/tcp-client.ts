@@ -18,8 +18,11 @@ export interface ConnectTcpOptions {
   readonly port: number;
   /** A Unix stream socket's path instead of HOST:PORT. */
   readonly path?: string;
-  /** TLS on top (see core/tls.ts): verified unless `insecure`. */
-  readonly tls?: TlsClientOptions;
+  /**
+   * TLS on top (see core/tls.ts): verified unless `insecure`. `true` (as in a tls:// Endpoint,
+   * `connectTcp({ ...server.address() })`) is TLS with the defaults; false or absent: plain TCP.
+   */
+  readonly tls?: boolean | TlsClientOptions;
   /** Give up connecting after this long. Default 10 s. */
   readonly connectTimeoutMs?: number;
   /** Stop reading from the socket while this many received bytes wait to be read. Default 1 MiB. */
@@ -207,18 +210,19 @@ export class TcpClient {
 }
 
 export async function connectTcp(options: ConnectTcpOptions): Promise<TcpClient> {
+  const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls;
   const endpoint: Endpoint = {
     transport: 'tcp',
     host: options.host,
     port: options.port,
     ...(options.path !== undefined ? { path: options.path } : {}),
-    ...(options.tls !== undefined ? { tls: true } : {}),
+    ...(tls !== undefined ? { tls: true } : {}),
   };
   const socket = await connectStream({
     host: options.host,
     port: options.port,
     ...(options.path !== undefined ? { path: options.path } : {}),
-    ...(options.tls !== undefined ? { tls: options.tls } : {}),
+    ...(tls !== undefined ? { tls } : {}),
     allowHalfOpen: true,
     ...(options.connectTimeoutMs !== undefined ? { timeoutMs: options.connectTimeoutMs } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),

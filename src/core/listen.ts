@@ -88,12 +88,14 @@ export async function listenStream(options: ListenStreamOptions): Promise<net.Se
       noDelay: options.path === undefined,
     });
     tlsServer.on('secureConnection', options.onConnection);
-    // A failed handshake closes that client only (Node destroys its socket).
+    // A failed handshake closes that client only. Node destroys the socket for a protocol error,
+    // not for a handshake timeout: that one is closed here.
     tlsServer.on('tlsClientError', (err, socket) => {
       const peer =
         options.path !== undefined
           ? 'a client'
           : formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+      socket.destroy();
       options.onTlsError?.(peer, tlsClientFailure(peer, err));
     });
     server = tlsServer;
