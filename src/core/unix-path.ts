@@ -21,10 +21,10 @@ function streamServerAt(path: string): Promise<boolean> {
     const probe = net.connect({ path });
     const done = (alive: boolean) => {
       probe.destroy();
-      resolve(alive);
+      resolve(alive); // the first answer counts
     };
     probe.once('connect', () => done(true));
-    probe.once('error', () => done(false));
+    probe.on('error', () => done(false));
     probe.setTimeout(1000, () => done(true)); // a server too busy to accept is still a server
   });
 }
