@@ -234,9 +234,11 @@ export function checkServerIdentity(hostname: string, cert: tls.PeerCertificate)
 
 /** What tls.connect gets for `options` (with the host that the certificate must match). */
 export function tlsClientOptions(host: string, options: TlsClientOptions): tls.ConnectionOptions {
+  // SNI: the name given, else the host when it is a name (tls.connect sends none by itself).
+  const servername = options.servername ?? (host !== '' && isIP(host) === 0 ? host : undefined);
   return {
     host,
-    ...(options.servername !== undefined ? { servername: options.servername } : {}),
+    ...(servername !== undefined ? { servername } : {}),
     rejectUnauthorized: options.insecure !== true,
     checkServerIdentity,
     // `ca` alone would replace the built-in roots; an extra CA should add to them.

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import {
   type TlsServerOptions,
 } from '../../src/core/tls.js';
 import { SocklabError } from '../../src/errors.js';
+import { opensslCert } from '../helpers/certs.js';
 import { findExecutable, runProcess } from '../helpers/spawn.js';
 
 const timeoutMs = 5_000;
@@ -31,37 +32,6 @@ async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'socklab-tls-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** A self-signed certificate made by `openssl req`: `subject` and optional extensions (SANs). */
-export async function opensslCert(
-  dir: string,
-  name: string,
-  subject: string,
-  addext: readonly string[] = [],
-): Promise<{ certFile: string; keyFile: string; cert: string; key: string }> {
-  const certFile = path.join(dir, `${name}.pem`);
-  const keyFile = path.join(dir, `${name}.key`);
-  const r = await runProcess(openssl!, [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    subject,
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    ...addext.flatMap((e) => ['-addext', e]),
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  return { certFile, keyFile, cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
 }
 
 /** An echo server over TLS on `host`; every accepted socket is recorded. */
