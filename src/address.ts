@@ -138,9 +138,8 @@ function isUnixPeer(host: string, port: number): boolean {
 
 /** `tcp://127.0.0.1:9000`, `udp://[::1]:9000`, `tls://localhost:443`, `unix:/run/x.sock`. */
 export function formatAddress(endpoint: Endpoint): string {
-  if (endpoint.path !== undefined) {
-    return `unix:${endpoint.path}${endpoint.transport === 'udp' ? ' (datagram)' : ''}`;
-  }
+  // Stream or datagram, the same words: one token, as scripts read `listening on ADDRESS`.
+  if (endpoint.path !== undefined) return `unix:${endpoint.path}`;
   const scheme = endpoint.tls === true ? 'tls' : endpoint.transport;
   return `${scheme}://${formatHostPort(endpoint.host, endpoint.port)}`;
 }

@@ -88,7 +88,7 @@ class UnixDatagramSocket implements DatagramSocket {
 
   /** `path` ('' for an abstract address of the kernel's choosing); `port` is ignored. */
   async bind(path: string, _port = 0): Promise<void> {
-    await clearStaleSocket(path, `unix:${path} (datagram)`, 'datagram');
+    await clearStaleSocket(path, `unix:${path}`, 'datagram');
     this.#native.unixBind(this.#handle, path);
     this.#unlink = removeOnClose(path);
     this.#start();

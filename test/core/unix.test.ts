@@ -142,7 +142,7 @@ test('Unix datagram: nobody at the path is a connect error; a datagram larger th
   const dir = await tempDir(t);
   await assert.rejects(connectDatagram({ host: '', port: 0, path: path.join(dir, 'nobody.sock') }), {
     code: 'SOCKLAB_ERR_CONNECT',
-    message: `cannot send to unix:${path.join(dir, 'nobody.sock')} (datagram): no such file or directory (ENOENT)`,
+    message: `cannot send to unix:${path.join(dir, 'nobody.sock')}: no such file or directory (ENOENT)`,
   });
   const serverPath = path.join(dir, 'big.sock');
   const server = await bindDatagram({ host: '', port: 0, path: serverPath });
