@@ -158,7 +158,7 @@ function readTlsInto(socket: net.Socket, onread: net.OnReadOpts): void {
       const n = Math.min(target.length, chunk.length - at);
       target.set(chunk.subarray(at, at + n));
       at += n;
-      if (onread.callback(n, target as Buffer) === false) socket.pause();
+      if (onread.callback(n, target) === false) socket.pause();
     }
   });
 }

@@ -20,10 +20,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import type net from 'node:net';
 import tls from 'node:tls';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
-import { untilSettled } from './wait.js';
 
 export interface TlsClientOptions {
   /** SNI: the server name sent; leave out for IP literals (never sent for those). */
@@ -248,15 +246,6 @@ export function tlsClientOptions(host: string, options: TlsClientOptions): tls.C
   };
 }
 
-export interface UpgradeTlsOptions extends TlsClientOptions {
-  /** The name or IP the certificate must match. */
-  readonly host: string;
-  /** How the peer is named in errors. */
-  readonly where: string;
-  readonly timeoutMs: number;
-  readonly signal?: AbortSignal;
-}
-
 /** What was negotiated, for a caller to show. */
 export interface TlsInfo {
   /** `'TLSv1.3'` */
@@ -334,36 +323,6 @@ export function tlsFailure(where: string, err: unknown): SocklabError {
   return new SocklabError('SOCKLAB_ERR_TLS', `TLS handshake with ${where} failed: ${reason}${hint}`, {
     cause: err,
   });
-}
-
-/** Complete a TLS handshake over `raw`; the returned TLSSocket replaces it (and owns it). */
-export async function upgradeTls(raw: net.Socket, options: UpgradeTlsOptions): Promise<tls.TLSSocket> {
-  const socket = tls.connect({ socket: raw, ...tlsClientOptions(options.host, options) });
-  try {
-    await untilSettled(
-      new Promise<void>((resolve, reject) => {
-        socket.once('secureConnect', resolve);
-        socket.once('error', (err) => reject(tlsFailure(options.where, err)));
-      }),
-      {
-        timeoutMs: options.timeoutMs,
-        signal: options.signal,
-        onTimeout: () =>
-          new SocklabError(
-            'SOCKLAB_ERR_TIMEOUT',
-            `TLS handshake with ${options.where}: no answer within ${options.timeoutMs} ms`,
-          ),
-        onAbort: () =>
-          new SocklabError('SOCKLAB_ERR_ABORTED', `TLS handshake with ${options.where} aborted`, {
-            cause: options.signal?.reason,
-          }),
-      },
-    );
-  } catch (err) {
-    socket.destroy();
-    throw err;
-  }
-  return socket;
 }
 
 /** The protocol and the verification outcome of a connected TLSSocket. */
