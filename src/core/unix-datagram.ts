@@ -47,9 +47,13 @@ export function unixDatagramAvailable(): boolean {
 export function openUnixDatagramSocket(options: DatagramOptions = {}): DatagramSocket {
   const addon = nativeAddon() as Partial<NativeUnix> | undefined;
   if (addon === undefined || typeof addon.unixOpen !== 'function') {
+    const why =
+      process.env.SOCKLAB_NATIVE === '0'
+        ? 'SOCKLAB_NATIVE=0 turns it off'
+        : 'it is not built here: run `node native/build.js`';
     throw new SocklabError(
       'SOCKLAB_ERR_SOCKET',
-      "Unix datagram sockets need socklab's native addon (Node has none), and it is not built here: run `node native/build.js`",
+      `Unix datagram sockets need socklab's native addon (Node has none), and ${why}`,
     );
   }
   return new UnixDatagramSocket(addon as NativeUnix, options);

@@ -350,3 +350,21 @@ test('bench over TLS: socklab to socklab, TCP throughput and ping-pong', async (
   assert.equal(unverified.code, 1);
   assert.match(unverified.stderr, /self-signed certificate \(DEPTH_ZERO_SELF_SIGNED_CERT\)\n$/);
 });
+
+test("socklab to socklab with the server's self-signed certificate: refused (exit 1, one line) unless --no-tls-verify", async (t) => {
+  const server = await startCli(['listen', 'tls://127.0.0.1:0', '--echo']);
+  t.after(() => server.stop());
+  const port = server.ports[0]!;
+  const refused = await runCli(['connect', `tls://localhost:${port}`, 'never sent']);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stdout, '');
+  assert.equal(
+    refused.stderr,
+    `socklab connect: cannot verify the certificate of tls://localhost:${port}: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)\n`,
+  );
+  const accepted = await runCli(['connect', `tls://localhost:${port}`, '--no-tls-verify'], {
+    input: 'unverified, encrypted\n',
+  });
+  assert.equal(accepted.code, 0, accepted.stderr);
+  assert.equal(accepted.stdout, 'unverified, encrypted\n');
+});

@@ -161,3 +161,15 @@ test('relay unix:PATH → tcp:// puts a TCP service on a Unix socket', async (t)
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /the relay does not carry Unix datagram sockets/);
 });
+
+test('without the native addon (SOCKLAB_NATIVE=0), a Unix datagram socket is one line and exit 1', async (t) => {
+  const dir = await tempDir(t);
+  const r = await runCli(['listen', '-u', `unix:${path.join(dir, 'x.sock')}`], {
+    env: { ...process.env, SOCKLAB_NATIVE: '0' },
+  });
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr,
+    "socklab listen: Unix datagram sockets need socklab's native addon (Node has none), and SOCKLAB_NATIVE=0 turns it off\n",
+  );
+});

@@ -262,3 +262,20 @@ test('a TLS client to a plain TCP server: one line, with a hint', async (t) => {
     },
   );
 });
+
+test('TLS over a Unix stream socket (nc --ssl -U): path and tls together', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'tls.sock');
+  const server = await listenStream({
+    host: '',
+    port: 0,
+    path: file,
+    tls: {},
+    onConnection: (socket) => socket.pipe(socket),
+  });
+  t.after(() => server.close());
+  const socket = await connectStream({ host: '', port: 0, path: file, timeoutMs, tls: { insecure: true } });
+  t.after(() => socket.destroy());
+  assert.equal((socket as tls.TLSSocket).encrypted, true);
+  assert.equal(await roundTrip(socket, 'tls over unix'), 'tls over unix');
+});
