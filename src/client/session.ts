@@ -111,11 +111,15 @@ async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
     peer: from,
     local: endpoint.path !== undefined ? '' : formatHostPort(localAddress.host, localAddress.port),
   });
-  if (endpoint.tls === true)
-    out.note(describeTls(tlsInfo(client.socket as TLSSocket)), {
-      event: 'tls',
-      ...tlsInfo(client.socket as TLSSocket),
-    });
+  if (endpoint.tls === true) {
+    const info = tlsInfo(client.socket as TLSSocket);
+    out.note(describeTls(info), { event: 'tls', ...info });
+    if (info.peerFingerprint256 !== undefined) {
+      out.note(
+        `server certificate: ${info.peerSubject ?? '(no subject)'}, SHA-256 fingerprint ${info.peerFingerprint256}`,
+      );
+    }
+  }
   const readOpts = {
     signal: io.signal,
     ...(options.idleTimeoutMs !== undefined ? { timeoutMs: options.idleTimeoutMs } : {}),

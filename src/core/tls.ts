@@ -253,6 +253,9 @@ export interface TlsInfo {
   /** The ALPN protocol agreed on, if any. */
   readonly alpnProtocol?: string;
   readonly cipher?: string;
+  /** The server certificate's subject (`CN=localhost`) and SHA-256 fingerprint, to compare with what the server printed. */
+  readonly peerSubject?: string;
+  readonly peerFingerprint256?: string;
   readonly authorized: boolean;
   /** Why verification failed (an OpenSSL code such as `SELF_SIGNED_CERT_IN_CHAIN`), with `insecure`. */
   readonly authorizationError?: string;
@@ -332,7 +335,16 @@ export function tlsInfo(socket: tls.TLSSocket): TlsInfo {
   const authorizationError =
     typeof raw === 'string' ? raw : raw instanceof Error ? (systemCode(raw) ?? raw.message) : undefined;
   const alpn = socket.alpnProtocol;
+  const peer = socket.getPeerCertificate();
+  const subject =
+    peer.subject !== undefined
+      ? Object.entries(peer.subject)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(', ')
+      : undefined;
   return {
+    ...(subject !== undefined && subject !== '' ? { peerSubject: subject } : {}),
+    ...(typeof peer.fingerprint256 === 'string' ? { peerFingerprint256: peer.fingerprint256 } : {}),
     protocol: socket.getProtocol() ?? 'TLS',
     ...(typeof alpn === 'string' ? { alpnProtocol: alpn } : {}),
     cipher: socket.getCipher().name,

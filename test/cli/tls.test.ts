@@ -352,9 +352,11 @@ test('bench over TLS: socklab to socklab, TCP throughput and ping-pong', async (
 });
 
 test("socklab to socklab with the server's self-signed certificate: refused (exit 1, one line) unless --no-tls-verify", async (t) => {
-  const server = await startCli(['listen', 'tls://127.0.0.1:0', '--echo']);
+  const server = await startCli(['listen', 'tls://127.0.0.1:0', '--echo', '-v']);
   t.after(() => server.stop());
   const port = server.ports[0]!;
+  const printed = /TLS certificate SHA-256 fingerprint: (\S+)\n/.exec(server.stderr())?.[1];
+  assert.ok(printed);
   const refused = await runCli(['connect', `tls://localhost:${port}`, 'never sent']);
   assert.equal(refused.code, 1);
   assert.equal(refused.stdout, '');
@@ -362,9 +364,14 @@ test("socklab to socklab with the server's self-signed certificate: refused (exi
     refused.stderr,
     `socklab connect: cannot verify the certificate of tls://localhost:${port}: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)\n`,
   );
-  const accepted = await runCli(['connect', `tls://localhost:${port}`, '--no-tls-verify'], {
+  const accepted = await runCli(['connect', `tls://localhost:${port}`, '--no-tls-verify', '-v'], {
     input: 'unverified, encrypted\n',
   });
   assert.equal(accepted.code, 0, accepted.stderr);
   assert.equal(accepted.stdout, 'unverified, encrypted\n');
+  // What the client was shown is what the server printed: a user can compare the two.
+  assert.match(
+    accepted.stderr,
+    new RegExp(`server certificate: CN=localhost, SHA-256 fingerprint ${printed}\n`),
+  );
 });

@@ -267,7 +267,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
   const configFile = str('config');
   const apiText = str('api');
   const api = apiText === undefined ? undefined : parseAddress(apiText, { role: 'listen' });
-  if (api !== undefined && api.transport !== 'tcp')
+  if (api !== undefined && (api.transport !== 'tcp' || api.tls === true || api.path !== undefined))
     throw usageError(`--api: the API is HTTP, over TCP: not ${apiText}`);
   const apiAllowRemoteListen = v['api-allow-remote-listen'] === true;
   if (apiAllowRemoteListen && api === undefined && configFile === undefined)
