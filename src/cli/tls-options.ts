@@ -5,6 +5,11 @@
  *   server side (a tls:// address to listen on):  --tls-cert FILE  --tls-key FILE  --tls-alpn  --tls-ciphers
  *   client side (a tls:// address to connect to): --tls-verify / --no-tls-verify  --tls-trust FILE
  *                                                 --tls-servername NAME  --tls-alpn  --tls-ciphers
+ *
+ * `nc` maps ncat's flags onto TlsFlags and calls the same functions: --ssl-cert → 'tls-cert',
+ * --ssl-key → 'tls-key', --ssl-trustfile → 'tls-trust', --ssl-servername, --ssl-alpn,
+ * --ssl-ciphers likewise; ncat verifies only with --ssl-verify, so nc sets 'no-tls-verify'
+ * unless it is given.
  */
 import { readFileSync } from 'node:fs';
 import { describeSystemError } from '../errors.js';
@@ -35,8 +40,8 @@ export interface TlsFlags {
 
 export const TLS_SERVER_HELP = `TLS (for tls:// addresses; no DTLS, so not with -u):
       --tls-cert FILE     PEM certificate (chain); the file may hold the key too. Without it a
-                          temporary self-signed certificate for localhost is made (-v prints
-                          its SHA-256 fingerprint)
+                          temporary self-signed certificate for localhost is made (its SHA-256
+                          fingerprint goes to stderr: with -v, always for bench --server)
       --tls-key FILE      PEM private key (when --tls-cert does not hold it)
       --tls-alpn LIST     protocols accepted in ALPN, comma-separated: h2,http/1.1
       --tls-ciphers LIST  OpenSSL cipher list (TLS 1.2 and below)`;
