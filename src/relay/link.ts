@@ -18,6 +18,7 @@ import { formatAddress, formatHostPort } from '../address.js';
 import { dialStream } from '../core/connect.js';
 import { openDatagramSocket, type DatagramSender, type DatagramSocket } from '../core/datagram.js';
 import { adoptWithOnRead } from '../core/onread.js';
+import { openUnixDatagramSocket } from '../core/unix-datagram.js';
 import type { TlsClientOptions } from '../core/tls.js';
 import type { PooledReader, ReadPool } from '../core/read-pool.js';
 import { datagramType } from '../core/resolve.js';
@@ -618,13 +619,16 @@ export class UdpFlow extends Link {
     this.key = key;
     this.lastActivityMs = this.openedMs;
     const target = env.target;
-    this.socket = openDatagramSocket({ type: datagramType(target.host) });
+    this.socket =
+      target.path !== undefined
+        ? openUnixDatagramSocket() // connect() gives it an abstract address: the target can answer
+        : openDatagramSocket({ type: datagramType(target.host) });
     this.socket.onError((err) => this.#onError(err));
     this.socket.onMessage((msg) => {
       this.lastActivityMs = this.env.clock.now();
       this.down.push(msg);
     });
-    this.socket.connect(target.host, target.port).then(
+    this.socket.connect(target.path ?? target.host, target.port).then(
       () => {
         if (this.#closed) return;
         this.#connected = true;

@@ -25,6 +25,7 @@ import { bindDatagram, listenStream } from '../core/listen.js';
 import { ReadPool, type ReadPoolStats } from '../core/read-pool.js';
 import { resolveHost } from '../core/resolve.js';
 import type { TlsClientOptions, TlsServerOptions } from '../core/tls.js';
+import { openUnixDatagramSocket } from '../core/unix-datagram.js';
 import { describeSystemError, SocklabError } from '../errors.js';
 import { realClock, type Clock } from '../measure/clock.js';
 import {
@@ -190,12 +191,6 @@ export function readEndpoints(
       `cannot relay ${l.transport} to ${u.transport}: listen and upstream must use the same transport`,
     );
   }
-  if (l.transport === 'udp' && (l.path !== undefined || u.path !== undefined)) {
-    throw new SocklabError(
-      'SOCKLAB_ERR_USAGE',
-      'the relay does not carry Unix datagram sockets (Unix stream sockets, yes: unix:PATH without -u)',
-    );
-  }
   return { listen: l, upstream: u };
 }
 
@@ -271,6 +266,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   readonly #linksGone = new Set<() => void>();
   readonly #env: LinkEnv;
   #listenTls = false;
+  #listenPath: string | undefined;
 
   /** @internal use createRelay() */
   constructor(
@@ -330,6 +326,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     }
     if (this.#socket) {
       const a = this.#socket.address();
+      if (this.#listenPath !== undefined)
+        return { transport: 'udp', host: '', port: 0, path: this.#listenPath };
       return { transport: 'udp', host: a.address, port: a.port };
     }
     throw new SocklabError('SOCKLAB_ERR_SOCKET', `relay '${this.name}' is not listening`);
@@ -544,7 +542,12 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   async #listenUdp(endpoint: Endpoint): Promise<void> {
-    const socket = await bindDatagram({ host: endpoint.host, port: endpoint.port });
+    const socket = await bindDatagram({
+      host: endpoint.host,
+      port: endpoint.port,
+      ...(endpoint.path !== undefined ? { path: endpoint.path } : {}),
+    });
+    this.#listenPath = endpoint.path;
     // A reply that cannot be delivered to a client (ICMP) must not stop the relay.
     socket.onError(() => undefined);
     const maxFlows = this.#options.maxFlows ?? DEFAULT_MAX_FLOWS;
@@ -603,6 +606,8 @@ function upstreamTls(upstream: Endpoint, options: TlsClientOptions | undefined):
 /** Start a relay: listening when the promise resolves. */
 export async function createRelay(options: RelayOptions): Promise<Relay> {
   const { listen, upstream } = readEndpoints(options.listen, options.upstream);
+  // A Unix datagram target is opened per flow, at its first datagram: find out now if it cannot be.
+  if (upstream.transport === 'udp' && upstream.path !== undefined) openUnixDatagramSocket().close();
   const faults = readFaults(options.faults ?? [], listen.transport);
   const target = await resolveTarget(upstream);
   const relay = new Relay(options, { listen, upstream, target }, faults);

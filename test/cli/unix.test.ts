@@ -157,9 +157,36 @@ test('relay unix:PATH → tcp:// puts a TCP service on a Unix socket', async (t)
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'unix in, tcp out\n');
   await relay.waitFor(/closed connection #1 from unix:\S+relay\.sock#1: 17 bytes up, 17 down/, 'stderr');
-  const refused = await runCli(['relay', '-u', `unix:${path.join(dir, 'd.sock')}`, 'udp://127.0.0.1:9']);
-  assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /the relay does not carry Unix datagram sockets/);
+});
+
+test('relay -u: Unix datagrams to a UDP echo server, and UDP to a Unix datagram echo server', async (t) => {
+  const bin = need(t);
+  if (bin === undefined || !needDatagrams(t)) return;
+  const dir = await tempDir(t);
+  // socat (bound) → unix relay → UDP echo.
+  const udpEcho = await startCli(['listen', '-u', '127.0.0.1:0', '--echo']);
+  t.after(() => udpEcho.stop());
+  const front = path.join(dir, 'front.sock');
+  const toUdp = await startCli(['relay', '-u', `unix:${front}`, `udp://127.0.0.1:${udpEcho.ports[0]}`, '-v']);
+  t.after(() => toUdp.stop());
+  assert.deepEqual(toUdp.addresses, [`unix:${front}`]);
+  const client = path.join(dir, 'client.sock');
+  const r = await runProcess(bin, ['-t', '2', '-', `UNIX-SENDTO:${front},bind=${client}`], {
+    input: 'unix to udp and back\n',
+    timeoutMs: 10_000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'unix to udp and back\n');
+  await toUdp.waitFor(`flow #1 from ${client}`, 'stderr');
+  // socklab connect -u → UDP relay → Unix datagram echo.
+  const back = path.join(dir, 'back.sock');
+  const unixEcho = await startCli(['listen', '-u', `unix:${back}`, '--echo']);
+  t.after(() => unixEcho.stop());
+  const toUnix = await startCli(['relay', '-u', '127.0.0.1:0', `unix:${back}`]);
+  t.after(() => toUnix.stop());
+  const c = await runCli(['connect', '-u', `127.0.0.1:${toUnix.ports[0]}`, 'udp to unix and back', '-W']);
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(c.stdout, 'udp to unix and back\n');
 });
 
 test('without the native addon (SOCKLAB_NATIVE=0), a Unix datagram socket is one line and exit 1', async (t) => {

@@ -59,8 +59,9 @@ client address its own upstream socket (a flow), so replies go back to the right
 LISTEN is [tcp|udp://]HOST:PORT as for 'socklab listen' (a bare PORT binds 127.0.0.1); TARGET is
 HOST:PORT; a side without a scheme takes the other's. It prints "listening on tcp://127.0.0.1:PORT".
 Either side may be tls://HOST:PORT (TLS ends or starts at the relay: the faults act on the
-plain bytes) or unix:PATH (a Unix stream socket), in any mix: tls://:8443 → tcp://127.0.0.1:8080
-terminates TLS, unix:/tmp/app.sock → 127.0.0.1:8080 exposes a TCP service on a Unix socket.
+plain bytes) or unix:PATH (a Unix socket: stream, datagram with -u), in any mix:
+tls://:8443 → tcp://127.0.0.1:8080 terminates TLS, unix:/tmp/app.sock → 127.0.0.1:8080 exposes
+a TCP service on a Unix socket, -u unix:/tmp/d.sock → udp://127.0.0.1:53 a UDP one.
 
 Impairments apply to both directions, or to the ones chosen by --up (client → target) and --down
 (target → client): each of these applies to the impairments after it, until the next one (--both
