@@ -322,7 +322,8 @@ export function tlsFailure(where: string, err: unknown): SocklabError {
       ? `${details.reason}${code !== undefined ? ` (${code})` : ''}`
       : describeSystemError(err);
   // The usual cause: TLS to a port that speaks plain text (its reply is not a TLS record).
-  const hint = code === 'ERR_SSL_WRONG_VERSION_NUMBER' ? ' (does this port speak plain http://?)' : '';
+  const plain = where.startsWith('https://') ? 'plain http://' : 'plain TCP, without TLS';
+  const hint = code === 'ERR_SSL_WRONG_VERSION_NUMBER' ? ` (does this port speak ${plain}?)` : '';
   return new SocklabError('SOCKLAB_ERR_TLS', `TLS handshake with ${where} failed: ${reason}${hint}`, {
     cause: err,
   });

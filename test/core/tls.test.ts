@@ -257,7 +257,10 @@ test('a TLS client to a plain TCP server: one line, with a hint', async (t) => {
     (err: unknown) => {
       assert.ok(err instanceof SocklabError);
       assert.equal(err.code, 'SOCKLAB_ERR_TLS');
-      assert.match(err.message, /^TLS handshake with tls:\/\/127\.0\.0\.1:\d+ failed: .+/);
+      assert.match(
+        err.message,
+        /^TLS handshake with tls:\/\/127\.0\.0\.1:\d+ failed: wrong version number \(ERR_SSL_WRONG_VERSION_NUMBER\) \(does this port speak plain TCP, without TLS\?\)$/,
+      );
       assert.doesNotMatch(err.message, /\n/);
       return true;
     },
