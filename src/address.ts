@@ -26,6 +26,9 @@ export interface Endpoint {
   readonly path?: string;
 }
 
+/** What every command says to TLS over UDP (`tls://` with -u, `nc --ssl -u`). */
+export const DTLS_NOT_SUPPORTED = 'TLS over UDP (DTLS) is not supported: Node has no DTLS';
+
 /** The host that `:PORT` binds to: every interface, dual-stack. */
 export const ANY_HOST = '::';
 /** The host that a bare `PORT` binds to: loopback only, so nothing is exposed by accident. */
@@ -70,8 +73,7 @@ export function parseAddress(text: string, options: ParseAddressOptions): Endpoi
   if (scheme) {
     const name = (scheme[1] ?? '').toLowerCase();
     if (name === 'tls') {
-      if (transport === 'udp')
-        throw addressError(text, 'TLS over UDP (DTLS) is not supported: Node has no DTLS');
+      if (transport === 'udp') throw addressError(text, DTLS_NOT_SUPPORTED);
       tls = true;
       transport = 'tcp';
     } else if (name !== 'tcp' && name !== 'udp') {
