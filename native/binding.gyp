@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "socklab_udp",
-      "sources": ["udp_batch.c"],
+      "sources": ["udp_batch.c", "unix_dgram.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]

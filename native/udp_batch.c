@@ -21,6 +21,7 @@
  *   sendTo(handle, buffer, family, a0, a1, a2, a3, port) -> 0 | errno name
  *   format(family, a0, a1, a2, a3) -> ip string
  *   cork() / uncork()   queue sends (any socket) until uncork(), then sendmmsg() them: a sender's burst
+ *   unix*()             Unix datagram sockets: see unix_dgram.c
  *
  * Sends made outside a batch callback (timers) are written at once, one syscall each.
  * A send that finds the socket buffer full waits up to SEND_WAIT_MS for room, then drops the
@@ -621,6 +622,9 @@ static void free_instance(napi_env env, void *data, void *hint) {
   free(in);
 }
 
+/* Unix datagram sockets: unix_dgram.c, in the same addon. */
+napi_value unix_dgram_init(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   instance_t *in = calloc(1, sizeof *in);
   if (!in) return NULL;
@@ -673,7 +677,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value batch;
   CHECK(napi_create_int32(env, BATCH, &batch));
   CHECK(napi_set_named_property(env, exports, "BATCH", batch));
-  return exports;
+  return unix_dgram_init(env, exports);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

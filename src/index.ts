@@ -13,6 +13,13 @@ export {
 export { listenTcp, TcpServer, DEFAULT_BACKLOG, type ListenTcpOptions } from './server/tcp-server.js';
 export { connectTcp, TcpClient, type ConnectTcpOptions } from './client/tcp-client.js';
 export {
+  tlsServerIdentity,
+  checkServerIdentity,
+  type TlsClientOptions,
+  type TlsServerOptions,
+  type TlsIdentity,
+} from './core/tls.js';
+export {
   listenUdp,
   UdpServer,
   MAX_UDP_PAYLOAD,

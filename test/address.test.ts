@@ -63,3 +63,41 @@ test('formatAddress brackets IPv6 and shows IPv4-mapped addresses as IPv4', () =
   assert.equal(formatAddress({ transport: 'udp', host: '::1', port: 2 }), 'udp://[::1]:2');
   assert.equal(formatAddress({ transport: 'tcp', host: '::ffff:127.0.0.1', port: 3 }), 'tcp://127.0.0.1:3');
 });
+
+test('tls:// is TCP with TLS; with -u it is refused (no DTLS)', () => {
+  assert.deepEqual(parseAddress('tls://localhost:443', connect), {
+    transport: 'tcp',
+    host: 'localhost',
+    port: 443,
+    tls: true,
+  });
+  assert.deepEqual(parseAddress('TLS://:8443', listen), {
+    transport: 'tcp',
+    host: '::',
+    port: 8443,
+    tls: true,
+  });
+  assert.equal(formatAddress(parseAddress('tls://[::1]:8443', listen)), 'tls://[::1]:8443');
+  assert.throws(() => parseAddress('tls://127.0.0.1:1', { ...connect, defaultTransport: 'udp' }), {
+    code: 'SOCKLAB_ERR_ADDRESS',
+    message: "bad address 'tls://127.0.0.1:1': TLS over UDP (DTLS) is not supported: Node has no DTLS",
+  });
+});
+
+test('unix:PATH: absolute, relative and unix:///; a stream socket, or a datagram socket with -u', () => {
+  assert.deepEqual(parseAddress('unix:/run/app.sock', connect), {
+    transport: 'tcp',
+    host: '',
+    port: 0,
+    path: '/run/app.sock',
+  });
+  assert.equal(parseAddress('unix:rel/app.sock', listen).path, 'rel/app.sock');
+  assert.equal(parseAddress('unix:///tmp/x.sock', listen).path, '/tmp/x.sock');
+  assert.equal(parseAddress('unix:/tmp/d.sock', { ...listen, defaultTransport: 'udp' }).transport, 'udp');
+  assert.equal(formatAddress(parseAddress('unix:/tmp/d.sock', listen)), 'unix:/tmp/d.sock');
+  assert.throws(() => parseAddress('unix:', listen), /missing path after unix:/);
+  assert.throws(
+    () => parseAddress('ftp://x:1', listen),
+    /unknown scheme 'ftp' \(use tcp:\/\/, udp:\/\/, tls:\/\/ or unix:\)/,
+  );
+});

@@ -19,6 +19,8 @@ export interface Connection {
   /** `127.0.0.1:51234` or `[::1]:51234`. */
   readonly peer: string;
   readonly transport: 'tcp';
+  /** What was agreed with a TLS client (a tls:// server): protocol, SNI name, ALPN protocol. */
+  readonly tls?: { readonly protocol: string; readonly servername?: string; readonly alpnProtocol?: string };
   /** Write to this client; resolves once the bytes are handed to the kernel or buffered under the limit. */
   send(data: Buffer): Promise<void>;
   /** Send one message as the server frames its messages (with line framing: a line, newline added). */

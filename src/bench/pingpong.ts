@@ -14,6 +14,7 @@ import { isSocklabError, SocklabError } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
 import { LatencyHistogram, type LatencySummary } from '../measure/latency-histogram.js';
 import { connectDatagram, connectStream } from '../core/connect.js';
+import type { TlsClientOptions } from '../core/tls.js';
 import type { DatagramSocket } from '../core/datagram.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -31,6 +32,8 @@ const UDP_WATCHDOG_MS = 100;
 export interface PingPongOptions {
   readonly host: string;
   readonly port: number;
+  /** TCP over TLS. */
+  readonly tls?: TlsClientOptions;
   readonly transport: 'tcp' | 'udp';
   readonly lengthBytes: number;
   readonly connections: number;
@@ -119,6 +122,7 @@ export async function runPingPong(options: PingPongOptions): Promise<PingPongRep
             port: options.port,
             timeoutMs: options.connectTimeoutMs,
             signal: connecting,
+            ...(options.tls !== undefined ? { tls: options.tls } : {}),
             onread: {
               buffer,
               callback: (n: number) => {

@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { DEFAULT_BACKLOG, bindDatagram, listenStream } from '../core/listen.js';
 import { MAX_UDP_PAYLOAD, type DatagramSender, type DatagramSocket } from '../core/datagram.js';
+import type { TlsServerOptions } from '../core/tls.js';
 import { LineReader } from '../core/line-reader.js';
 import { untilSettled } from '../core/wait.js';
 import { SocklabError } from '../errors.js';
@@ -87,6 +88,8 @@ const SEND_SLACK_MS = 3_000;
 export interface BenchServerOptions {
   readonly host: string;
   readonly port: number;
+  /** TCP (control and data) over TLS; the UDP socket on the same port stays plain. */
+  readonly tls?: TlsServerOptions;
   readonly clock?: Clock;
   /** One line per finished test (for the server's stderr). */
   readonly log?: (line: string) => void;
@@ -156,6 +159,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   const server: Server = await listenStream({
     host: options.host,
     port: options.port,
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
     backlog: LISTEN_BACKLOG,
     onConnection: (socket) => {
       sockets.add(socket);

@@ -10,6 +10,7 @@ import { SocklabError } from '../errors.js';
 import type { Clock } from '../measure/clock.js';
 import { IntervalCounter, type IntervalSample } from '../measure/interval-counter.js';
 import { connectDatagram, connectStream } from '../core/connect.js';
+import type { TlsClientOptions } from '../core/tls.js';
 import type { DatagramSocket } from '../core/datagram.js';
 import { LineReader } from '../core/line-reader.js';
 import {
@@ -40,6 +41,8 @@ const pause = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal
 export interface ThroughputOptions {
   readonly host: string;
   readonly port: number;
+  /** TCP tests over TLS (control and data connections); UDP tests stay plain. */
+  readonly tls?: TlsClientOptions;
   readonly spec: TestSpec;
   readonly durationMs: number;
   readonly intervalMs: number;
@@ -98,10 +101,12 @@ async function sendCookie(
 
 export async function runThroughput(options: ThroughputOptions): Promise<ThroughputReport> {
   const { host, port, spec, clock } = options;
-  const where = formatAddress({ transport: 'tcp', host, port });
+  const where = formatAddress({ transport: 'tcp', host, port, ...(options.tls ? { tls: true } : {}) });
+  const tls = options.tls !== undefined ? { tls: options.tls } : {};
   const control = await connectStream({
     host,
     port,
+    ...tls,
     timeoutMs: options.helloTimeoutMs,
     signal: options.signal,
   });
@@ -141,6 +146,10 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
           host: peer,
           port,
           where,
+          // The data connections go to the address the control reached: the name is still the one checked.
+          ...(options.tls !== undefined
+            ? { tls: { ...(peer !== host ? { servername: host } : {}), ...options.tls } }
+            : {}),
           timeoutMs: options.helloTimeoutMs,
           signal: options.signal,
           ...(spec.reverse

@@ -14,6 +14,8 @@ import { lines, type Decoder } from '../core/framing.js';
 import { plural } from '../format/plural.js';
 import type { SessionIo as Io } from './io.js';
 import { ClientOutput, type ReceivedFormat } from './output.js';
+import type { TLSSocket } from 'node:tls';
+import { tlsInfo, type TlsClientOptions, type TlsInfo } from '../core/tls.js';
 import { connectTcp, type TcpClient } from './tcp-client.js';
 import { openUdp } from './udp-client.js';
 
@@ -24,7 +26,12 @@ export const DEFAULT_UDP_IDLE_MS = 1000;
 export const DEFAULT_LEAVE_WAIT_MS = 2000;
 
 export interface ClientSessionOptions {
+  /** Where to: TCP, UDP, `tls: true` (then `tls` below applies), or a Unix socket (`path`). */
   readonly endpoint: Endpoint;
+  /** TLS settings for a `tls` endpoint (verification on by default). */
+  readonly tls?: TlsClientOptions;
+  /** Unix datagram: the path the client binds (answers come there). */
+  readonly bindPath?: string;
   readonly messages: readonly Buffer[];
   readonly waitReply: boolean;
   readonly timeoutMs: number;
@@ -65,6 +72,15 @@ export async function runClientSession(options: ClientSessionOptions, io: Io): P
 
 type Mode = 'messages' | 'interactive' | 'pipe';
 
+/** `TLS: TLSv1.3, TLS_AES_256_GCM_SHA384, ALPN h2, certificate verified`. */
+export function describeTls(info: TlsInfo): string {
+  const alpn = info.alpnProtocol !== undefined ? `, ALPN ${info.alpnProtocol}` : '';
+  const verdict = info.authorized
+    ? 'certificate verified'
+    : `certificate NOT verified${info.authorizationError !== undefined ? ` (${info.authorizationError})` : ''}`;
+  return `TLS: ${info.protocol}${info.cipher !== undefined ? `, ${info.cipher}` : ''}${alpn}, ${verdict}`;
+}
+
 /** A timeout that ends the wait for more data normally (idle), not as a failure. */
 function isTimeout(err: unknown): boolean {
   return isSocklabError(err, 'SOCKLAB_ERR_TIMEOUT');
@@ -75,21 +91,35 @@ async function runTcp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
   const client = await connectTcp({
     host: endpoint.host,
     port: endpoint.port,
+    ...(endpoint.path !== undefined ? { path: endpoint.path } : {}),
+    ...(endpoint.tls === true ? { tls: options.tls ?? {} } : {}),
     connectTimeoutMs: options.timeoutMs,
     signal: io.signal,
   });
   const localAddress = client.localAddress();
-  const local = formatAddress(localAddress);
+  const local = endpoint.path !== undefined ? 'an unnamed socket' : formatAddress(localAddress);
   const remote = formatAddress({ ...endpoint, host: client.socket.remoteAddress ?? endpoint.host });
-  const from = formatHostPort(client.socket.remoteAddress ?? endpoint.host, endpoint.port);
+  const from =
+    endpoint.path !== undefined
+      ? `unix:${endpoint.path}`
+      : formatHostPort(client.socket.remoteAddress ?? endpoint.host, endpoint.port);
   // JSON events in listen's words: open / message / close, with the transport and the peer.
   const closed = { event: 'close', transport: 'tcp', peer: from, by: 'server' } as const;
   out.note(`connected to ${remote} from ${local}`, {
     event: 'open',
     transport: 'tcp',
     peer: from,
-    local: formatHostPort(localAddress.host, localAddress.port),
+    local: endpoint.path !== undefined ? '' : formatHostPort(localAddress.host, localAddress.port),
   });
+  if (endpoint.tls === true) {
+    const info = tlsInfo(client.socket as TLSSocket);
+    out.note(describeTls(info), { event: 'tls', ...info });
+    if (info.peerFingerprint256 !== undefined) {
+      out.note(
+        `server certificate: ${info.peerSubject ?? '(no subject)'}, SHA-256 fingerprint ${info.peerFingerprint256}`,
+      );
+    }
+  }
   const readOpts = {
     signal: io.signal,
     ...(options.idleTimeoutMs !== undefined ? { timeoutMs: options.idleTimeoutMs } : {}),
@@ -320,7 +350,13 @@ async function pumpFile(
 
 async function runUdp(options: ClientSessionOptions, io: Io, out: ClientOutput, mode: Mode): Promise<number> {
   const { endpoint } = options;
-  const client = await openUdp({ host: endpoint.host, port: endpoint.port, signal: io.signal });
+  const client = await openUdp({
+    host: endpoint.host,
+    port: endpoint.port,
+    ...(endpoint.path !== undefined ? { path: endpoint.path } : {}),
+    ...(options.bindPath !== undefined ? { bindPath: options.bindPath } : {}),
+    signal: io.signal,
+  });
   const remote = formatAddress(endpoint);
   const localAddress = client.localAddress();
   const peer = client.socket.remoteAddress();
@@ -328,7 +364,7 @@ async function runUdp(options: ClientSessionOptions, io: Io, out: ClientOutput, 
     event: 'open',
     transport: 'udp',
     peer: formatHostPort(peer.address, peer.port),
-    local: formatHostPort(localAddress.host, localAddress.port),
+    local: localAddress.path ?? formatHostPort(localAddress.host, localAddress.port),
   });
   const idleMs = options.idleTimeoutMs ?? DEFAULT_UDP_IDLE_MS;
 

@@ -6,14 +6,23 @@ import type net from 'node:net';
 import { formatAddress, type Endpoint } from '../address.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
 import { connectStream } from '../core/connect.js';
+import type { TlsClientOptions } from '../core/tls.js';
 import { Wakeup } from '../core/wait.js';
 
 const RESOLVED = Promise.resolve();
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
 
 export interface ConnectTcpOptions {
+  /** Ignored with `path`. */
   readonly host: string;
   readonly port: number;
+  /** A Unix stream socket's path instead of HOST:PORT. */
+  readonly path?: string;
+  /**
+   * TLS on top (see core/tls.ts): verified unless `insecure`. `true` (as in a tls:// Endpoint,
+   * `connectTcp({ ...server.address() })`) is TLS with the defaults; false or absent: plain TCP.
+   */
+  readonly tls?: boolean | TlsClientOptions;
   /** Give up connecting after this long. Default 10 s. */
   readonly connectTimeoutMs?: number;
   /** Stop reading from the socket while this many received bytes wait to be read. Default 1 MiB. */
@@ -71,6 +80,7 @@ export class TcpClient {
 
   /** Our local address. */
   localAddress(): Endpoint {
+    if (this.remote.path !== undefined) return { transport: 'tcp', host: '', port: 0, path: '' };
     return { transport: 'tcp', host: this.socket.localAddress ?? '?', port: this.socket.localPort ?? 0 };
   }
 
@@ -200,10 +210,19 @@ export class TcpClient {
 }
 
 export async function connectTcp(options: ConnectTcpOptions): Promise<TcpClient> {
-  const endpoint: Endpoint = { transport: 'tcp', host: options.host, port: options.port };
+  const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls;
+  const endpoint: Endpoint = {
+    transport: 'tcp',
+    host: options.host,
+    port: options.port,
+    ...(options.path !== undefined ? { path: options.path } : {}),
+    ...(tls !== undefined ? { tls: true } : {}),
+  };
   const socket = await connectStream({
     host: options.host,
     port: options.port,
+    ...(options.path !== undefined ? { path: options.path } : {}),
+    ...(tls !== undefined ? { tls } : {}),
     allowHalfOpen: true,
     ...(options.connectTimeoutMs !== undefined ? { timeoutMs: options.connectTimeoutMs } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),

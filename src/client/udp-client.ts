@@ -11,8 +11,13 @@ import { Wakeup } from '../core/wait.js';
 export { MAX_UDP_PAYLOAD };
 
 export interface OpenUdpOptions {
+  /** Ignored with `path`. */
   readonly host: string;
   readonly port: number;
+  /** A Unix datagram socket's path instead of HOST:PORT (native addon). */
+  readonly path?: string;
+  /** Unix: the path this client binds, where answers come (without it: an abstract address). */
+  readonly bindPath?: string;
   /** Datagrams received and not yet read, beyond which new ones are dropped. Default 4096. */
   readonly maxQueued?: number;
   /** false: node:dgram even where the native addon is built. */
@@ -70,6 +75,7 @@ export class UdpClient {
 
   localAddress(): Endpoint {
     const a = this.socket.address();
+    if (this.remote.path !== undefined) return { transport: 'udp', host: '', port: 0, path: a.address };
     return { transport: 'udp', host: a.address, port: a.port };
   }
 
@@ -159,10 +165,17 @@ export class UdpClient {
 }
 
 export async function openUdp(options: OpenUdpOptions): Promise<UdpClient> {
-  const endpoint: Endpoint = { transport: 'udp', host: options.host, port: options.port };
+  const endpoint: Endpoint = {
+    transport: 'udp',
+    host: options.host,
+    port: options.port,
+    ...(options.path !== undefined ? { path: options.path } : {}),
+  };
   const socket = await connectDatagram({
     host: options.host,
     port: options.port,
+    ...(options.path !== undefined ? { path: options.path } : {}),
+    ...(options.bindPath !== undefined ? { bindPath: options.bindPath } : {}),
     ...(options.batched !== undefined ? { batched: options.batched } : {}),
   });
   const client = new UdpClient(socket, endpoint, socket.remoteAddress(), options.maxQueued ?? 4096);

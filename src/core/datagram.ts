@@ -143,6 +143,11 @@ const native = loadNative();
 /** Whether this process batches UDP through the native addon. */
 export const nativeUdp = native !== undefined;
 
+/** The native addon as loaded (undefined where it is not built): Unix datagrams use it too. */
+export function nativeAddon(): object | undefined {
+  return native;
+}
+
 /** A UDP socket: batched through the addon when it is there, node:dgram otherwise. */
 export function openDatagramSocket(options: DatagramSocketOptions): DatagramSocket {
   const sized = {

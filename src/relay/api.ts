@@ -257,8 +257,11 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
   const version = options.version ?? 'unknown';
   const endpoint =
     typeof options.listen === 'string' ? parseAddress(options.listen, { role: 'listen' }) : options.listen;
-  if (endpoint.transport !== 'tcp')
-    throw new SocklabError('SOCKLAB_ERR_USAGE', `the API listens on TCP, not ${formatAddress(endpoint)}`);
+  if (endpoint.transport !== 'tcp' || endpoint.tls === true || endpoint.path !== undefined)
+    throw new SocklabError(
+      'SOCKLAB_ERR_USAGE',
+      `the API listens on TCP (plain HTTP), not ${formatAddress(endpoint)}`,
+    );
   if (options.token !== undefined && !/^[\x21-\x7e]{16,}$/.test(options.token))
     throw new SocklabError('SOCKLAB_ERR_USAGE', 'an API token is 16 printable ASCII characters or more');
 
@@ -349,7 +352,9 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
           `relay '${relayName}' would listen on ${host}, beyond loopback: relays created through the API ` +
             `listen on 127.0.0.1, ::1 or localhost unless socklab relay runs with --api-allow-remote-listen`,
         );
-      if (!options.allowRemoteListen && !isLoopbackAddress(listen.host) && listen.host !== 'localhost')
+      // A Unix socket is local by nature.
+      const local = (e: { host: string; path?: string }) => e.path !== undefined || isLoopbackAddress(e.host);
+      if (!options.allowRemoteListen && !local(listen) && listen.host !== 'localhost')
         throw remoteListen(formatAddress(listen));
       const relayOptions: RelayOptions = {
         name: body.name,
@@ -359,7 +364,7 @@ export async function serveApi(options: ServeApiOptions): Promise<ApiServer> {
         ...(typeof body.seed === 'number' ? { seed: body.seed } : {}),
       };
       const relay = await registry.create(relayOptions);
-      if (!options.allowRemoteListen && !isLoopbackAddress(relay.address().host)) {
+      if (!options.allowRemoteListen && !local(relay.address())) {
         // `localhost` that is not loopback on this host.
         await registry.remove(relay.name);
         throw remoteListen(formatAddress(relay.address()));

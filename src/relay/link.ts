@@ -18,6 +18,8 @@ import { formatAddress, formatHostPort } from '../address.js';
 import { dialStream } from '../core/connect.js';
 import { openDatagramSocket, type DatagramSender, type DatagramSocket } from '../core/datagram.js';
 import { adoptWithOnRead } from '../core/onread.js';
+import { openUnixDatagramSocket } from '../core/unix-datagram.js';
+import type { TlsClientOptions } from '../core/tls.js';
 import type { PooledReader, ReadPool } from '../core/read-pool.js';
 import { datagramType } from '../core/resolve.js';
 import { describeSystemError, SocklabError, systemCode } from '../errors.js';
@@ -42,6 +44,10 @@ export interface LinkEnv {
   readonly budget: MemoryBudget;
   /** TCP: how long the upstream has to accept a connection. */
   readonly connectTimeoutMs: number;
+  /** TCP: TLS to the target (a tls:// upstream). */
+  readonly targetTls?: TlsClientOptions;
+  /** TCP: the relay listens on this Unix socket (its clients have no address: they are named by it). */
+  readonly listenPath?: string;
   /** TCP: what the links read into (held chunks are views on it, not fresh Buffers). */
   readonly readPool: ReadPool;
   faults(): readonly Fault[];
@@ -299,24 +305,36 @@ export class TcpLink extends Link {
 
   /** `accepted`: paused since accept (the server has `pauseOnConnect`), nothing read yet. */
   constructor(env: LinkEnv, id: number, accepted: net.Socket) {
-    super(env, id, formatHostPort(accepted.remoteAddress ?? '?', accepted.remotePort ?? 0));
+    super(
+      env,
+      id,
+      env.listenPath !== undefined
+        ? `unix:${env.listenPath}#${id}`
+        : formatHostPort(accepted.remoteAddress ?? '?', accepted.remotePort ?? 0),
+    );
     this.#pool = env.readPool;
     // Both sockets read into the relay's pool; each read's chunk goes to its direction's pipeline.
+    // TLS sockets cannot: Node decrypts into Buffers of its own, handed over by 'data' events.
     const upReader = this.#pool.reader((chunk) => this.#onChunk('up', chunk));
     const downReader = this.#pool.reader((chunk) => this.#onChunk('down', chunk));
+    const clientTls = 'encrypted' in accepted;
+    if (clientTls) accepted.pause(); // read once the upstream is there, as pauseOnConnect does
     this.client =
-      adoptWithOnRead(accepted, upReader, WRITE_HIGH_WATER_BYTES) ?? this.#readByEvents(accepted, 'up');
-    this.client.setNoDelay(true);
+      (clientTls ? undefined : adoptWithOnRead(accepted, upReader, WRITE_HIGH_WATER_BYTES)) ??
+      this.#readByEvents(accepted, 'up');
+    if (env.listenPath === undefined) this.client.setNoDelay(true);
     const target = env.target;
     const { socket, connected } = dialStream({
       host: target.host,
       port: target.port,
+      ...(target.path !== undefined ? { path: target.path } : {}),
+      ...(env.targetTls !== undefined ? { tls: env.targetTls } : {}),
       allowHalfOpen: true,
       timeoutMs: env.connectTimeoutMs,
       writableHighWaterMark: WRITE_HIGH_WATER_BYTES,
-      onread: downReader,
+      ...(env.targetTls === undefined ? { onread: downReader } : {}),
     });
-    this.upstream = socket;
+    this.upstream = env.targetTls !== undefined ? this.#readByEvents(socket, 'down') : socket;
     connected.then(
       () => this.#onConnect(),
       (err: SocklabError) => this.#onConnectFailed(err),
@@ -601,13 +619,16 @@ export class UdpFlow extends Link {
     this.key = key;
     this.lastActivityMs = this.openedMs;
     const target = env.target;
-    this.socket = openDatagramSocket({ type: datagramType(target.host) });
+    this.socket =
+      target.path !== undefined
+        ? openUnixDatagramSocket() // connect() gives it an abstract address: the target can answer
+        : openDatagramSocket({ type: datagramType(target.host) });
     this.socket.onError((err) => this.#onError(err));
     this.socket.onMessage((msg) => {
       this.lastActivityMs = this.env.clock.now();
       this.down.push(msg);
     });
-    this.socket.connect(target.host, target.port).then(
+    this.socket.connect(target.path ?? target.host, target.port).then(
       () => {
         if (this.#closed) return;
         this.#connected = true;

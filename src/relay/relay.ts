@@ -16,6 +16,7 @@
  * flows already open as well as to new ones.
  */
 import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
 import type net from 'node:net';
 import { formatAddress, formatHostPort, parseAddress, type Endpoint, type Transport } from '../address.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../core/connect.js';
@@ -23,6 +24,8 @@ import type { DatagramSocket } from '../core/datagram.js';
 import { bindDatagram, listenStream } from '../core/listen.js';
 import { ReadPool, type ReadPoolStats } from '../core/read-pool.js';
 import { resolveHost } from '../core/resolve.js';
+import type { TlsClientOptions, TlsServerOptions } from '../core/tls.js';
+import { openUnixDatagramSocket } from '../core/unix-datagram.js';
 import { describeSystemError, SocklabError } from '../errors.js';
 import { realClock, type Clock } from '../measure/clock.js';
 import {
@@ -78,6 +81,10 @@ export interface RelayOptions {
   /** Where the relay forwards to: `tcp://127.0.0.1:8080`. Without a scheme, the listen one. */
   readonly upstream: string | Endpoint;
   readonly faults?: readonly FaultSpec[];
+  /** A `tls://` listen address: the certificate and the rest (none: a self-signed one is made). */
+  readonly listenTls?: TlsServerOptions;
+  /** A `tls://` upstream: verification and the rest (verified by default). */
+  readonly upstreamTls?: TlsClientOptions;
   /** The relay's name in the API (default `relay`). */
   readonly name?: string;
   /** Seed for every random choice; the same seed replays the same pattern. Default: random. */
@@ -157,7 +164,7 @@ export interface RelayJson {
   counters: Record<Direction, Counters>;
 }
 
-const SCHEME = /^(tcp|udp):\/\//i;
+const SCHEME = /^(tcp|udp|tls):\/\//i;
 
 function toEndpoint(value: string | Endpoint, role: 'listen' | 'connect', transport: Transport): Endpoint {
   if (typeof value !== 'string') return value;
@@ -170,10 +177,11 @@ export function readEndpoints(
   upstream: string | Endpoint,
   defaultTransport: Transport = 'tcp',
 ): { listen: Endpoint; upstream: Endpoint } {
-  const scheme = (v: string | Endpoint): Transport | undefined =>
-    typeof v === 'string'
-      ? (SCHEME.exec(v.trim())?.[1]?.toLowerCase() as Transport | undefined)
-      : v.transport;
+  const scheme = (v: string | Endpoint): Transport | undefined => {
+    if (typeof v !== 'string') return v.transport;
+    const name = SCHEME.exec(v.trim())?.[1]?.toLowerCase();
+    return name === 'tls' ? 'tcp' : (name as Transport | undefined);
+  };
   const transport = scheme(listen) ?? scheme(upstream) ?? defaultTransport;
   const l = toEndpoint(listen, 'listen', transport);
   const u = toEndpoint(upstream, 'connect', transport);
@@ -215,6 +223,7 @@ export function readFaults(specs: readonly unknown[], transport: Transport, what
 }
 
 async function resolveTarget(endpoint: Endpoint): Promise<Endpoint> {
+  if (endpoint.path !== undefined) return endpoint;
   const host = await resolveHost(endpoint.host, {
     attempt: `cannot resolve the upstream ${formatAddress(endpoint)}`,
     order: 'verbatim',
@@ -256,6 +265,8 @@ export class Relay extends EventEmitter<RelayEvents> {
   };
   readonly #linksGone = new Set<() => void>();
   readonly #env: LinkEnv;
+  #listenTls = false;
+  #listenPath: string | undefined;
 
   /** @internal use createRelay() */
   constructor(
@@ -287,6 +298,8 @@ export class Relay extends EventEmitter<RelayEvents> {
       maxBufferedPackets: options.maxBufferedPackets ?? DEFAULT_UDP_BUFFER_PACKETS,
       budget: this.memoryBudget,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      ...(this.upstream.tls === true ? { targetTls: upstreamTls(this.upstream, options.upstreamTls) } : {}),
+      ...(endpoints.listen.path !== undefined ? { listenPath: endpoints.listen.path } : {}),
       readPool: new ReadPool(),
       faults: () => this.#faults,
       onUpstreamError: (link, error) => {
@@ -307,10 +320,14 @@ export class Relay extends EventEmitter<RelayEvents> {
   address(): Endpoint {
     if (this.#server) {
       const a = this.#server.address();
-      if (a && typeof a !== 'string') return { transport: 'tcp', host: a.address, port: a.port };
+      const tls = this.#options.listenTls !== undefined || this.#listenTls ? { tls: true } : {};
+      if (typeof a === 'string') return { transport: 'tcp', host: '', port: 0, path: a, ...tls };
+      if (a) return { transport: 'tcp', host: a.address, port: a.port, ...tls };
     }
     if (this.#socket) {
       const a = this.#socket.address();
+      if (this.#listenPath !== undefined)
+        return { transport: 'udp', host: '', port: 0, path: this.#listenPath };
       return { transport: 'udp', host: a.address, port: a.port };
     }
     throw new SocklabError('SOCKLAB_ERR_SOCKET', `relay '${this.name}' is not listening`);
@@ -480,9 +497,21 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   async #listenTcp(endpoint: Endpoint): Promise<void> {
     const maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#listenTls = endpoint.tls === true;
     this.#server = await listenStream({
       host: endpoint.host,
       port: endpoint.port,
+      ...(endpoint.path !== undefined ? { path: endpoint.path } : {}),
+      ...(endpoint.tls === true ? { tls: this.#options.listenTls ?? {} } : {}),
+      onTlsError: (peer, err) => {
+        this.#stats.refused += 1;
+        // The reason without the peer: the same reason for many clients is reported once, then counted.
+        this.emit(
+          'refused',
+          peer,
+          err.message.replace(`TLS handshake with ${peer} failed`, 'TLS handshake failed'),
+        );
+      },
       pauseOnConnect: true,
       maxConnections,
       onConnection: (client) => {
@@ -513,7 +542,12 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   async #listenUdp(endpoint: Endpoint): Promise<void> {
-    const socket = await bindDatagram({ host: endpoint.host, port: endpoint.port });
+    const socket = await bindDatagram({
+      host: endpoint.host,
+      port: endpoint.port,
+      ...(endpoint.path !== undefined ? { path: endpoint.path } : {}),
+    });
+    this.#listenPath = endpoint.path;
     // A reply that cannot be delivered to a client (ICMP) must not stop the relay.
     socket.onError(() => undefined);
     const maxFlows = this.#options.maxFlows ?? DEFAULT_MAX_FLOWS;
@@ -563,9 +597,17 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 }
 
+/** The upstream's TLS: the name checked (and sent in SNI) is the host as given, not the address it resolved to. */
+function upstreamTls(upstream: Endpoint, options: TlsClientOptions | undefined): TlsClientOptions {
+  const named = upstream.path === undefined && isIP(upstream.host) === 0;
+  return { ...(named ? { servername: upstream.host } : {}), ...options };
+}
+
 /** Start a relay: listening when the promise resolves. */
 export async function createRelay(options: RelayOptions): Promise<Relay> {
   const { listen, upstream } = readEndpoints(options.listen, options.upstream);
+  // A Unix datagram target is opened per flow, at its first datagram: find out now if it cannot be.
+  if (upstream.transport === 'udp' && upstream.path !== undefined) openUnixDatagramSocket().close();
   const faults = readFaults(options.faults ?? [], listen.transport);
   const target = await resolveTarget(upstream);
   const relay = new Relay(options, { listen, upstream, target }, faults);

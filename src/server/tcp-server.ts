@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { formatHostPort, type Endpoint } from '../address.js';
 import { SocklabError } from '../errors.js';
 import type { Behaviour, CloseInfo, Connection, Message, Reply } from '../behaviours/behaviour.js';
@@ -12,6 +13,7 @@ import { drained } from '../core/backpressure.js';
 import { readDiscarding } from '../core/discard.js';
 import { messagesBefore, raw, type Codec, type Decoder } from '../core/framing.js';
 import { DEFAULT_BACKLOG, listenStream } from '../core/listen.js';
+import type { TlsServerOptions } from '../core/tls.js';
 import { openChain, replyAfter, runChain } from './chain.js';
 
 const RESOLVED = Promise.resolve();
@@ -23,6 +25,10 @@ export interface ListenTcpOptions {
   readonly host?: string;
   /** 0 (the default) picks a free port. */
   readonly port?: number;
+  /** A Unix stream socket at this path instead of HOST:PORT. */
+  readonly path?: string;
+  /** Serve TLS (see core/tls.ts): each client's handshake is done before the behaviours see it. */
+  readonly tls?: TlsServerOptions;
   readonly behaviours: readonly Behaviour[];
   /** How the stream is cut into messages. Default `raw` (each chunk is a message). */
   readonly framing?: Codec;
@@ -43,6 +49,8 @@ export interface TcpServerEvents {
   close: [conn: Connection, info: CloseInfo];
   /** A connection refused because of `maxConnections`. */
   drop: [peer: string];
+  /** A TLS client whose handshake failed or timed out (it is closed; the server goes on). */
+  tlsError: [peer: string, err: Error];
 }
 
 export interface TcpServerStats {
@@ -59,10 +67,12 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Connections accepted, and the bytes of those that have closed. */
   readonly #closed: TcpServerStats = { connections: 0, bytesReceived: 0, bytesSent: 0 };
   #closing: Promise<void> | undefined;
+  readonly #tls: boolean;
 
   /** @internal use listenTcp(): listening once `attach()` is called */
-  constructor() {
+  constructor(tls = false) {
     super();
+    this.#tls = tls;
   }
 
   /** @internal */
@@ -96,9 +106,10 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Where the server really listens (the real port when asked for 0). */
   address(): Endpoint {
     const a = this.#server.address();
-    if (a === null || typeof a === 'string')
-      throw new SocklabError('SOCKLAB_ERR_SOCKET', 'server is not listening');
-    return { transport: 'tcp', host: a.address, port: a.port };
+    if (a === null) throw new SocklabError('SOCKLAB_ERR_SOCKET', 'server is not listening');
+    const tls = this.#tls ? { tls: true } : {};
+    if (typeof a === 'string') return { transport: 'tcp', host: '', port: 0, path: a, ...tls };
+    return { transport: 'tcp', host: a.address, port: a.port, ...tls };
   }
 
   get connections(): number {
@@ -129,13 +140,17 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 }
 
 export async function listenTcp(options: ListenTcpOptions): Promise<TcpServer> {
-  // With no behaviours the bytes are only counted: such connections read into one reused buffer.
-  const countOnly = options.behaviours.length === 0;
-  const server = new TcpServer();
+  // With no behaviours the bytes are only counted: such connections read into one reused buffer
+  // (not TLS ones: their bytes are decrypted by Node, into Buffers of its own).
+  const countOnly = options.behaviours.length === 0 && options.tls === undefined;
+  const server = new TcpServer(options.tls !== undefined);
   let nextId = 1;
   const netServer = await listenStream({
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 0,
+    ...(options.path !== undefined ? { path: options.path } : {}),
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
+    onTlsError: (peer, err) => server.emit('tlsError', peer, err),
     backlog: options.backlog ?? DEFAULT_BACKLOG,
     pauseOnConnect: countOnly,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
@@ -171,6 +186,7 @@ class ServedConnection implements Connection {
   ended = false;
   /** Set when the client sent an oversized message: the queue is served, then the client closed. */
   closing: Error | undefined;
+  readonly tls: Connection['tls'];
   #reply: Reply | undefined;
 
   constructor(
@@ -181,7 +197,12 @@ class ServedConnection implements Connection {
     readonly options: ListenTcpOptions,
     readonly decoder: Decoder,
   ) {
-    this.peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    // A Unix socket's client has no address of its own (an unbound socket): it is the one at the path.
+    this.peer =
+      options.path !== undefined
+        ? `unix:${options.path}`
+        : formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    this.tls = options.tls !== undefined ? negotiated(socket as TLSSocket) : undefined;
   }
 
   send(data: Buffer): Promise<void> {
@@ -259,6 +280,17 @@ class ServedConnection implements Connection {
   finish(): void {
     if (!this.socket.destroyed && this.socket.writable) this.socket.end();
   }
+}
+
+/** A TLS client's protocol, SNI name and ALPN protocol (what it asked for and got). */
+function negotiated(socket: TLSSocket): Connection['tls'] {
+  const servername = (socket as TLSSocket & { servername?: unknown }).servername;
+  const alpn = socket.alpnProtocol;
+  return {
+    protocol: socket.getProtocol() ?? 'TLS',
+    ...(typeof servername === 'string' ? { servername } : {}),
+    ...(typeof alpn === 'string' ? { alpnProtocol: alpn } : {}),
+  };
 }
 
 const CONNECTION = Symbol('socklab.connection');

@@ -23,6 +23,8 @@ const MAX_TRACKED_SENDERS = 65_536;
 export interface ListenUdpOptions {
   readonly host?: string;
   readonly port?: number;
+  /** A Unix datagram socket at this path (native addon): each sender is answered at its own path. */
+  readonly path?: string;
   readonly behaviours: readonly Behaviour[];
   /** Datagrams longer than this are dropped (and counted). */
   readonly maxMessageBytes?: number;
@@ -72,14 +74,18 @@ export class UdpServer extends EventEmitter<UdpServerEvents> {
   };
   #closed = false;
 
+  readonly #path: string | undefined;
+
   /** @internal use listenUdp() */
-  constructor(socket: DatagramSocket) {
+  constructor(socket: DatagramSocket, path?: string) {
     super();
     this.#socket = socket;
+    this.#path = path;
   }
 
   address(): Endpoint {
     const a = this.#socket.address();
+    if (this.#path !== undefined) return { transport: 'udp', host: '', port: 0, path: this.#path };
     return { transport: 'udp', host: a.address, port: a.port };
   }
 
@@ -122,10 +128,11 @@ export async function listenUdp(options: ListenUdpOptions): Promise<UdpServer> {
   const socket = await bindDatagram({
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 0,
+    ...(options.path !== undefined ? { path: options.path } : {}),
     ...(options.receiveBufferBytes !== undefined ? { recvBufferSize: options.receiveBufferBytes } : {}),
     ...(options.batched !== undefined ? { batched: options.batched } : {}),
   });
-  const server = new UdpServer(socket);
+  const server = new UdpServer(socket, options.path);
   const behaviours = options.behaviours;
   const maxMessageBytes = options.maxMessageBytes ?? Infinity;
   const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;

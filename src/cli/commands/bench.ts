@@ -25,6 +25,15 @@ import { realClock } from '../../measure/clock.js';
 import { parseRateBitsPerSec, parseSizeBytes } from '../../measure/units.js';
 import { atMostOne, optionalNumber, parseCommandLine, usageError } from '../args.js';
 import type { Io } from '../io.js';
+import { tlsServerIdentity, type TlsClientOptions, type TlsServerOptions } from '../../core/tls.js';
+import {
+  checkTlsFlags,
+  TLS_CLIENT_HELP,
+  TLS_OPTIONS,
+  TLS_SERVER_HELP,
+  tlsClientFrom,
+  tlsServerFrom,
+} from '../tls-options.js';
 
 export const help = `Usage: socklab bench --server ADDRESS [--max-tests N] [--max-time SEC] ...
        socklab bench ADDRESS [-t SEC] [-P N] [-l BYTES] [--reverse]          TCP throughput
@@ -36,6 +45,8 @@ Measure throughput and latency over TCP and UDP, like iperf3 and sockperf in one
 Throughput tests need 'socklab bench --server' at the other end: it reports what it really
 received (UDP: lost, out-of-order and duplicated datagrams, RFC 3550 jitter). Ping-pong works
 against any echo server ('socklab listen --echo', socat PIPE, the bench server).
+TCP tests run over TLS with a tls:// ADDRESS, on both sides ('bench --server tls://:5201';
+iperf3 has no TLS: socklab to socklab only); the bench server's UDP stays plain.
 
 Options:
   -s, --server            run the bench server on ADDRESS (TCP and UDP on the same port)
@@ -58,6 +69,8 @@ Options:
                           hello before it is closed (default ${DEFAULT_HELLO_TIMEOUT_MS})
       --json              the result as JSON on stdout (iperf3's key names where they mean the same)
   -h, --help              this help
+${TLS_SERVER_HELP.replace('TLS (for tls:// addresses', 'TLS, --server side (tls:// ADDRESS')}
+${TLS_CLIENT_HELP.replace('TLS (for tls:// addresses', 'TLS, client side (tls:// ADDRESS')}
 
 Server limits (with --server: what one client can make the server do, whatever it asks):
       --max-tests N       tests at once; one more is refused with an error line (default ${DEFAULT_MAX_TESTS})
@@ -78,6 +91,8 @@ Examples:
   socklab bench 127.0.0.1:9000 --pingpong -n 100000    latency against 'socklab listen 9000 --echo'
   socklab bench 127.0.0.1:9000 --connections 1000 -t 5
   socklab bench 127.0.0.1:11111 --pingpong --sockperf   against 'sockperf server -p 11111 --tcp'
+  socklab bench --server tls://127.0.0.1:5201          a bench server speaking TLS (self-signed)
+  socklab bench tls://localhost:5201 --no-tls-verify -t 5   TCP throughput over TLS
 
 Exit status: 0 done · 1 network failure (refused, timeout, not a bench server) · 2 bad usage.
 `;
@@ -101,6 +116,7 @@ const OPTIONS = {
   'max-bitrate': { type: 'string' },
   'idle-timeout': { type: 'string' },
   json: { type: 'boolean' },
+  ...TLS_OPTIONS,
 } as const;
 
 export type BenchMode = 'server' | 'throughput' | 'pingpong' | 'connections';
@@ -125,6 +141,10 @@ export interface BenchOptions {
     BenchServerOptions,
     'helloTimeoutMs' | 'idleTimeoutMs' | 'maxTests' | 'maxTestDurationMs' | 'maxSendRateBitsPerSec'
   >;
+  /** tls:// as the server's ADDRESS. */
+  readonly tlsServer?: TlsServerOptions;
+  /** tls:// as the client's ADDRESS. */
+  readonly tlsClient?: TlsClientOptions;
 }
 
 export function parse(argv: readonly string[]): BenchOptions {
@@ -148,6 +168,10 @@ export function parse(argv: readonly string[]): BenchOptions {
     defaultTransport: v.udp ? 'udp' : 'tcp',
   });
   const udp = endpoint.transport === 'udp';
+  if (endpoint.path !== undefined) throw usageError('bench runs over TCP and UDP, not Unix sockets');
+  const tls = endpoint.tls === true;
+  checkTlsFlags(v, { server: tls && mode === 'server', client: tls && mode !== 'server' });
+  if (tls && v.sockperf) throw usageError('--sockperf: sockperf has no TLS');
   if (mode === 'connections' && udp) throw usageError('--connections needs TCP (UDP has no connections)');
   const durationSec = optionalNumber('--time', v.time, { min: 0.01, max: 86_400 });
   const count = optionalNumber('--count', v.count, { min: 1, integer: true });
@@ -217,6 +241,8 @@ export function parse(argv: readonly string[]): BenchOptions {
     helloTimeoutMs,
     json: v.json ?? false,
     ...(mode === 'server' ? { limits } : {}),
+    ...(tls && mode === 'server' ? { tlsServer: tlsServerFrom(v) } : {}),
+    ...(tls && mode !== 'server' ? { tlsClient: tlsClientFrom(v) } : {}),
   };
 }
 
@@ -235,6 +261,7 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
     const report = await runThroughput({
       host: options.endpoint.host,
       port: options.endpoint.port,
+      ...(options.tlsClient !== undefined ? { tls: options.tlsClient } : {}),
       spec,
       durationMs: options.durationMs ?? 10_000,
       intervalMs: options.intervalMs > 0 ? options.intervalMs : 3_600_000,
@@ -265,6 +292,7 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
   const report = await runPingPong({
     host: options.endpoint.host,
     port: options.endpoint.port,
+    ...(options.tlsClient !== undefined ? { tls: options.tlsClient } : {}),
     transport: options.endpoint.transport,
     lengthBytes: options.lengthBytes,
     connections: test.connections,
@@ -291,14 +319,25 @@ export async function run(options: BenchOptions, io: Io): Promise<number> {
 }
 
 async function serve(options: BenchOptions, io: Io): Promise<number> {
+  let tls = options.tlsServer;
+  if (tls !== undefined) {
+    const identity = await tlsServerIdentity(tls);
+    tls = { ...tls, cert: identity.cert, key: identity.key };
+    io.stderr.write(
+      `TLS certificate: ${identity.selfSigned ? 'self-signed (temporary), ' : ''}${identity.subject}, SHA-256 fingerprint ${identity.fingerprint256}\n`,
+    );
+  }
   const server = await startBenchServer({
     host: options.endpoint.host,
     port: options.endpoint.port,
+    ...(tls !== undefined ? { tls } : {}),
     log: (line) => io.stderr.write(`${line}\n`),
     ...options.limits,
   });
   const { host, port } = server.address();
-  io.stderr.write(`listening on ${formatAddress({ transport: 'tcp', host, port })}\n`);
+  io.stderr.write(
+    `listening on ${formatAddress({ transport: 'tcp', host, port, ...(tls ? { tls: true } : {}) })}\n`,
+  );
   io.stderr.write(`listening on ${formatAddress({ transport: 'udp', host, port })}\n`);
   await new Promise<void>((resolve) => {
     if (io.signal.aborted) resolve();

@@ -7,11 +7,15 @@ import { MAX_UDP_PAYLOAD } from '../../client/udp-client.js';
 import { optionalDuration, optionalNumber, parseCommandLine, usageError, atMostOne } from '../args.js';
 import type { Io } from '../io.js';
 import { connectHabit } from '../netcat-habits.js';
+import { checkTlsFlags, TLS_CLIENT_HELP, TLS_OPTIONS, tlsClientFrom } from '../tls-options.js';
 import { DEFAULT_UDP_IDLE_MS, runClientSession, type ClientSessionOptions } from '../../client/session.js';
 
 export const help = `Usage: socklab connect HOST:PORT [MESSAGE...] [options]
 
 Run a TCP or UDP client. Received data goes to stdout as it arrives.
+
+ADDRESS is [tcp|udp|tls://]HOST:PORT, or unix:PATH for a Unix socket (a datagram socket with
+-u). tls:// is TCP with TLS on top, the server's certificate verified by default.
 
 Three modes:
   MESSAGE...         send each MESSAGE as it is, as one write (TCP) or one datagram (UDP)
@@ -52,11 +56,13 @@ Options:
       --eol lf|crlf|none  line ending appended to each MESSAGE (default none, lf with --lines)
                           and to each line typed at the prompt (default lf, as nc and telnet
                           send it; none sends the bare text, as the seeds' clients do)
-  -u, --udp               HOST:PORT without a scheme is UDP
-  -v, --verbose           connection events on stderr
+  -u, --udp               HOST:PORT without a scheme is UDP (unix:PATH: a datagram socket)
+  -v, --verbose           connection events on stderr (with TLS: protocol, cipher, ALPN,
+                          whether the certificate was verified)
       --hex               show received bytes as a hex dump
       --json              one JSON event per line on stdout
   -h, --help              this help
+${TLS_CLIENT_HELP}
 
 Examples:
   socklab connect 127.0.0.1:9000 "Hello, TCP Server!"          send one message
@@ -66,9 +72,14 @@ Examples:
   socklab connect 127.0.0.1:9000 < file.bin > reply.bin         pipe a file, save the answer
   printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socklab connect example.com:80
   socklab connect 127.0.0.1:9000                                an interactive session
+  socklab connect tls://localhost:8443 --no-tls-verify -v       TLS to a self-signed server
+  socklab connect tls://example.com:443 --tls-alpn http/1.1     TLS, verified, with ALPN
+  socklab connect unix:/run/app.sock                            a Unix stream socket
+  socklab connect -u unix:/tmp/dgram.sock hello                 a Unix datagram socket
 
 Exit status: 0 done (the server closing is not an error, unless MESSAGEs were left unsent or
-stdin could not be sent) · 1 refused, unknown host, no reply within --timeout · 2 bad usage ·
+stdin could not be sent) · 1 refused, unknown host, no reply within --timeout, TLS handshake
+failed or certificate refused · 2 bad usage ·
 130 Ctrl-C, 143 SIGTERM.
 `;
 
@@ -84,6 +95,7 @@ const OPTIONS = {
   verbose: { type: 'boolean', short: 'v' },
   hex: { type: 'boolean' },
   json: { type: 'boolean' },
+  ...TLS_OPTIONS,
 } as const;
 
 const EOLS = { lf: '\n', crlf: '\r\n', none: '' } as const;
@@ -99,6 +111,7 @@ export function parse(argv: readonly string[]): ConnectOptions {
   connectHabit(positionals);
   const endpoint = parseAddress(target, { role: 'connect', defaultTransport: v.udp ? 'udp' : 'tcp' });
   atMostOne({ '--hex': v.hex, '--json': v.json });
+  checkTlsFlags(v, { server: false, client: endpoint.tls === true });
   if (v.lines && endpoint.transport === 'udp') {
     throw usageError('--lines is for TCP (over UDP each datagram is a message already)');
   }
@@ -124,6 +137,7 @@ export function parse(argv: readonly string[]): ConnectOptions {
   }
   return {
     endpoint,
+    ...(endpoint.tls === true ? { tls: tlsClientFrom(v) } : {}),
     messages: encoded,
     waitReply: v['wait-reply'] ?? false,
     lines: v.lines ?? false,

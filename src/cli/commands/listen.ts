@@ -22,15 +22,21 @@ import { listenHabit } from '../netcat-habits.js';
 import { OutputFile } from '../output-file.js';
 import { formatSummary, type ServerTotals } from '../server-summary.js';
 import { isWorker, leavePrimary, runPrimary, stopSignal, tellPrimary } from '../workers.js';
+import { tlsServerIdentity, type TlsServerOptions } from '../../core/tls.js';
+import { checkTlsFlags, TLS_OPTIONS, TLS_SERVER_HELP, tlsServerFrom } from '../tls-options.js';
 
 export const help = `Usage: socklab listen ADDRESS... [options]
 
 Run a server on one or more addresses, TCP and/or UDP, with the same behaviour on each.
 By default it prints what it receives to stdout, raw, and serves until Ctrl-C.
 
-ADDRESS is [tcp|udp://]HOST:PORT. A bare PORT binds 127.0.0.1 (nothing is exposed to the
-network by accident); :PORT binds every interface, IPv4 and IPv6; [::1]:PORT is IPv6; port 0
-picks a free port. The real address is printed to stderr: "listening on tcp://127.0.0.1:PORT".
+ADDRESS is [tcp|udp|tls://]HOST:PORT or unix:PATH. A bare PORT binds 127.0.0.1 (nothing is
+exposed to the network by accident); :PORT binds every interface, IPv4 and IPv6; [::1]:PORT is
+IPv6; port 0 picks a free port. The real address is printed to stderr: "listening on
+tcp://127.0.0.1:PORT". tls:// serves TLS over TCP (each client's handshake first; a client that
+does not complete it in 10 s, or speaks plain TCP, is closed alone). unix:PATH is a Unix stream
+socket, a datagram socket with -u (each sender answered at its own path); a stale socket file
+is replaced, any other file refused, and the socket file is removed at exit.
 
 What to do with each message (one of):
       --echo              send it back
@@ -63,8 +69,9 @@ Output:
       --workers N|auto    serve from N processes (auto: one per core): TCP connections are
                           spread over them; UDP datagrams go to whichever is free (no order
                           per sender). Not with --once, --chat, -o; --max-conns is per worker
-  -u, --udp               addresses without a scheme are UDP
+  -u, --udp               addresses without a scheme are UDP (unix:PATH: a datagram socket)
   -h, --help              this help
+${TLS_SERVER_HELP}
 
 Examples:
   socklab listen 9000                                  print what TCP clients send
@@ -76,6 +83,10 @@ Examples:
   socklab listen 0 --once -q -o received.bin           receive one upload into a file, then exit
   socklab listen 9000 --lines --json                   one JSON event per line received
   socklab listen :9000 --echo --workers auto           an echo server on every core
+  socklab listen tls://localhost:8443 --echo -v        TLS with a self-signed certificate
+  socklab listen tls://:443 --tls-cert site.pem        TLS with a certificate (and key) from a file
+  socklab listen unix:/tmp/app.sock --echo             a Unix stream socket
+  socklab listen -u unix:/tmp/dgram.sock --echo        a Unix datagram socket
 
 Exit status: 0 done (--once) · 1 cannot listen, cannot write -o · 2 bad usage · 130 Ctrl-C.
 `;
@@ -99,6 +110,7 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   verbose: { type: 'boolean', short: 'v' },
   workers: { type: 'string' },
+  ...TLS_OPTIONS,
 } as const;
 
 export interface ListenOptions {
@@ -117,6 +129,8 @@ export interface ListenOptions {
   readonly verbose: boolean;
   /** Processes serving the addresses (TCP connections spread over them); 1 = this one. */
   readonly workers: number;
+  /** For tls:// addresses (no cert: one self-signed certificate for all of them). */
+  readonly tls?: TlsServerOptions;
 }
 
 export function parse(argv: readonly string[]): ListenOptions {
@@ -129,6 +143,8 @@ export function parse(argv: readonly string[]): ListenOptions {
   atMostOne({ '--echo': v.echo, '--reply': v.reply, '--chat': v.chat });
   atMostOne({ '--quiet': v.quiet, '--hex': v.hex, '--json': v.json });
   const hasTcp = endpoints.some((e) => e.transport === 'tcp');
+  const hasTls = endpoints.some((e) => e.tls === true);
+  checkTlsFlags(v, { server: hasTls, client: false });
   for (const [flag, set] of [
     ['--chat', v.chat],
     ['--welcome', v.welcome !== undefined],
@@ -153,6 +169,8 @@ export function parse(argv: readonly string[]): ListenOptions {
       ['--once', v.once],
       ['--chat', v.chat],
       ['--output', v.output !== undefined],
+      ['a unix: address', endpoints.some((e) => e.path !== undefined)],
+      ['tls:// without --tls-cert', hasTls && v['tls-cert'] === undefined],
     ] as const) {
       if (set) throw usageError(`${flag} cannot be combined with --workers (each worker is its own process)`);
     }
@@ -174,6 +192,7 @@ export function parse(argv: readonly string[]): ListenOptions {
     ...(v.output !== undefined ? { outputFile: v.output } : {}),
     verbose: v.verbose ?? false,
     workers,
+    ...(hasTls ? { tls: tlsServerFrom(v) } : {}),
   };
 }
 
@@ -186,6 +205,7 @@ function withFlag(err: Error): string {
 
 /** `localhost:0` binds every address localhost has (127.0.0.1 and ::1), on one port. */
 function expandHosts(endpoint: Endpoint): Promise<string[]> {
+  if (endpoint.path !== undefined) return Promise.resolve(['']);
   return resolveAll(endpoint.host, { attempt: `cannot listen on ${formatAddress(endpoint)}` });
 }
 
@@ -238,13 +258,26 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
   };
 
   try {
+    // One certificate for every tls:// address (made once when there is no --tls-cert).
+    let tls: TlsServerOptions | undefined;
+    if (options.tls !== undefined) {
+      const identity = await tlsServerIdentity(options.tls);
+      tls = { ...options.tls, cert: identity.cert, key: identity.key };
+      log(
+        `TLS certificate: ${identity.selfSigned ? 'self-signed (temporary), ' : ''}${identity.subject}, valid until ${identity.validTo}`,
+      );
+      log(`TLS certificate SHA-256 fingerprint: ${identity.fingerprint256}`);
+    }
     for (const endpoint of options.endpoints) {
       let port = endpoint.port;
+      const path = endpoint.path !== undefined ? { path: endpoint.path } : {};
       for (const host of await expandHosts(endpoint)) {
         if (endpoint.transport === 'tcp') {
           const server = await listenTcp({
             host,
             port,
+            ...path,
+            ...(endpoint.tls === true && tls !== undefined ? { tls } : {}),
             behaviours,
             framing: options.lines ? codecs.lines : codecs.raw,
             ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
@@ -254,7 +287,14 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
           });
           servers.push({ kind: 'tcp', server, where: formatAddress(server.address()) });
           server.on('connection', (conn) => {
-            log(`connection from ${conn.peer} (#${conn.id})`);
+            const tls = conn.tls;
+            log(
+              `connection from ${conn.peer} (#${conn.id})${
+                tls
+                  ? `: ${tls.protocol}, SNI ${tls.servername ?? '(none)'}, ALPN ${tls.alpnProtocol ?? '(none)'}`
+                  : ''
+              }`,
+            );
             if (options.once && !onceTaken) {
               onceTaken = true;
               for (const s of servers) {
@@ -271,11 +311,13 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
             if (options.once && server.connections === 0) finishOnce();
           });
           server.on('drop', (peer) => log(`refused ${peer}: --max-conns ${options.maxConnections} reached`));
+          server.on('tlsError', (_peer, err) => log(err.message));
           port = server.address().port;
         } else {
           const server = await listenUdp({
             host,
             port,
+            ...path,
             behaviours,
             ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
             ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),

@@ -1,4 +1,13 @@
 /** `socklab relay LISTEN TARGET [impairments]`: a fault-injecting proxy for TCP and UDP. */
+import { tlsServerIdentity } from '../../core/tls.js';
+import {
+  checkTlsFlags,
+  TLS_CLIENT_HELP,
+  TLS_OPTIONS,
+  TLS_SERVER_HELP,
+  tlsClientFrom,
+  tlsServerFrom,
+} from '../tls-options.js';
 import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
 import { faultError, transportReason, type FaultSpec } from '../../impair/fault.js';
 import { sanitizeForTerminal } from '../../format/terminal.js';
@@ -49,6 +58,10 @@ client address its own upstream socket (a flow), so replies go back to the right
 
 LISTEN is [tcp|udp://]HOST:PORT as for 'socklab listen' (a bare PORT binds 127.0.0.1); TARGET is
 HOST:PORT; a side without a scheme takes the other's. It prints "listening on tcp://127.0.0.1:PORT".
+Either side may be tls://HOST:PORT (TLS ends or starts at the relay: the faults act on the
+plain bytes) or unix:PATH (a Unix socket: stream, datagram with -u), in any mix:
+tls://:8443 → tcp://127.0.0.1:8080 terminates TLS, unix:/tmp/app.sock → 127.0.0.1:8080 exposes
+a TCP service on a Unix socket, -u unix:/tmp/d.sock → udp://127.0.0.1:53 a UDP one.
 
 Impairments apply to both directions, or to the ones chosen by --up (client → target) and --down
 (target → client): each of these applies to the impairments after it, until the next one (--both
@@ -100,6 +113,8 @@ Other options:
   -u, --udp                     LISTEN and TARGET without a scheme are UDP
   -v, --verbose                 connection and flow events on stderr
   -h, --help                    this help
+${TLS_SERVER_HELP.replace('TLS (for', 'TLS, LISTEN side (for')}
+${TLS_CLIENT_HELP.replace('TLS (for', 'TLS, TARGET side (for')}
 
 On Ctrl-C the relay prints what it did, per direction: forwarded, dropped, duplicated,
 reordered, corrupted, delayed, overflowed, truncated (datagrams or chunks, and bytes).
@@ -113,6 +128,9 @@ Examples:
   socklab relay 9000 127.0.0.1:8080 --api 8474 --name web
       curl --json '{"type":"delay","params":{"delayMs":"50ms"}}' 127.0.0.1:8474/relays/web/faults
   socklab relay --config relays.yaml
+  socklab relay tls://:8443 127.0.0.1:8080 --tls-cert site.pem --delay 20ms
+  socklab relay 9000 tls://example.com:443                 plain TCP in, TLS out (verified)
+  socklab relay unix:/tmp/app.sock 127.0.0.1:8080          a TCP service on a Unix socket
 
 Exit status: 0 stopped · 1 cannot listen, cannot resolve TARGET, cannot read FILE · 2 bad usage
 (or a bad config file) · 130 Ctrl-C.
@@ -139,6 +157,7 @@ const OPTIONS = {
   config: { type: 'string' },
   udp: { type: 'boolean', short: 'u' },
   verbose: { type: 'boolean', short: 'v' },
+  ...TLS_OPTIONS,
   ...Object.fromEntries(FAULT_FLAGS.map(({ flag }) => [flag.flag, { type: 'string' as const }])),
 } as const;
 
@@ -249,7 +268,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
   const configFile = str('config');
   const apiText = str('api');
   const api = apiText === undefined ? undefined : parseAddress(apiText, { role: 'listen' });
-  if (api !== undefined && api.transport !== 'tcp')
+  if (api !== undefined && (api.transport !== 'tcp' || api.tls === true || api.path !== undefined))
     throw usageError(`--api: the API is HTTP, over TCP: not ${apiText}`);
   const apiAllowRemoteListen = v['api-allow-remote-listen'] === true;
   if (apiAllowRemoteListen && api === undefined && configFile === undefined)
@@ -286,6 +305,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
   }
   const [listenText, targetText] = positionals as [string, string];
   const { listen, upstream } = readEndpoints(listenText, targetText, v.udp === true ? 'udp' : 'tcp');
+  checkTlsFlags(v, { server: listen.tls === true, client: upstream.tls === true });
   const probabilityText = str('probability');
   const probability =
     probabilityText === undefined ? undefined : parseFraction('--probability', probabilityText);
@@ -314,6 +334,8 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
         listen,
         upstream,
         faults,
+        ...(listen.tls === true ? { listenTls: tlsServerFrom(v) } : {}),
+        ...(upstream.tls === true ? { upstreamTls: tlsClientFrom(v) } : {}),
         ...(seed !== undefined ? { seed } : {}),
         ...(maxBufferedBytes !== undefined ? { maxBufferedBytes } : {}),
         ...(conns !== undefined ? { maxConnections: parseCount('--max-conns', conns, 1) } : {}),
@@ -472,8 +494,20 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
     for (const relay of [...options.relays, ...(config?.relays ?? [])]) {
       // --seed wins over a config file's seeds.
       const seed = options.seed ?? relay.seed;
+      // A certificate made here rather than in the relay, so that -v can show its fingerprint.
+      const listenTls =
+        relay.listenTls !== undefined && relay.listenTls.cert === undefined
+          ? await tlsServerIdentity(relay.listenTls).then((id) => {
+              if (options.verbose) {
+                io.stderr.write(`relay: TLS certificate: self-signed (temporary), ${id.subject}\n`);
+                io.stderr.write(`relay: TLS certificate SHA-256 fingerprint: ${id.fingerprint256}\n`);
+              }
+              return { ...relay.listenTls, cert: id.cert, key: id.key };
+            })
+          : relay.listenTls;
       await registry.create({
         ...relay,
+        ...(listenTls !== undefined ? { listenTls } : {}),
         ...(seed !== undefined ? { seed } : {}),
         memoryBudget: budget,
         signal: io.signal,
