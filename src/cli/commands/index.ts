@@ -31,5 +31,9 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./demo.js'),
   },
   relay: { summary: 'a proxy that injects faults: delay, loss, stall…', load: () => import('./relay.js') },
+  link: {
+    summary: 'run a command behind an emulated link: delay, loss, rate per IP packet',
+    load: () => import('./link.js'),
+  },
   bench: { summary: 'measure throughput and latency (iperf3 + sockperf)', load: () => import('./bench.js') },
 };

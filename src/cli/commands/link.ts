@@ -1,0 +1,233 @@
+/** `socklab link [impairments] -- COMMAND [ARGS...]`: COMMAND behind an emulated, impaired link. */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { SocklabError } from '../../errors.js';
+import { FAULT_TYPES } from '../../impair/faults/index.js';
+import type { FaultSpec } from '../../impair/fault.js';
+import { createLink, LINK_FAULT_TYPES, readLinkFaults, type Link } from '../../link/link.js';
+import { describeLinkCounters } from '../../link/report.js';
+import { parseCount } from '../../measure/units.js';
+import { parseCommandLine, usageError } from '../args.js';
+import { faultsFromFlags } from '../fault-flags.js';
+import type { Io } from '../io.js';
+
+const LINK_FLAGS = LINK_FAULT_TYPES.flatMap((name) => FAULT_TYPES[name]!.flags);
+
+function flagLine(flag: string, value: string, summary: string): string {
+  const left = `      --${flag} ${value}`;
+  return left.length < 32 ? `${left.padEnd(32)}${summary}` : `${left}\n${''.padEnd(32)}${summary}`;
+}
+
+export const help = `Usage: socklab link [impairments] [options] -- COMMAND [ARGS...]
+
+Runs COMMAND in a new network namespace whose only way out is an emulated link: two TUN devices
+(one inside, one here) with socklab moving every IP packet between them through the fault engine.
+The kernel's real TCP and UDP meet real loss, delay and rate limits, per packet, per direction.
+
+Inside, COMMAND sees lo and one interface, link0, with an address from 198.18.0.0/15 (RFC 2544)
+and a route to the link's /30 only. $SOCKLAB_LINK_PEER is the outer side's address: a server
+started here (on all addresses, or on that one) is reachable from inside at it. COMMAND's stdin,
+stdout and stderr are socklab's; its exit status is socklab's.
+
+Impairments apply to both directions, or to the ones chosen by --up (inside → outside) and
+--down (outside → inside), each scoping the impairments after it. Percentages are 10%; durations
+40ms, 1.5s, 250us; rates 1mbit, 100kbps (bytes/s, as in tc).
+${LINK_FLAGS.map((f) => flagLine(f.flag, f.value, f.summary)).join('\n')}
+      --up, --down, --both      the direction of the impairments after it (default both)
+      --seed N                  seed of every random choice: the same seed and the same packets
+                                give the same drops, duplicates and reorders (default: random)
+Options:
+      --outside CMD             also run CMD (with sh -c) here, outside the link, for the run
+                                (a server for COMMAND to reach at $SOCKLAB_LINK_PEER); stopped
+                                when COMMAND ends
+      --mtu N                   MTU of the link (default 1500)
+      --pcap FILE               write every packet the link sees to FILE (pcap, LINKTYPE_RAW,
+                                microsecond timestamps: tcpdump -r FILE, Wireshark)
+      --log FILE                a JSON line per packet event (in, forwarded, dropped, …)
+      --json                    the counters at exit as one JSON object on stderr
+  -q, --quiet                   no counters at exit
+  -h, --help                    this help
+
+At exit, on stderr: per direction, packets in, forwarded, dropped (by cause), duplicated,
+reordered, corrupted, held at most, time in the link (p50, p99); and the namespace's own kernel
+counters (TCP segments retransmitted, loss probes, timeouts; UDP datagrams, errors, checksum errors).
+
+Examples:
+  socklab link --delay 50ms -- ping -c 3 '$SOCKLAB_LINK_PEER'     (RTT 100 ms)
+  socklab link --loss 1% --delay 20ms --outside 'iperf3 -s -1' -- sh -c 'sleep 0.3; iperf3 -c $SOCKLAB_LINK_PEER'
+  socklab link --rate 12mbit --queue 100 -- iperf3 -c 198.18.0.1
+  socklab link --up --drop 5 --down --delay 10ms --pcap run.pcap -- sh
+  socklab link --corrupt 1% --corrupt-checksum stale -- socklab connect -u '$SOCKLAB_LINK_PEER:9000'
+
+Needs root (CAP_NET_ADMIN to make the TUN devices, CAP_SYS_ADMIN for the namespace) and the native
+addon; /dev/net/tun is root's (mode 0600) on most systems, so an unprivileged user namespace cannot
+open it. Without them it exits 1 and says which is missing.
+Nothing is left behind: the devices go with socklab's descriptors and the namespace with its last
+process, also when COMMAND is killed, when socklab gets Ctrl-C or SIGTERM, and (commands run under
+a parent-death signal) when socklab is killed.
+
+Exit status: COMMAND's (128+N if a signal N ended it) · 127 COMMAND not found · 1 no link (not
+root, no TUN) · 2 bad usage.
+`;
+
+const OPTIONS = {
+  up: { type: 'boolean' },
+  down: { type: 'boolean' },
+  both: { type: 'boolean' },
+  seed: { type: 'string' },
+  outside: { type: 'string' },
+  mtu: { type: 'string' },
+  pcap: { type: 'string' },
+  log: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  ...Object.fromEntries(LINK_FLAGS.map((f) => [f.flag, { type: 'string' as const }])),
+} as const;
+
+export interface LinkCommandOptions {
+  readonly faults: readonly FaultSpec[];
+  readonly seed?: number;
+  readonly outside?: string;
+  readonly mtu?: number;
+  readonly pcapFile?: string;
+  readonly logFile?: string;
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly command: string;
+  readonly args: readonly string[];
+}
+
+export function parse(argv: readonly string[]): LinkCommandOptions {
+  const dash = argv.indexOf('--');
+  const flags = dash < 0 ? argv : argv.slice(0, dash);
+  const { values, positionals, tokens } = parseCommandLine(flags, OPTIONS);
+  const v = values as Record<string, string | boolean | undefined>;
+  if (positionals.length > 0) {
+    throw usageError(
+      `'${positionals[0]}': put COMMAND after --, e.g. socklab link --delay 50ms -- ping -c 3 198.18.0.1`,
+    );
+  }
+  const command = dash < 0 ? undefined : argv[dash + 1];
+  if (command === undefined || command === '') {
+    throw usageError('needs -- COMMAND [ARGS...], e.g. socklab link --delay 50ms -- ping -c 3 $SOCKLAB_LINK_PEER');
+  }
+  const faults = faultsFromFlags(tokens, 'udp');
+  readLinkFaults({ faults }); // every check now, with exit 2
+  const str = (name: string) => (typeof v[name] === 'string' ? v[name] : undefined);
+  const seedText = str('seed');
+  const mtuText = str('mtu');
+  const outside = str('outside');
+  if (outside !== undefined && outside.trim() === '') throw usageError('--outside needs a command');
+  const pcapFile = str('pcap');
+  const logFile = str('log');
+  return {
+    faults,
+    ...(seedText !== undefined ? { seed: parseCount('--seed', seedText, 0, 0xffffffff) } : {}),
+    ...(mtuText !== undefined ? { mtu: parseCount('--mtu', mtuText, 576, 65535) } : {}),
+    ...(outside !== undefined ? { outside } : {}),
+    ...(pcapFile !== undefined ? { pcapFile } : {}),
+    ...(logFile !== undefined ? { logFile } : {}),
+    json: v.json === true,
+    quiet: v.quiet === true,
+    command,
+    args: argv.slice(dash + 2),
+  };
+}
+
+/** Where COMMAND is, as a shell would find it, or undefined. */
+function findCommand(command: string): string | undefined {
+  const executable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (command.includes('/')) return executable(command) ? command : undefined;
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+    const file = join(dir || '.', command);
+    if (executable(file)) return file;
+  }
+  return undefined;
+}
+
+/** 128 + the signal's number, as a shell reports a command a signal ended. */
+function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (osConstants.signals[signal] ?? 1) : 1);
+}
+
+async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = once(child, 'exit');
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+  await gone;
+  clearTimeout(timer);
+}
+
+export async function run(options: LinkCommandOptions, io: Io): Promise<number> {
+  if (findCommand(options.command) === undefined) {
+    io.stderr.write(`socklab link: cannot run '${options.command}': command not found\n`);
+    return 127;
+  }
+  io.signal.throwIfAborted();
+  const link: Link = await createLink({
+    faults: options.faults,
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+    ...(options.pcapFile !== undefined ? { pcapFile: options.pcapFile } : {}),
+    ...(options.logFile !== undefined ? { logFile: options.logFile } : {}),
+  });
+  let outside: ChildProcess | undefined;
+  let child: ChildProcess | undefined;
+  try {
+    const own = io.stdout === process.stdout && io.stderr === process.stderr;
+    const env = { ...process.env, SOCKLAB_LINK_PEER: link.peer, SOCKLAB_LINK_ADDRESS: link.inner };
+    if (options.outside !== undefined) {
+      outside = spawn('sh', ['-c', options.outside], {
+        env,
+        stdio: ['ignore', own ? 'inherit' : 'pipe', own ? 'inherit' : 'pipe'],
+      });
+      outside.stdout?.pipe(io.stderr, { end: false });
+      outside.stderr?.pipe(io.stderr, { end: false });
+      outside.on('error', () => undefined);
+    }
+    const stdio: StdioOptions = own ? 'inherit' : ['ignore', 'pipe', 'pipe'];
+    child = link.spawn(options.command, options.args, { stdio, env });
+    child.stdout?.pipe(io.stdout, { end: false });
+    child.stderr?.pipe(io.stderr, { end: false });
+    // 'close': the process ended and its output was all read.
+    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+    const failed = once(child, 'error').then(([err]) => {
+      throw new SocklabError('SOCKLAB_ERR_SOCKET', `cannot run '${options.command}' inside the link: ${(err as Error).message}`, {
+        cause: err,
+      });
+    });
+    failed.catch(() => undefined); // raced below; an error after the exit has nothing to stop
+    const running = child;
+    const onAbort = () => {
+      const reason = String((io.signal.reason as Error | undefined)?.message ?? '');
+      void stop(running, reason.includes('SIGINT') ? 'SIGINT' : 'SIGTERM');
+    };
+    io.signal.addEventListener('abort', onAbort, { once: true });
+    const [code, signal] = await Promise.race([exited, failed]);
+    io.signal.removeEventListener('abort', onAbort);
+    return exitStatus(code, signal);
+  } finally {
+    if (outside) await stop(outside, 'SIGTERM');
+    await link.close();
+    if (!options.quiet) {
+      const counters = link.counters();
+      io.stderr.write(
+        options.json
+          ? JSON.stringify({ seed: link.seed, peer: link.peer, inner: link.inner, ...counters }) + '\n'
+          : describeLinkCounters(counters, link),
+      );
+    }
+  }
+}
