@@ -8,6 +8,7 @@
  * with iproute2's `ip -batch`.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { SocklabError } from '../errors.js';
 
@@ -110,12 +111,59 @@ export async function createNamespace(): Promise<Namespace> {
     },
     async close() {
       if (holder.exitCode !== null || holder.signalCode !== null) return;
+      await stopEveryoneInside(pid);
       holder.stdin.end();
       const timer = setTimeout(() => holder.kill('SIGKILL'), 2_000);
       await exited;
       clearTimeout(timer);
     },
   };
+}
+
+function namespaceOf(pid: number | string): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined; // gone, or not ours to look at
+  }
+}
+
+/** The processes in the namespace that `holder` holds, other than the holder itself. */
+function processesInside(holder: number): number[] {
+  const ns = namespaceOf(holder);
+  if (ns === undefined || ns === namespaceOf('self')) return [];
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name) && Number(name) !== holder)
+    .filter((name) => namespaceOf(name) === ns)
+    .map(Number);
+}
+
+/**
+ * Whatever still runs inside (a command's children that outlived it: a server it started in the
+ * background): SIGTERM, then SIGKILL after STOP_GRACE_MS. They were all started by this link.
+ */
+const STOP_GRACE_MS = 1_000;
+
+async function stopEveryoneInside(holder: number): Promise<void> {
+  let pids = processesInside(holder);
+  if (pids.length === 0) return;
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + STOP_GRACE_MS;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    pids = processesInside(holder);
+    if (pids.length === 0) return;
+  }
+  signal('SIGKILL');
 }
 
 /** What `ip -j addr` says is in use: [network, prefix length] of each IPv4 address. */

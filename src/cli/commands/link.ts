@@ -161,13 +161,26 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
   return 128 + (signal ? (osConstants.signals[signal] ?? 1) : 1);
 }
 
-async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+/** Stop a child (or, `group`, its process group: a shell and what it started), SIGKILL after 3 s. */
+async function stop(child: ChildProcess, signal: NodeJS.Signals, group = false): Promise<void> {
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      if (group && child.pid !== undefined) process.kill(-child.pid, sig);
+      else child.kill(sig);
+    } catch {
+      // gone already
+    }
+  };
+  if (child.exitCode !== null || child.signalCode !== null) {
+    if (group) kill('SIGKILL'); // the shell is gone: what it left behind in its group is not
+    return;
+  }
   const gone = once(child, 'exit');
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+  kill(signal);
+  const timer = setTimeout(() => kill('SIGKILL'), 3_000);
   await gone;
   clearTimeout(timer);
+  if (group) kill('SIGKILL');
 }
 
 export async function run(options: LinkCommandOptions, io: Io): Promise<number> {
@@ -189,8 +202,10 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
     const own = io.stdout === process.stdout && io.stderr === process.stderr;
     const env = { ...process.env, SOCKLAB_LINK_PEER: link.peer, SOCKLAB_LINK_ADDRESS: link.inner };
     if (options.outside !== undefined) {
+      // Its own process group, so that stopping it stops what the shell started too.
       outside = spawn('sh', ['-c', options.outside], {
         env,
+        detached: true,
         stdio: ['ignore', own ? 'inherit' : 'pipe', own ? 'inherit' : 'pipe'],
       });
       outside.stdout?.pipe(io.stderr, { end: false });
@@ -219,7 +234,7 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
     io.signal.removeEventListener('abort', onAbort);
     return exitStatus(code, signal);
   } finally {
-    if (outside) await stop(outside, 'SIGTERM');
+    if (outside) await stop(outside, 'SIGTERM', true);
     await link.close();
     if (!options.quiet) {
       const counters = link.counters();
