@@ -15,6 +15,13 @@
  *   write(handle, buffer) -> 0 | errno name        (one packet; EAGAIN: the device queue is full)
  *   dropped(handle) -> writes refused because the device's queue was full
  *
+ *   timerOpen(onFire()) -> handle      a timer on CLOCK_MONOTONIC with the kernel's precision (timerfd)
+ *   timerArm(handle, monotonicNs)      fire once at that time (absolute, as process.hrtime.bigint())
+ *   timerStop(handle)   timerClose(handle)
+ *
+ * The timer is for the link's delays: libuv's timers count whole milliseconds, and a timerfd wakes
+ * the event loop within microseconds of its time without spinning.
+ *
  * One readable event reads up to BATCH packets (one read() each: a TUN gives one packet per read)
  * and hands them to JavaScript in one call.
  */
@@ -30,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -324,6 +333,132 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+typedef struct {
+  int fd;
+  int polling;
+  int closed;
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref on_fire;
+  napi_async_context async;
+} timer_t_;
+
+static void on_timer(uv_poll_t *handle, int status, int events) {
+  (void)status;
+  (void)events;
+  timer_t_ *t = handle->data;
+  uint64_t expirations;
+  while (read(t->fd, &expirations, sizeof expirations) < 0 && errno == EINTR) {
+  }
+  if (t->closed) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(t->env, &scope) != napi_ok) return;
+  napi_value fn, global, result;
+  if (napi_get_reference_value(t->env, t->on_fire, &fn) == napi_ok && fn != NULL) {
+    napi_get_global(t->env, &global);
+    if (napi_make_callback(t->env, t->async, global, fn, 0, NULL, &result) == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(t->env, &err);
+      napi_fatal_exception(t->env, err);
+    }
+  }
+  napi_close_handle_scope(t->env, scope);
+}
+
+static timer_t_ *timer_arg(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  timer_t_ *t = NULL;
+  if (napi_get_cb_info(env, info, &n, argv, NULL, NULL) != napi_ok) return NULL;
+  if (napi_get_value_external(env, argv[0], (void **)&t) != napi_ok || t == NULL) {
+    napi_throw_type_error(env, NULL, "not a socklab timer handle");
+    return NULL;
+  }
+  return t;
+}
+
+static napi_value js_timer_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "timerfd_create", errno);
+  timer_t_ *t = calloc(1, sizeof *t);
+  if (!t) {
+    close(fd);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  t->fd = fd;
+  t->env = env;
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  int r = uv_poll_init(loop, &t->poll, fd);
+  if (r < 0) {
+    close(fd);
+    free(t);
+    return throw_errno(env, "uv_poll_init", -r);
+  }
+  t->poll.data = t;
+  CHECK(napi_create_reference(env, argv[0], 1, &t->on_fire));
+  napi_value resource, name, handle;
+  CHECK(napi_create_object(env, &resource));
+  CHECK(napi_create_string_utf8(env, "socklab:timer", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, resource, name, &t->async));
+  CHECK(napi_create_external(env, t, NULL, NULL, &handle));
+  return handle;
+}
+
+static napi_value js_timer_arm(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  timer_t_ *t = timer_arg(env, info, 2, argv);
+  if (!t || t->closed) return NULL;
+  double ns;
+  CHECK(napi_get_value_double(env, argv[1], &ns));
+  if (ns < 1) ns = 1; /* 0 would disarm it */
+  struct itimerspec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.it_value.tv_sec = (time_t)(ns / 1e9);
+  spec.it_value.tv_nsec = (long)(ns - (double)spec.it_value.tv_sec * 1e9);
+  if (spec.it_value.tv_nsec < 0) spec.it_value.tv_nsec = 0;
+  if (spec.it_value.tv_nsec >= 1000000000L) spec.it_value.tv_nsec = 999999999L;
+  if (timerfd_settime(t->fd, TFD_TIMER_ABSTIME, &spec, NULL) < 0) return throw_errno(env, "timerfd_settime", errno);
+  if (!t->polling) {
+    uv_poll_start(&t->poll, UV_READABLE, on_timer);
+    t->polling = 1;
+  }
+  return NULL;
+}
+
+static napi_value js_timer_stop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  timer_t_ *t = timer_arg(env, info, 1, argv);
+  if (!t || t->closed) return NULL;
+  struct itimerspec spec;
+  memset(&spec, 0, sizeof spec);
+  timerfd_settime(t->fd, 0, &spec, NULL);
+  if (t->polling) {
+    uv_poll_stop(&t->poll);
+    t->polling = 0;
+  }
+  return NULL;
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static napi_value js_timer_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  timer_t_ *t = timer_arg(env, info, 1, argv);
+  if (!t || t->closed) return NULL;
+  t->closed = 1;
+  uv_poll_stop(&t->poll);
+  close(t->fd);
+  napi_delete_reference(env, t->on_fire);
+  napi_async_destroy(env, t->async);
+  uv_close((uv_handle_t *)&t->poll, on_timer_closed);
+  return NULL;
+}
+
 static napi_value js_meta(napi_env env, napi_callback_info info) {
   (void)info;
   instance_t *in = instance(env);
@@ -371,6 +506,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"meta", NULL, js_meta, NULL, NULL, NULL, napi_default, NULL},
       {"arena", NULL, js_arena, NULL, NULL, NULL, napi_default, NULL},
+      {"timerOpen", NULL, js_timer_open, NULL, NULL, NULL, napi_default, NULL},
+      {"timerArm", NULL, js_timer_arm, NULL, NULL, NULL, napi_default, NULL},
+      {"timerStop", NULL, js_timer_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"timerClose", NULL, js_timer_close, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -28,6 +28,10 @@ interface NativeTun {
   close(handle: unknown): void;
   arena(): Uint8Array;
   meta(): Int32Array;
+  timerOpen(onFire: () => void): unknown;
+  timerArm(handle: unknown, monotonicNs: number): void;
+  timerStop(handle: unknown): void;
+  timerClose(handle: unknown): void;
 }
 
 const ADDON = join('native', 'build', 'Release', 'socklab_tun.node');
@@ -58,7 +62,8 @@ function loadNative(): NativeTun | undefined {
 
 let native: NativeTun | undefined | null = null;
 
-function addon(): NativeTun | undefined {
+/** The addon (native/tun.c), or undefined where it is not built: core/hrtimer.ts uses its timer too. */
+export function addon(): NativeTun | undefined {
   if (native === null) native = loadNative();
   return native;
 }

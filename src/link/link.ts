@@ -17,6 +17,7 @@
  */
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { createHrtimerClock } from '../core/hrtimer.js';
 import { openTun, tunProblem, type TunDevice } from '../core/tun.js';
 import { SocklabError } from '../errors.js';
 import { directionsOf, type Fault, type FaultSpec } from '../impair/fault.js';
@@ -66,7 +67,7 @@ export interface LinkOptions {
   readonly pcapFile?: string;
   /** Write a JSON line per packet event to this file. */
   readonly logFile?: string;
-  /** Time, for the pipelines (default: the real, monotonic clock, with precise timers). */
+  /** Time, for the pipelines (default: the monotonic clock, with timers on a timerfd). */
   readonly clock?: Clock;
 }
 
@@ -240,9 +241,11 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
   options.signal?.throwIfAborted();
   const seed = (options.seed ?? randomSeed()) >>> 0;
   const random = createRandom(seed);
-  const clock = options.clock ?? preciseClock;
+  const hrtimer = options.clock === undefined ? createHrtimerClock() : undefined;
+  const clock = options.clock ?? hrtimer ?? preciseClock;
 
   const cleanups: (() => Promise<void> | void)[] = [];
+  if (hrtimer) cleanups.push(() => hrtimer.close());
   const undo = async () => {
     for (const fn of cleanups.reverse()) await fn();
   };

@@ -3,6 +3,7 @@
  * outer TUN device (and everything the tests start) lives there and never in the machine's own
  * namespace. It is held by a shell reading a pipe from the test: it ends with the test process.
  */
+import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BIN, REPO_ROOT } from './cli.js';
@@ -125,3 +126,42 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+export interface UdpSinkResult {
+  seqs: number[];
+  delays_us: number[];
+  damaged: number;
+}
+
+/** A UDP sink outside, numbered datagrams from inside through `faults`: what arrived, and the link's counters. */
+export async function udpThrough(
+  outer: Outer,
+  faults: readonly string[],
+  count: number,
+  gapUs: number,
+  lingerMs = 300,
+): Promise<{ sink: UdpSinkResult; counters: JsonCounters }> {
+  const sink = outer.start('python3', [LINK_PEER, 'udp-sink', '0']);
+  try {
+    await sink.waitFor(/ready \d+/, 'stdout', 10_000);
+    const port = /ready (\d+)/.exec(sink.stdout())![1]!;
+    const r = await outer.link(
+      [
+        ...faults,
+        '--json',
+        '--',
+        'sh',
+        '-c',
+        `exec python3 "$0" udp-source "$SOCKLAB_LINK_PEER" ${port} ${count} ${gapUs} ${lingerMs}`,
+        LINK_PEER,
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const result = await sink.stop('SIGTERM');
+    return { sink: peerJson<UdpSinkResult>(result.stdout), counters: jsonCounters(r.stderr) };
+  } finally {
+    await sink.stop('SIGKILL');
+  }
+}
+
