@@ -135,3 +135,15 @@ export {
   type PingPongTest,
 } from './bench/report.js';
 export type { TestSpec } from './bench/protocol.js';
+export {
+  createLink,
+  readLinkFaults,
+  LINK_FAULT_TYPES,
+  DEFAULT_LINK_QUEUE_PACKETS,
+  type Link,
+  type LinkOptions,
+  type LinkCounters,
+  type LinkDirectionCounters,
+} from './link/link.js';
+export type { KernelCounters } from './link/kernel-counters.js';
+export { describeLinkCounters } from './link/report.js';

@@ -14,6 +14,7 @@ test('every command has its library functions in the public API', () => {
     demo: ['runDemo', 'textNarrator'],
     relay: ['createRelay', 'serveApi', 'loadConfig'],
     bench: ['startBenchServer', 'runThroughput', 'runPingPong', 'throughputTable', 'pingPongTable'],
+    link: ['createLink', 'describeLinkCounters'],
   };
   for (const [command, names] of Object.entries(byCommand)) {
     for (const name of names) assert.equal(typeof socklab[name], 'function', `${command}: ${name}`);

@@ -8,7 +8,9 @@ import { FAULT_TYPES } from '../impair/faults/index.js';
 import type { Direction } from '../impair/stage.js';
 import { usageError, type Token } from './args.js';
 
-export const FAULT_FLAGS = Object.values(FAULT_TYPES).flatMap((type) => type.flags.map((flag) => ({ type, flag })));
+export const FAULT_FLAGS = Object.values(FAULT_TYPES).flatMap((type) =>
+  type.flags.map((flag) => ({ type, flag })),
+);
 export const FLAG_OWNER = new Map(FAULT_FLAGS.map((f) => [f.flag.flag, f]));
 
 /** The impairment flags, in order, scoped by --up/--down/--both → fault specs. */
@@ -85,4 +87,3 @@ export function faultsFromFlags(
   }
   return specs;
 }
-

@@ -38,7 +38,7 @@ export function createHrtimerClock(): HrtimerClock | undefined {
 
   const push = (entry: Entry) => {
     heap.push(entry);
-    for (let i = heap.length - 1; i > 0; ) {
+    for (let i = heap.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (!before(heap[i]!, heap[parent]!)) break;
       [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
@@ -50,7 +50,7 @@ export function createHrtimerClock(): HrtimerClock | undefined {
     const last = heap.pop()!;
     if (heap.length > 0) {
       heap[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;

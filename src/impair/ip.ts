@@ -131,23 +131,32 @@ export function describePacket(packet: Buffer): Record<string, unknown> {
   const ip = parseIpv4(packet);
   if (!ip) return { version: packet.length > 0 ? packet[0]! >> 4 : 0, len: packet.length };
   const out: Record<string, unknown> = {
-    proto: ip.protocol === PROTO_TCP ? 'tcp' : ip.protocol === PROTO_UDP ? 'udp' : ip.protocol === PROTO_ICMP ? 'icmp' : ip.protocol,
+    proto:
+      ip.protocol === PROTO_TCP
+        ? 'tcp'
+        : ip.protocol === PROTO_UDP
+          ? 'udp'
+          : ip.protocol === PROTO_ICMP
+            ? 'icmp'
+            : ip.protocol,
     src: numberToIpv4(ip.src),
     dst: numberToIpv4(ip.dst),
     id: ip.id,
     len: ip.totalBytes,
   };
   const t = ip.headerBytes;
-  if (ip.firstFragment && (ip.protocol === PROTO_TCP || ip.protocol === PROTO_UDP) && t + 4 <= ip.totalBytes) {
+  if (
+    ip.firstFragment &&
+    (ip.protocol === PROTO_TCP || ip.protocol === PROTO_UDP) &&
+    t + 4 <= ip.totalBytes
+  ) {
     out.sport = packet.readUInt16BE(t);
     out.dport = packet.readUInt16BE(t + 2);
   }
   if (ip.firstFragment && ip.protocol === PROTO_TCP && t + 14 <= ip.totalBytes) {
     out.seq = packet.readUInt32BE(t + 4);
     const flags = packet[t + 13]!;
-    out.flags = ['F', 'S', 'R', 'P', '.', 'U']
-      .filter((_, i) => flags & (1 << i))
-      .join('');
+    out.flags = ['F', 'S', 'R', 'P', '.', 'U'].filter((_, i) => flags & (1 << i)).join('');
     const payload = payloadRange(packet);
     out.payload = payload ? payload[1] - payload[0] : 0;
   }

@@ -30,4 +30,3 @@ export function readFaults(specs: readonly unknown[], transport: Transport, what
   }
   return faults;
 }
-

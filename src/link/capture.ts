@@ -27,9 +27,13 @@ class BufferedFile {
     try {
       this.#fd = openSync(path, 'w');
     } catch (err) {
-      throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${what} ${path}: ${describeSystemError(err)}`, {
-        cause: err,
-      });
+      throw new SocklabError(
+        'SOCKLAB_ERR_FILE',
+        `cannot write ${what} ${path}: ${describeSystemError(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -45,7 +49,7 @@ class BufferedFile {
     this.#chunks.length = 0;
     this.#bytes = 0;
     try {
-      for (let at = 0; at < all.length; ) at += writeSync(this.#fd, all, at);
+      for (let at = 0; at < all.length;) at += writeSync(this.#fd, all, at);
     } catch (err) {
       throw new SocklabError('SOCKLAB_ERR_FILE', `cannot write ${this.#path}: ${describeSystemError(err)}`, {
         cause: err,

@@ -22,7 +22,14 @@ import { openTun, tunProblem, type TunDevice } from '../core/tun.js';
 import { SocklabError } from '../errors.js';
 import { directionsOf, type Fault, type FaultSpec } from '../impair/fault.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
-import { describePacket, ipv4ToNumber, numberToIpv4, parseIpv4, payloadRange, PROTO_TCP } from '../impair/ip.js';
+import {
+  describePacket,
+  ipv4ToNumber,
+  numberToIpv4,
+  parseIpv4,
+  payloadRange,
+  PROTO_TCP,
+} from '../impair/ip.js';
 import { Pipeline } from '../impair/pipeline.js';
 import { createRandom, randomSeed } from '../impair/random.js';
 import { readFaults } from '../impair/read-faults.js';
@@ -263,21 +270,31 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
     const peerN = base + 1;
     const innerN = base + 2;
 
-    let outerTun: TunDevice | undefined;
-    let innerTun: TunDevice | undefined;
+    /** Set once opened: packets written before (none can be: no address yet) go nowhere. */
+    const tun: { inner?: TunDevice; outer?: TunDevice } = {};
     const t0 = clock.now();
     const observer = (direction: Direction) =>
       log
         ? (event: string, data: Buffer) =>
-            log.record({ t_us: Math.round((clock.now() - t0) * 1000), dir: direction, event, ...describePacket(data) })
+            log.record({
+              t_us: Math.round((clock.now() - t0) * 1000),
+              dir: direction,
+              event,
+              ...describePacket(data),
+            })
         : undefined;
-    const up = new LinkDirection('up', clock, () => outerTun, observer('up'));
-    const down = new LinkDirection('down', clock, () => innerTun, observer('down'));
+    const up = new LinkDirection('up', clock, () => tun.outer, observer('up'));
+    const down = new LinkDirection('down', clock, () => tun.inner, observer('down'));
     for (const fault of faults) {
       const type = FAULT_TYPES[fault.type]!;
       for (const direction of directionsOf(fault.direction)) {
         const pipeline = direction === 'up' ? up.pipeline : down.pipeline;
-        pipeline.add(fault.name, type.rank, type.create(fault.params), random.fork(`link/${direction}/${fault.name}`));
+        pipeline.add(
+          fault.name,
+          type.rank,
+          type.create(fault.params),
+          random.fork(`link/${direction}/${fault.name}`),
+        );
       }
     }
     cleanups.push(() => {
@@ -294,17 +311,30 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
         }
         const now = clock.now();
         pcap?.record(packet, now);
-        log?.record({ t_us: Math.round((now - t0) * 1000), dir: dir.direction, event: 'in', n: dir.packetsIn + 1, ...describePacket(packet) });
+        log?.record({
+          t_us: Math.round((now - t0) * 1000),
+          dir: dir.direction,
+          event: 'in',
+          n: dir.packetsIn + 1,
+          ...describePacket(packet),
+        });
         dir.push(packet);
       }
     };
     const n = ++linksMade;
-    outerTun = openTun({ name: `sl${process.pid}-${n}`.slice(0, 15), onPackets: arrive(down, peerN, innerN) });
-    const outerRef = outerTun;
-    cleanups.push(() => outerRef.close());
-    innerTun = openTun({ name: 'link0', netnsPath: ns.netnsPath, onPackets: arrive(up, innerN, peerN) });
-    const innerRef = innerTun;
-    cleanups.push(() => innerRef.close());
+    const outerTun = openTun({
+      name: `sl${process.pid}-${n}`.slice(0, 15),
+      onPackets: arrive(down, peerN, innerN),
+    });
+    tun.outer = outerTun;
+    cleanups.push(() => outerTun.close());
+    const innerTun = openTun({
+      name: 'link0',
+      netnsPath: ns.netnsPath,
+      onPackets: arrive(up, innerN, peerN),
+    });
+    tun.inner = innerTun;
+    cleanups.push(() => innerTun.close());
 
     await ns.ip(
       [

@@ -72,7 +72,10 @@ export async function createNamespace(): Promise<Namespace> {
   exited.catch(() => undefined);
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(setupError('unshare --net', 'no answer in 10 s')), SETUP_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(setupError('unshare --net', 'no answer in 10 s')),
+        SETUP_TIMEOUT_MS,
+      );
       holder.once('error', (err) => {
         clearTimeout(timer);
         reject(setupError('unshare --net', err.message, err));
@@ -102,8 +105,8 @@ export async function createNamespace(): Promise<Namespace> {
         where === 'inside'
           ? spawn('nsenter', [...enter, 'ip', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] })
           : spawn('ip', ['-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-      child.stdin!.on('error', () => undefined); // it failed early: its stderr says why
-      child.stdin!.end(lines.join('\n') + '\n');
+      child.stdin.on('error', () => undefined); // it failed early: its stderr says why
+      child.stdin.end(lines.join('\n') + '\n');
       await finished(child, `ip ${where === 'inside' ? 'in the namespace' : 'outside'} (${lines[0]}…)`);
     },
     spawn(command, args, options = {}) {

@@ -18,7 +18,10 @@ function direction(name: string, d: LinkDirectionCounters): string {
     parts.push(`${formatCount(n)} ${word}`);
   }
   const lost = d.lostTcpData + d.lostTcpEmpty;
-  if (lost > 0) parts.push(`of those lost, TCP: ${formatCount(d.lostTcpData)} with data, ${formatCount(d.lostTcpEmpty)} without (ACKs)`);
+  if (lost > 0)
+    parts.push(
+      `of those lost, TCP: ${formatCount(d.lostTcpData)} with data, ${formatCount(d.lostTcpEmpty)} without (ACKs)`,
+    );
   if (d.deviceFull > 0) parts.push(`${formatCount(d.deviceFull)} refused by a full device`);
   if (d.ignored > 0) parts.push(`${formatCount(d.ignored)} ignored (not between the link's addresses)`);
   const time =

@@ -27,7 +27,6 @@ import { describeSystemError, SocklabError } from '../errors.js';
 import { realClock, type Clock } from '../measure/clock.js';
 import {
   describeFault,
-  directionsOf,
   faultError,
   readFault,
   readParam,

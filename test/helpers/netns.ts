@@ -32,7 +32,11 @@ export interface Outer {
   /** Start a program in the namespace (stopped by the test). */
   start(command: string, args: readonly string[]): Spawned;
   /** Run a program there to completion. */
-  run(command: string, args: readonly string[], options?: { timeoutMs?: number; input?: string }): Promise<ProcessResult>;
+  run(
+    command: string,
+    args: readonly string[],
+    options?: { timeoutMs?: number; input?: string },
+  ): Promise<ProcessResult>;
   /** `socklab link ARGS` there, to completion. */
   link(args: readonly string[], options?: { timeoutMs?: number; input?: string }): Promise<ProcessResult>;
   /** The interfaces there (`ip -br link`): only lo, unless something was left behind. */
@@ -41,9 +45,13 @@ export interface Outer {
 }
 
 export async function outerNamespace(): Promise<Outer> {
-  const holder = startProcess('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && echo ready && read _'], {
-    lifetimeMs: 600_000,
-  });
+  const holder = startProcess(
+    'unshare',
+    ['--net', '--', 'sh', '-c', 'ip link set lo up && echo ready && read _'],
+    {
+      lifetimeMs: 600_000,
+    },
+  );
   await holder.waitFor('ready', 'stdout', 10_000);
   const pid = holder.child.pid!;
   const enter = [`--net=/proc/${pid}/ns/net`, '--'];
@@ -164,4 +172,3 @@ export async function udpThrough(
     await sink.stop('SIGKILL');
   }
 }
-

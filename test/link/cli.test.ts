@@ -31,7 +31,12 @@ const BAD: [string, string[], number, RegExp][] = [
   ['--reorder without --delay', ['--reorder', '10%', '--', 'true'], 2, /--reorder needs --delay/],
   ['no COMMAND', ['--delay', '5ms'], 2, /needs -- COMMAND/],
   ['COMMAND without --', ['--delay', '5ms', 'ping'], 2, /put COMMAND after --/],
-  ['a COMMAND that does not exist', ['--', 'no-such-command-socklab'], 127, /cannot run 'no-such-command-socklab': command not found/],
+  [
+    'a COMMAND that does not exist',
+    ['--', 'no-such-command-socklab'],
+    127,
+    /cannot run 'no-such-command-socklab': command not found/,
+  ],
 ];
 
 for (const [what, args, status, message] of BAD) {
@@ -82,14 +87,18 @@ for (const [signal, status] of [
   ['SIGINT', 130],
   ['SIGTERM', 143],
 ] as const) {
-  test(`${signal} to socklab: COMMAND stopped, counters printed, exit ${status}, nothing left behind`, { skip }, async () => {
-    const { proc, pid } = await startSleeper();
-    const r = await proc.stop(signal);
-    assert.equal(r.code, status, r.stderr);
-    assert.match(r.stderr, /up \(inside → outside\)/);
-    assert.ok(!alive(pid), 'COMMAND is gone');
-    assert.deepEqual(await outer.interfaces(), ['lo']);
-  });
+  test(
+    `${signal} to socklab: COMMAND stopped, counters printed, exit ${status}, nothing left behind`,
+    { skip },
+    async () => {
+      const { proc, pid } = await startSleeper();
+      const r = await proc.stop(signal);
+      assert.equal(r.code, status, r.stderr);
+      assert.match(r.stderr, /up \(inside → outside\)/);
+      assert.ok(!alive(pid), 'COMMAND is gone');
+      assert.deepEqual(await outer.interfaces(), ['lo']);
+    },
+  );
 }
 
 test('COMMAND killed: exit 137, nothing left behind', { skip }, async () => {
@@ -115,7 +124,16 @@ test('socklab itself killed (SIGKILL): COMMAND dies with it, the devices go', { 
 test('not root: exit 1 with one line saying what is missing', { skip }, async () => {
   const setpriv = await findExecutable('setpriv');
   assert.ok(setpriv);
-  const r = await runProcess(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'link', '--', 'true']);
+  const r = await runProcess(setpriv, [
+    '--reuid=65534',
+    '--regid=65534',
+    '--clear-groups',
+    process.execPath,
+    BIN,
+    'link',
+    '--',
+    'true',
+  ]);
   assert.equal(r.code, 1, r.stderr);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /^socklab link: cannot make the link: .*(root|permission)/);

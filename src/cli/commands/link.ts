@@ -112,7 +112,9 @@ export function parse(argv: readonly string[]): LinkCommandOptions {
   }
   const command = dash < 0 ? undefined : argv[dash + 1];
   if (command === undefined || command === '') {
-    throw usageError('needs -- COMMAND [ARGS...], e.g. socklab link --delay 50ms -- ping -c 3 $SOCKLAB_LINK_PEER');
+    throw usageError(
+      'needs -- COMMAND [ARGS...], e.g. socklab link --delay 50ms -- ping -c 3 $SOCKLAB_LINK_PEER',
+    );
   }
   const faults = faultsFromFlags(tokens, 'udp');
   readLinkFaults({ faults }); // every check now, with exit 2
@@ -219,9 +221,13 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
     // 'close': the process ended and its output was all read.
     const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
     const failed = once(child, 'error').then(([err]) => {
-      throw new SocklabError('SOCKLAB_ERR_SOCKET', `cannot run '${options.command}' inside the link: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new SocklabError(
+        'SOCKLAB_ERR_SOCKET',
+        `cannot run '${options.command}' inside the link: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     });
     failed.catch(() => undefined); // raced below; an error after the exit has nothing to stop
     const running = child;

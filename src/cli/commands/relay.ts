@@ -1,8 +1,7 @@
 /** `socklab relay LISTEN TARGET [impairments]`: a fault-injecting proxy for TCP and UDP. */
 import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
-import { faultError, transportReason, type FaultSpec } from '../../impair/fault.js';
+import { faultError } from '../../impair/fault.js';
 import { sanitizeForTerminal } from '../../format/terminal.js';
-import { FAULT_TYPES } from '../../impair/faults/index.js';
 import { readFileSync } from 'node:fs';
 import { serveApi, type ApiServer } from '../../relay/api.js';
 import { loadConfig } from '../../relay/config.js';
@@ -16,14 +15,12 @@ import {
   type Relay,
   type RelayOptions,
 } from '../../relay/relay.js';
-import type { Direction } from '../../impair/stage.js';
 import { formatSize, parseCount, parseDuration, parseFraction, parseSize } from '../../measure/units.js';
 import { parseCommandLine, usageError } from '../args.js';
 import { FAULT_FLAGS, FLAG_OWNER, faultsFromFlags } from '../fault-flags.js';
 
 export { faultsFromFlags };
 import type { Io } from '../io.js';
-
 
 function faultHelp(transport: Transport): string {
   return FAULT_FLAGS.filter(({ type }) => type.transports.length === 1 && type.transports[0] === transport)

@@ -47,7 +47,8 @@ export const corrupt = defineFault<CorruptParams>({
       parse: (text) => ({ checksum: text }),
     },
   ],
-  describe: (p) => `${formatFraction(p.corruptRate)}${p.checksum === 'recompute' ? ' (checksum recomputed)' : ''}`,
+  describe: (p) =>
+    `${formatFraction(p.corruptRate)}${p.checksum === 'recompute' ? ' (checksum recomputed)' : ''}`,
   create(initial): Stage<CorruptParams> {
     let p = initial;
     return {

@@ -66,7 +66,8 @@ export const rate = defineFault<RateParams>({
     if (p.queuePackets !== undefined && p.queueBytes !== undefined) {
       throw faultError(what, 'give the queue in packets or in bytes, not both');
     }
-    if (p.queueBytes !== undefined && p.queueBytes < 1) throw faultError(what, 'a queue of 0 bytes takes nothing');
+    if (p.queueBytes !== undefined && p.queueBytes < 1)
+      throw faultError(what, 'a queue of 0 bytes takes nothing');
   },
   describe: (p) =>
     `${formatRate(p.rateBytesPerSec)}${
@@ -90,7 +91,10 @@ export const rate = defineFault<RateParams>({
         if (ctx.transport !== 'tcp') {
           const at = packet.dueMs;
           while (head < departures.length && departures[head]! <= at) head++;
-          if (head > 1024 && head * 2 > departures.length) departures.splice(0, head), (head = 0);
+          if (head > 1024 && head * 2 > departures.length) {
+            departures.splice(0, head);
+            head = 0;
+          }
           const waiting = departures.length - head;
           const backlogBytes = freeAtMs > at ? (freeAtMs - at) / msPerByte : 0;
           if (
