@@ -246,7 +246,18 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
       const counters = link.counters();
       io.stderr.write(
         options.json
-          ? JSON.stringify({ seed: link.seed, peer: link.peer, inner: link.inner, ...counters }) + '\n'
+          ? JSON.stringify({
+              seed: link.seed,
+              peer: link.peer,
+              inner: link.inner,
+              ...counters,
+              // What moving the packets cost this process (for the benchmarks: CPU per GB).
+              process: {
+                cpuUserMs: process.resourceUsage().userCPUTime / 1000,
+                cpuSystemMs: process.resourceUsage().systemCPUTime / 1000,
+                maxRssBytes: process.resourceUsage().maxRSS * 1024,
+              },
+            }) + '\n'
           : describeLinkCounters(counters, link),
       );
     }
