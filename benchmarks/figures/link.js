@@ -1,3 +1,4 @@
+/* global process */
 /**
  * link: socklab link (two TUN devices, socklab moving every packet) against the kernel's own path
  * between two network namespaces, a veth pair: iperf3 TCP throughput and ping RTT side by side, and
