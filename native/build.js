@@ -21,7 +21,9 @@ function skip(why) {
     console.error(`socklab: the native addons did not build (${why}), and SOCKLAB_REQUIRE_NATIVE=1`);
     process.exit(1);
   }
-  console.error(`socklab: native addons not built (${why}); UDP uses node:dgram, socklab link is unavailable`);
+  console.error(
+    `socklab: native addons not built (${why}); UDP uses node:dgram, socklab link is unavailable`,
+  );
   process.exit(0);
 }
 
