@@ -41,10 +41,18 @@ export function describeLinkCounters(
       `${formatCount(k.tcpLossProbes)} loss probes, ${formatCount(k.tcpTimeouts)} timeouts, ${formatCount(k.tcpInCsumErrors)} checksum errors; ` +
       `UDP ${formatCount(k.udpInDatagrams)} datagrams received, ${formatCount(k.udpInErrors)} errors, ${formatCount(k.udpInCsumErrors)} checksum errors\n`
     : '';
+  // Side by side: what the link took from TCP inside, and what TCP inside sent again.
+  const up = counters.up;
+  const reconcile =
+    k && up.lostTcpData + up.lostTcpEmpty > 0
+      ? `  the link dropped ${formatCount(up.lostTcpData)} TCP segments with data from inside (and ` +
+        `${formatCount(up.lostTcpEmpty)} bare ACKs); TCP inside retransmitted ${formatCount(k.tcpRetransSegs)}\n`
+      : '';
   return (
     `socklab link ${link.inner} ⇄ ${link.peer} (seed ${link.seed}):\n` +
     direction('up (inside → outside)', counters.up) +
     direction('down (outside → inside)', counters.down) +
-    kernel
+    kernel +
+    reconcile
   );
 }

@@ -236,6 +236,7 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
       void stop(running, reason.includes('SIGINT') ? 'SIGINT' : 'SIGTERM');
     };
     io.signal.addEventListener('abort', onAbort, { once: true });
+    if (io.signal.aborted) onAbort(); // Ctrl-C while the link was being made
     const [code, signal] = await Promise.race([exited, failed]);
     io.signal.removeEventListener('abort', onAbort);
     return exitStatus(code, signal);
