@@ -213,7 +213,10 @@ export function readLinkFaults(options: Pick<LinkOptions, 'faults' | 'up' | 'dow
   );
 }
 
-/** A /30 of 198.18.0.0/15 that no address of this namespace is in. */
+/** The /30s this process's links hold: two links made at once must not take the same one. */
+const taken = new Set<number>();
+
+/** A /30 of 198.18.0.0/15 that no address of this namespace is in (and no other link of ours). */
 async function freeSubnet(): Promise<number> {
   const used = await ipv4Networks();
   const clashes = (base: number) =>
@@ -225,7 +228,10 @@ async function freeSubnet(): Promise<number> {
   let k = (process.pid * 7919 + Math.floor(Math.random() * SUBNETS)) % SUBNETS;
   for (let tries = 0; tries < SUBNETS; tries++, k = (k + 1) % SUBNETS) {
     const base = (BASE + 4 * k) >>> 0;
-    if (!clashes(base)) return base;
+    if (!taken.has(base) && !clashes(base)) {
+      taken.add(base);
+      return base;
+    }
   }
   throw new SocklabError('SOCKLAB_ERR_SOCKET', 'no free /30 left in 198.18.0.0/15 for the link');
 }
@@ -265,6 +271,7 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
     const ns: Namespace = await createNamespace();
     cleanups.push(() => ns.close());
     const base = await freeSubnet();
+    cleanups.push(() => void taken.delete(base));
     const peer = numberToIpv4(base + 1);
     const inner = numberToIpv4(base + 2);
     const peerN = base + 1;

@@ -7,7 +7,7 @@
  * `setpriv --pdeathsig KILL` so they do not outlive socklab either. Addresses and routes are set
  * with iproute2's `ip -batch`.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { SocklabError } from '../errors.js';
@@ -187,4 +187,24 @@ export async function ipv4Networks(): Promise<[number, number][]> {
     }
   }
   return networks;
+}
+
+/**
+ * Why this process cannot run the link inside a user namespace of its own (`unshare --user
+ * --map-root-user --net`), or undefined if it can: the kernel refuses unprivileged user namespaces,
+ * or unshare is missing. Tried, not guessed: one `unshare ... true`.
+ */
+export function userNamespaceProblem(): string | undefined {
+  const r = spawnSync('unshare', ['--user', '--map-root-user', '--net', '--', 'true'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    timeout: SETUP_TIMEOUT_MS,
+  });
+  if (r.error) return `unshare (util-linux) cannot run: ${r.error.message}`;
+  if (r.status === 0) return undefined;
+  const line = (r.stderr ?? '').trim().split('\n')[0] ?? '';
+  return (
+    `this kernel does not let users create user namespaces (${line || `unshare exit status ${r.status}`}): ` +
+    `run as root, or allow them (sysctl kernel.unprivileged_userns_clone=1, or user.max_user_namespaces > 0)`
+  );
 }

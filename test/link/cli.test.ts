@@ -121,20 +121,42 @@ test('socklab itself killed (SIGKILL): COMMAND dies with it, the devices go', { 
   assert.deepEqual(await outer.interfaces(), ['lo']);
 });
 
-test('not root: exit 1 with one line saying what is missing', { skip }, async () => {
+/** Run as nobody (uid 65534): what a user without root gets. */
+async function asNobody(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
   const setpriv = await findExecutable('setpriv');
   assert.ok(setpriv);
-  const r = await runProcess(setpriv, [
-    '--reuid=65534',
-    '--regid=65534',
-    '--clear-groups',
-    process.execPath,
-    BIN,
-    'link',
-    '--',
-    'true',
-  ]);
+  const clean = { ...process.env, ...env };
+  delete clean.NODE_V8_COVERAGE; // coverage files are root's to write
+  return runProcess(
+    setpriv,
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'link', ...args],
+    { env: clean, cwd: '/', timeoutMs: 30_000 },
+  );
+}
+
+const userns = skip ?? (await runProcess('unshare', ['--user', '--map-root-user', '--net', 'true'])).code;
+const noUserns =
+  typeof userns === 'string'
+    ? userns
+    : userns !== 0
+      ? 'this kernel refuses unprivileged user namespaces'
+      : undefined;
+
+test('not root: the link runs inside a user namespace of its own', { skip: noUserns }, async () => {
+  const r = await asNobody(['--delay', '10ms', '--', 'sh', '-c', 'ping -n -c 3 -i 0.1 "$SOCKLAB_LINK_PEER"']);
+  assert.equal(r.code, 0, r.stderr);
+  const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  assert.equal(rtts.length, 3, r.stdout);
+  assert.ok(Math.min(...rtts) >= 20, rtts.join(', '));
+  assert.match(r.stderr, /up \(inside → outside\): 3 packets in, 3 forwarded/);
+});
+
+test('not root and no user namespace: exit 1 with one line saying what is missing', { skip }, async () => {
+  const r = await asNobody(['--', 'true'], { SOCKLAB_LINK_USERNS: '0' });
   assert.equal(r.code, 1, r.stderr);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-  assert.match(r.stderr, /^socklab link: cannot make the link: .*(root|permission)/);
+  assert.match(
+    r.stderr,
+    /^socklab link: cannot make the link: not root, and no user namespace .*run as root/,
+  );
 });

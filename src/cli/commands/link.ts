@@ -1,5 +1,5 @@
 /** `socklab link [impairments] -- COMMAND [ARGS...]`: COMMAND behind an emulated, impaired link. */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -8,6 +8,7 @@ import { SocklabError } from '../../errors.js';
 import { FAULT_TYPES } from '../../impair/faults/index.js';
 import type { FaultSpec } from '../../impair/fault.js';
 import { createLink, LINK_FAULT_TYPES, readLinkFaults, type Link } from '../../link/link.js';
+import { userNamespaceProblem } from '../../link/namespace.js';
 import { describeLinkCounters } from '../../link/report.js';
 import { parseCount } from '../../measure/units.js';
 import { parseCommandLine, usageError } from '../args.js';
@@ -62,9 +63,12 @@ Examples:
   socklab link --up --drop 5 --down --delay 10ms --pcap run.pcap -- sh
   socklab link --corrupt 1% --corrupt-checksum stale -- socklab connect -u '$SOCKLAB_LINK_PEER:9000'
 
-Needs root (CAP_NET_ADMIN to make the TUN devices, CAP_SYS_ADMIN for the namespace) and the native
-addon; /dev/net/tun is root's (mode 0600) on most systems, so an unprivileged user namespace cannot
-open it. Without them it exits 1 and says which is missing.
+Root or not: as root, the outer side is this namespace (the machine's network, where the outer
+device appears for the run). Without root, socklab runs itself again inside a user namespace of its
+own (unshare --user --map-root-user --net) where it may make the devices: the outer side is then
+that namespace, not the machine's network, so a server for COMMAND must run under the same
+socklab link, with --outside. Where the kernel refuses user namespaces to users, it exits 1 and
+says so. SOCKLAB_LINK_USERNS=0 turns the user namespace off.
 Nothing is left behind: the devices go with socklab's descriptors and the namespace with its last
 process, also when COMMAND is killed, when socklab gets Ctrl-C or SIGTERM, and (commands run under
 a parent-death signal) when socklab is killed.
@@ -88,6 +92,8 @@ const OPTIONS = {
 } as const;
 
 export interface LinkCommandOptions {
+  /** The command line as given (to run it again inside a user namespace, without root). */
+  readonly argv: readonly string[];
   readonly faults: readonly FaultSpec[];
   readonly seed?: number;
   readonly outside?: string;
@@ -126,6 +132,7 @@ export function parse(argv: readonly string[]): LinkCommandOptions {
   const pcapFile = str('pcap');
   const logFile = str('log');
   return {
+    argv: [...argv],
     faults,
     ...(seedText !== undefined ? { seed: parseCount('--seed', seedText, 0, 0xffffffff) } : {}),
     ...(mtuText !== undefined ? { mtu: parseCount('--mtu', mtuText, 576, 65535) } : {}),
@@ -185,12 +192,94 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals, group = false):
   if (group) kill('SIGKILL');
 }
 
+/** Set in the copy of socklab that runs inside its own user namespace (not root). */
+const IN_USERNS = 'SOCKLAB_LINK_IN_USERNS';
+
+/**
+ * Without root: run this same command again under `unshare --user --map-root-user --net`, where
+ * socklab is root over a namespace of its own and can make the link. The "outside" of the link is
+ * then that namespace, not the machine's network. Signals: SIGTERM is passed on; SIGINT too unless
+ * stdin is a terminal (whose Ctrl-C reaches both processes). The copy checks that this process is
+ * still its parent, and stops when it is not, so it does not outlive this one.
+ */
+async function runInUserNamespace(options: LinkCommandOptions, io: Io): Promise<number> {
+  const bin = process.argv[1];
+  if (bin === undefined)
+    throw new SocklabError('SOCKLAB_ERR_SOCKET', 'cannot find the socklab program to run again');
+  const own = io.stdout === process.stdout && io.stderr === process.stderr;
+  const child = spawn(
+    'unshare',
+    ['--user', '--map-root-user', '--net', '--', process.execPath, bin, 'link', ...options.argv],
+    {
+      stdio: [own ? 'inherit' : 'ignore', own ? 'inherit' : 'pipe', own ? 'inherit' : 'pipe'],
+      env: { ...process.env, [IN_USERNS]: '1' },
+    },
+  );
+  child.stdout?.pipe(io.stdout, { end: false });
+  child.stderr?.pipe(io.stderr, { end: false });
+  const closed = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+  const failed = once(child, 'error').then(([err]) => {
+    throw new SocklabError('SOCKLAB_ERR_SOCKET', `cannot run unshare: ${(err as Error).message}`, {
+      cause: err,
+    });
+  });
+  failed.catch(() => undefined);
+  const onAbort = () => {
+    const reason = String((io.signal.reason as Error | undefined)?.message ?? '');
+    const sigint = reason.includes('SIGINT');
+    if (!sigint || !process.stdin.isTTY) child.kill(sigint ? 'SIGINT' : 'SIGTERM');
+  };
+  io.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const [code, signal] = await Promise.race([closed, failed]);
+    return exitStatus(code, signal);
+  } finally {
+    io.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** How often the copy inside a user namespace checks that socklab, its parent, is still there. */
+const PARENT_CHECK_MS = 250;
+
+/**
+ * In the copy inside a user namespace: an AbortSignal for the end of its parent (killed: this
+ * process is given to another parent). The check's timer does not keep the process alive.
+ */
+function parentGone(): AbortSignal | undefined {
+  if (process.env[IN_USERNS] !== '1') return undefined;
+  const controller = new AbortController();
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    controller.abort(new SocklabError('SOCKLAB_ERR_ABORTED', 'interrupted (SIGTERM): socklab is gone'));
+  }, PARENT_CHECK_MS);
+  timer.unref();
+  return controller.signal;
+}
+
 export async function run(options: LinkCommandOptions, io: Io): Promise<number> {
   if (findCommand(options.command) === undefined) {
     io.stderr.write(`socklab link: cannot run '${options.command}': command not found\n`);
     return 127;
   }
   io.signal.throwIfAborted();
+  if (process.getuid?.() !== 0 && process.env[IN_USERNS] === undefined) {
+    const why = process.env.SOCKLAB_LINK_USERNS === '0' ? 'SOCKLAB_LINK_USERNS=0' : userNamespaceProblem();
+    if (why !== undefined) {
+      throw new SocklabError(
+        'SOCKLAB_ERR_SOCKET',
+        `cannot make the link: not root, and no user namespace to be root in (${why}); run as root`,
+      );
+    }
+    return runInUserNamespace(options, io);
+  }
+  const gone = parentGone();
+  const stopSignal = gone ? AbortSignal.any([io.signal, gone]) : io.signal;
+  if (gone) {
+    // The user namespace's own network: its loopback is down until someone sets it up.
+    spawnSync('ip', ['link', 'set', 'lo', 'up'], { stdio: 'ignore' });
+  }
   const link: Link = await createLink({
     faults: options.faults,
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
@@ -232,13 +321,13 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
     failed.catch(() => undefined); // raced below; an error after the exit has nothing to stop
     const running = child;
     const onAbort = () => {
-      const reason = String((io.signal.reason as Error | undefined)?.message ?? '');
+      const reason = String((stopSignal.reason as Error | undefined)?.message ?? '');
       void stop(running, reason.includes('SIGINT') ? 'SIGINT' : 'SIGTERM');
     };
-    io.signal.addEventListener('abort', onAbort, { once: true });
-    if (io.signal.aborted) onAbort(); // Ctrl-C while the link was being made
+    stopSignal.addEventListener('abort', onAbort, { once: true });
+    if (stopSignal.aborted) onAbort(); // Ctrl-C while the link was being made
     const [code, signal] = await Promise.race([exited, failed]);
-    io.signal.removeEventListener('abort', onAbort);
+    stopSignal.removeEventListener('abort', onAbort);
     return exitStatus(code, signal);
   } finally {
     if (outside) await stop(outside, 'SIGTERM', true);
