@@ -57,11 +57,14 @@ reordered, corrupted, held at most, time in the link (p50, p99); and the namespa
 counters (TCP segments retransmitted, loss probes, timeouts; UDP datagrams, errors, checksum errors).
 
 Examples:
-  socklab link --delay 50ms -- ping -c 3 '$SOCKLAB_LINK_PEER'     (RTT 100 ms)
-  socklab link --loss 1% --delay 20ms --outside 'iperf3 -s -1' -- sh -c 'sleep 0.3; iperf3 -c $SOCKLAB_LINK_PEER'
-  socklab link --rate 12mbit --queue 100 -- iperf3 -c 198.18.0.1
-  socklab link --up --drop 5 --down --delay 10ms --pcap run.pcap -- sh
-  socklab link --corrupt 1% --corrupt-checksum stale -- socklab connect -u '$SOCKLAB_LINK_PEER:9000'
+  socklab link --delay 50ms -- sh -c 'ping -c 3 $SOCKLAB_LINK_PEER'
+      ping's RTT is 100 ms: 50 ms each way
+  socklab link --loss 1% --delay 20ms --outside 'iperf3 -s -1'
+      -- sh -c 'sleep 0.5; iperf3 -c $SOCKLAB_LINK_PEER'
+      real TCP under loss: the kernel's retransmissions beside the link's drops
+  socklab link --rate 12mbit --queue 100 -- sh -c 'iperf3 -c $SOCKLAB_LINK_PEER'
+  socklab link --up --drop 5 --down --delay 10ms --pcap run.pcap -- bash
+  socklab link --corrupt 1% --corrupt-checksum recompute -- python3 client.py
 
 Root or not: as root, the outer side is this namespace (the machine's network, where the outer
 device appears for the run). Without root, socklab runs itself again inside a user namespace of its
