@@ -91,7 +91,7 @@ export default {
     `Two namespaces joined by a veth pair (198.18.250.0/30) against \`socklab link\` from a third ` +
     `namespace (the outer side) to its own; everything (iperf3 -c/-s, ping, socklab) pinned with ` +
     `\`taskset -c ${CPU}\`. TCP: \`iperf3 -c -t ${ctx.seconds}\`, receiver's bit/s (Linux's default ` +
-    `congestion control). RTT: \`ping -c 50 -i 0.02\`, median of the replies; the link's added RTT ` +
+    `congestion control), also with \`--mtu 9000\` on the link (veth keeps 1500). RTT: \`ping -c 50 -i 0.02\`, median of the replies; the link's added RTT ` +
     `is its median less veth's. --delay 20ms: \`ping -c 50 -i 0.05\` through \`socklab link --delay 20ms\`, ` +
     `mean and mdev (goal 40 ms ± 0.2, mdev <= 0.2). CPU per GB: socklab's user+system CPU seconds ` +
     `(process.resourceUsage) per GB it forwarded. Goals from issue 13: TCP >= 0.13x veth; added RTT ` +
@@ -140,6 +140,22 @@ export default {
                 maxRssMiB: p.maxRssBytes / 1048576,
                 commands: [r.commandLine],
               };
+            },
+          },
+          {
+            key: 'jumbo',
+            label: 'socklab link --mtu 9000',
+            unit: 'bitsPerSecond',
+            run: async () => {
+              const r = await iperf(outer, seconds, (args) =>
+                throughLink(
+                  outer,
+                  ['--mtu', '9000'],
+                  `exec iperf3 -c "$SOCKLAB_LINK_PEER" ${args.join(' ')}`,
+                  seconds,
+                ),
+              );
+              return { value: parseIperf(r.stdout), commands: [r.commandLine] };
             },
           },
           {
@@ -237,6 +253,17 @@ export default {
             goal: '>= 0.13x veth',
             met: broken(s) || broken(v) ? undefined : ratio >= 0.13,
             error: s.error ?? v.error,
+          },
+          {
+            label: 'link --mtu 9000 TCP vs veth',
+            socklab: units.bitsPerSecond(tcp.jumbo.median),
+            peer: units.bitsPerSecond(v.median),
+            plain: '-',
+            ratio: tcp.jumbo.median / v.median,
+            ratioText: fmtRatio(tcp.jumbo.median / v.median),
+            goal: '>= 0.13x veth',
+            met: broken(tcp.jumbo) || broken(v) ? undefined : tcp.jumbo.median / v.median >= 0.13,
+            error: tcp.jumbo.error ?? v.error,
           },
           {
             label: 'link ping RTT p50 vs veth',
