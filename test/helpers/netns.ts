@@ -24,6 +24,13 @@ export async function linkSkipReason(): Promise<string | undefined> {
   for (const tool of ['unshare', 'nsenter', 'setpriv', 'ip', 'python3']) {
     if ((await findExecutable(tool)) === undefined) return `${tool} is not installed`;
   }
+  // A container may be root without CAP_SYS_ADMIN or CAP_NET_ADMIN: try, in a namespace of its own.
+  const probe = await runProcess('unshare', ['--net', '--', 'ip', 'tuntap', 'add', 'probe0', 'mode', 'tun'], {
+    timeoutMs: 10_000,
+  });
+  if (probe.code !== 0) {
+    return `cannot make a network namespace with a TUN device here (${probe.stderr.trim().split('\n')[0] ?? probe.code})`;
+  }
   return undefined;
 }
 
