@@ -125,6 +125,7 @@ export function openTun(options: TunOptions): TunDevice {
   const arena = tun.arena();
   const meta = tun.meta();
   let closed = false;
+  let droppedAtClose = 0;
   const onBatch = (count: number, bytes: number): void => {
     // The arena is read into again on the next event: copy the batch out, once.
     const copy = Buffer.from(arena.subarray(0, bytes));
@@ -164,7 +165,7 @@ export function openTun(options: TunOptions): TunDevice {
       return tun.write(handle, packet) === 0;
     },
     get writeDropped() {
-      return closed ? 0 : tun.dropped(handle);
+      return closed ? droppedAtClose : tun.dropped(handle);
     },
     pause() {
       if (!closed) tun.stop(handle);
@@ -174,6 +175,7 @@ export function openTun(options: TunOptions): TunDevice {
     },
     close() {
       if (closed) return;
+      droppedAtClose = tun.dropped(handle);
       closed = true;
       tun.close(handle);
     },

@@ -53,3 +53,20 @@ export function readKernelCounters(pid: number): KernelCounters {
     udpInCsumErrors: get(snmp, 'Udp.InCsumErrors'),
   };
 }
+
+/**
+ * Packets a device dropped on its way to this process (TX drop in /proc/PID/net/dev: the device's
+ * queue was full before socklab read them), or 0 if the device or the namespace is gone.
+ */
+export function deviceTxDropped(pid: number | 'self', device: string): number {
+  try {
+    for (const line of readFileSync(`/proc/${pid}/net/dev`, 'utf8').split('\n')) {
+      const [name, rest] = line.split(':');
+      if (name?.trim() !== device || rest === undefined) continue;
+      return Number(rest.trim().split(/\s+/)[11] ?? 0);
+    }
+  } catch {
+    // gone
+  }
+  return 0;
+}

@@ -37,7 +37,7 @@ import { createCounters, type CounterName, type Counters, type Direction } from 
 import { preciseClock, type Clock } from '../measure/clock.js';
 import { LatencyHistogram } from '../measure/latency-histogram.js';
 import { PacketLog, PcapWriter } from './capture.js';
-import { readKernelCounters, type KernelCounters } from './kernel-counters.js';
+import { deviceTxDropped, readKernelCounters, type KernelCounters } from './kernel-counters.js';
 import { createNamespace, ipv4Networks, type Namespace } from './namespace.js';
 
 /** What the link may hold per direction (delayed and queued packets), counted as the relay counts. */
@@ -87,6 +87,8 @@ export interface LinkDirectionCounters {
   readonly ignored: number;
   /** Packets the receiving device's queue refused. */
   readonly deviceFull: number;
+  /** Packets the sending device dropped before socklab read them (its queue of 10,000 was full). */
+  readonly deviceDropped: number;
   /** Packets held by the link at once, at most (delayed, queued behind the rate). */
   readonly heldPeak: number;
   /** Of the packets dropped or overflowed: TCP segments with data, and TCP segments without (ACKs). */
@@ -175,13 +177,14 @@ class LinkDirection {
     if (held > this.heldPeak) this.heldPeak = held;
   }
 
-  snapshot(device: TunDevice | undefined, deviceFullBefore: number): LinkDirectionCounters {
+  snapshot(device: TunDevice | undefined, deviceDropped: number): LinkDirectionCounters {
     const s = this.histogram.summary();
     return {
       counters: structuredClone(this.counters),
       packetsIn: this.packetsIn,
       ignored: this.ignored,
-      deviceFull: (device?.writeDropped ?? 0) + deviceFullBefore,
+      deviceFull: device?.writeDropped ?? 0,
+      deviceDropped,
       heldPeak: this.heldPeak,
       lostTcpData: this.lostTcpData,
       lostTcpEmpty: this.lostTcpEmpty,
@@ -369,7 +372,11 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
       }
     };
     const counters = (): LinkCounters =>
-      final ?? { up: up.snapshot(outerTun, 0), down: down.snapshot(innerTun, 0), kernel: kernel() };
+      final ?? {
+        up: up.snapshot(outerTun, deviceTxDropped(ns.pid, innerTun.name)),
+        down: down.snapshot(innerTun, deviceTxDropped('self', outerTun.name)),
+        kernel: kernel(),
+      };
 
     const close = (): Promise<void> =>
       (closing ??= (async () => {

@@ -26,6 +26,9 @@ function direction(name: string, d: LinkDirectionCounters): string {
     parts.push(
       `of those lost, TCP: ${formatCount(d.lostTcpData)} with data, ${formatCount(d.lostTcpEmpty)} without (ACKs)`,
     );
+  if (d.deviceDropped > 0) {
+    parts.push(`${formatCount(d.deviceDropped)} dropped by the sending device before socklab read them`);
+  }
   if (d.deviceFull > 0) parts.push(`${formatCount(d.deviceFull)} refused by a full device`);
   if (d.ignored > 0) parts.push(`${formatCount(d.ignored)} ignored (not between the link's addresses)`);
   const time =
