@@ -125,12 +125,23 @@ test('socklab itself killed (SIGKILL): COMMAND dies with it, the devices go', { 
 async function asNobody(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
   const setpriv = await findExecutable('setpriv');
   assert.ok(setpriv);
-  const clean = { ...process.env, ...env };
-  delete clean.NODE_V8_COVERAGE; // coverage files are root's to write
+  // Coverage files are root's to write, and Node gives NODE_V8_COVERAGE to every child it spawns
+  // while coverage is on: `env -u` takes it away again.
   return runProcess(
-    setpriv,
-    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'link', ...args],
-    { env: clean, cwd: '/', timeoutMs: 30_000 },
+    'env',
+    [
+      '-u',
+      'NODE_V8_COVERAGE',
+      setpriv,
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      process.execPath,
+      BIN,
+      'link',
+      ...args,
+    ],
+    { env: { ...process.env, ...env }, cwd: '/', timeoutMs: 30_000 },
   );
 }
 

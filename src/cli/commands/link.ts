@@ -43,7 +43,7 @@ ${LINK_FLAGS.map((f) => flagLine(f.flag, f.value, f.summary)).join('\n')}
 Options:
       --outside CMD             also run CMD (with sh -c) here, outside the link, for the run
                                 (a server for COMMAND to reach at $SOCKLAB_LINK_PEER); stopped
-                                when COMMAND ends
+                                when COMMAND ends; its output goes to stderr
       --mtu N                   MTU of the link (default 1500)
       --pcap FILE               write every packet the link sees to FILE (pcap, LINKTYPE_RAW,
                                 microsecond timestamps: tcpdump -r FILE, Wireshark)
@@ -300,7 +300,8 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
       outside = spawn('sh', ['-c', options.outside], {
         env,
         detached: true,
-        stdio: ['ignore', own ? 'inherit' : 'pipe', own ? 'inherit' : 'pipe'],
+        // Its output goes to stderr: stdout is COMMAND's.
+        stdio: ['ignore', own ? 2 : 'pipe', own ? 2 : 'pipe'],
       });
       outside.stdout?.pipe(io.stderr, { end: false });
       outside.stderr?.pipe(io.stderr, { end: false });
