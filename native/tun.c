@@ -8,7 +8,9 @@
  *
  * JavaScript side: src/core/tun.ts (the only code that opens it).
  *
- *   open(name, nsPath | null, onBatch(count, bytes), onError(code)) -> [handle, actualName]
+ *   open(name, nsPath | null, onBatch(count, bytes), onError(code), offload) -> [handle, actualName]
+ *     offload: IFF_VNET_HDR and TUNSETOFFLOAD (checksum, TSO): packets carry a 10-byte virtio header
+ *     and may be TCP segments of up to 64 KiB
  *   arena() -> Uint8Array: during onBatch, its first `bytes` bytes are the batch's packets
  *   meta() -> Int32Array: per packet [offset, length]
  *   start(handle)   stop(handle)   close(handle)
@@ -32,6 +34,7 @@
 #include <linux/if_tun.h>
 #include <node_api.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +46,7 @@
 #include <uv.h>
 
 #define BATCH 64     /* packets per readable event, at most */
-#define SLOT 65536   /* room for the largest packet */
+#define SLOT (65536 + 64) /* room for the largest packet (a GSO one: 64 KiB and its virtio header) */
 #define META_INTS 2  /* per packet: offset, length */
 
 #define CHECK(call)                                                                          \
@@ -113,7 +116,7 @@ static tun_t *args(napi_env env, napi_callback_info info, size_t n, napi_value *
 
 /* Create the device on this thread's current namespace. Returns the fd, or -errno. `name` gets
  * the kernel's name for it. */
-static int make_tun(char name[IFNAMSIZ], const char **failed) {
+static int make_tun(char name[IFNAMSIZ], int offload, const char **failed) {
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     *failed = "open /dev/net/tun";
@@ -121,12 +124,20 @@ static int make_tun(char name[IFNAMSIZ], const char **failed) {
   }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     *failed = "ioctl TUNSETIFF";
+    return -err;
+  }
+  /* Offloads: each packet read or written starts with a struct virtio_net_hdr (10 bytes), and the
+   * kernel may hand over (and take) TCP segments of up to 64 KiB with their checksum left to do. */
+  if (offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
+    int err = errno;
+    close(fd);
+    *failed = "ioctl TUNSETOFFLOAD";
     return -err;
   }
   memcpy(name, ifr.ifr_name, IFNAMSIZ);
@@ -189,10 +200,10 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-/* open(name, nsPath | null, onBatch, onError) -> [handle, name] */
+/* open(name, nsPath | null, onBatch, onError, offload) -> [handle, name] */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char name[IFNAMSIZ];
   size_t len = 0;
@@ -202,6 +213,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   CHECK(napi_typeof(env, argv[1], &type));
   const char *failed = NULL;
   int fd;
+  bool offload = false;
+  if (argc >= 5) napi_get_value_bool(env, argv[4], &offload);
   if (type == napi_string) {
     char path[256];
     CHECK(napi_get_value_string_utf8(env, argv[1], path, sizeof path, &len));
@@ -219,7 +232,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       close(home);
       return throw_errno(env, "setns", e);
     }
-    fd = make_tun(name, &failed);
+    fd = make_tun(name, offload, &failed);
     /* Back home: if this fails the thread would open every later socket in the other namespace. */
     if (setns(home, CLONE_NEWNET) < 0) {
       fprintf(stderr, "socklab: setns back to the original network namespace failed: %s\n", strerror(errno));
@@ -228,7 +241,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(target);
     close(home);
   } else {
-    fd = make_tun(name, &failed);
+    fd = make_tun(name, offload, &failed);
   }
   if (fd < 0) return throw_errno(env, failed, -fd);
   tun_t *t = calloc(1, sizeof *t);

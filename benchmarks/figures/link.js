@@ -91,7 +91,7 @@ export default {
     `Two namespaces joined by a veth pair (198.18.250.0/30) against \`socklab link\` from a third ` +
     `namespace (the outer side) to its own; everything (iperf3 -c/-s, ping, socklab) pinned with ` +
     `\`taskset -c ${CPU}\`. TCP: \`iperf3 -c -t ${ctx.seconds}\`, receiver's bit/s (Linux's default ` +
-    `congestion control), also with \`--mtu 9000\` on the link (veth keeps 1500). RTT: \`ping -c 50 -i 0.02\`, median of the replies; the link's added RTT ` +
+    `congestion control), also with \`--mtu 9000\` on the link (veth keeps 1500) and with \`--offload\` (TSO segments of up to 64 KiB, as veth has). RTT: \`ping -c 50 -i 0.02\`, median of the replies; the link's added RTT ` +
     `is its median less veth's. --delay 20ms: \`ping -c 50 -i 0.05\` through \`socklab link --delay 20ms\`, ` +
     `mean and mdev (goal 40 ms ± 0.2, mdev <= 0.2). CPU per GB: socklab's user+system CPU seconds ` +
     `(process.resourceUsage) per GB it forwarded. Goals from issue 13: TCP >= 0.13x veth; added RTT ` +
@@ -156,6 +156,29 @@ export default {
                 ),
               );
               return { value: parseIperf(r.stdout), commands: [r.commandLine] };
+            },
+          },
+          {
+            key: 'offload',
+            label: 'socklab link --offload',
+            unit: 'bitsPerSecond',
+            run: async () => {
+              const r = await iperf(outer, seconds, (args) =>
+                throughLink(
+                  outer,
+                  ['--offload'],
+                  `exec iperf3 -c "$SOCKLAB_LINK_PEER" ${args.join(' ')}`,
+                  seconds,
+                ),
+              );
+              const p = r.counters.process;
+              const forwarded =
+                r.counters.up.counters.forwarded.bytes + r.counters.down.counters.forwarded.bytes;
+              return {
+                value: parseIperf(r.stdout),
+                cpuSecondsPerGB: (p.cpuUserMs + p.cpuSystemMs) / 1000 / (forwarded / 1e9),
+                commands: [r.commandLine],
+              };
             },
           },
           {
@@ -236,6 +259,9 @@ export default {
       const cpu = s.samples.map((x) => x.cpuSecondsPerGB).sort((a, b) => a - b)[
         Math.floor(s.samples.length / 2)
       ];
+      const offloadCpu = tcp.offload.samples.map((x) => x.cpuSecondsPerGB).sort((a, b) => a - b)[
+        Math.floor(tcp.offload.samples.length / 2)
+      ];
       const added = rtt.socklab.median - rtt.peer.median;
       const d = delayed.socklab;
       const mdev = d.samples.map((x) => x.mdev).sort((a, b) => a - b)[Math.floor(d.samples.length / 2)];
@@ -264,6 +290,17 @@ export default {
             goal: '>= 0.13x veth',
             met: broken(tcp.jumbo) || broken(v) ? undefined : tcp.jumbo.median / v.median >= 0.13,
             error: tcp.jumbo.error ?? v.error,
+          },
+          {
+            label: 'link --offload TCP vs veth',
+            socklab: `${units.bitsPerSecond(tcp.offload.median)} (${offloadCpu?.toFixed(1)} CPU-s/GB)`,
+            peer: units.bitsPerSecond(v.median),
+            plain: '-',
+            ratio: tcp.offload.median / v.median,
+            ratioText: fmtRatio(tcp.offload.median / v.median),
+            goal: '>= 0.13x veth',
+            met: broken(tcp.offload) || broken(v) ? undefined : tcp.offload.median / v.median >= 0.13,
+            error: tcp.offload.error ?? v.error,
           },
           {
             label: 'link ping RTT p50 vs veth',

@@ -20,6 +20,7 @@ interface NativeTun {
     netnsPath: string | null,
     onBatch: (count: number, bytes: number) => void,
     onError: (code: string) => void,
+    offload: boolean,
   ): [unknown, string];
   start(handle: unknown): void;
   stop(handle: unknown): void;
@@ -99,7 +100,16 @@ export interface TunOptions {
   readonly onPackets: (packets: readonly Buffer[]) => void;
   /** A read error (the device went away). */
   readonly onError?: (err: SocklabError) => void;
+  /**
+   * Offloads (IFF_VNET_HDR, TUNSETOFFLOAD: checksum and TSO): every packet read and written starts
+   * with a virtio_net_hdr of VNET_HEADER_BYTES, and a TCP packet may be a segment of up to 64 KiB
+   * that the kernel cuts up (or never needs to) on the other side.
+   */
+  readonly offload?: boolean;
 }
+
+/** The virtio_net_hdr in front of each packet of a device opened with `offload`. */
+export const VNET_HEADER_BYTES = 10;
 
 export interface TunDevice {
   /** The interface's name as the kernel made it. */
@@ -147,7 +157,7 @@ export function openTun(options: TunOptions): TunDevice {
   let handle: unknown;
   let name: string;
   try {
-    [handle, name] = tun.open(options.name, options.netnsPath ?? null, onBatch, onError);
+    [handle, name] = tun.open(options.name, options.netnsPath ?? null, onBatch, onError, options.offload === true);
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'EIO';
     const why = err instanceof Error ? err.message : String(err);

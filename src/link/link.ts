@@ -18,7 +18,7 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { createHrtimerClock } from '../core/hrtimer.js';
-import { openTun, tunProblem, type TunDevice } from '../core/tun.js';
+import { openTun, tunProblem, VNET_HEADER_BYTES, type TunDevice } from '../core/tun.js';
 import { SocklabError } from '../errors.js';
 import { directionsOf, type Fault, type FaultSpec } from '../impair/fault.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
@@ -74,6 +74,13 @@ export interface LinkOptions {
   readonly pcapFile?: string;
   /** Write a JSON line per packet event to this file. */
   readonly logFile?: string;
+  /**
+   * Offloads: TCP moves in segments of up to 64 KiB that the kernels cut up or never need to (as
+   * between virtual machines), several times the throughput. A packet is then such a segment, so
+   * only the faults that act on time and bytes are allowed: delay (and jitter) and rate (with its
+   * queue in bytes).
+   */
+  readonly offload?: boolean;
   /** Time, for the pipelines (default: the monotonic clock, with timers on a timerfd). */
   readonly clock?: Clock;
 }
@@ -194,7 +201,12 @@ class LinkDirection {
 }
 
 /** Faults from the three lists, checked, with the link's defaults (the rate's queue). */
-export function readLinkFaults(options: Pick<LinkOptions, 'faults' | 'up' | 'down'>): Fault[] {
+/** The faults that still mean what they say when a packet may be a 64 KiB segment (offload). */
+export const OFFLOAD_FAULT_TYPES = ['delay', 'rate'] as const;
+/** The rate limit's queue with offload, when none is given: 1000 packets of 1500 bytes. */
+const DEFAULT_OFFLOAD_QUEUE_BYTES = 1000 * 1500;
+
+export function readLinkFaults(options: Pick<LinkOptions, 'faults' | 'up' | 'down' | 'offload'>): Fault[] {
   const specs: FaultSpec[] = [
     ...(options.faults ?? []),
     ...(options.up ?? []).map((f) => ({ ...f, direction: 'up' as const })),
@@ -209,9 +221,25 @@ export function readLinkFaults(options: Pick<LinkOptions, 'faults' | 'up' | 'dow
       );
     }
   }
+  if (options.offload) {
+    for (const fault of faults) {
+      const allowed = (OFFLOAD_FAULT_TYPES as readonly string[]).includes(fault.type);
+      if (!allowed || fault.params.queuePackets !== undefined) {
+        throw new SocklabError(
+          'SOCKLAB_ERR_USAGE',
+          `link fault '${fault.name}': with offload a packet may be a 64 KiB TCP segment, so only delay and rate (its queue in bytes) mean what they say`,
+        );
+      }
+    }
+  }
   return faults.map((fault) =>
     fault.type === 'rate' && fault.params.queuePackets === undefined && fault.params.queueBytes === undefined
-      ? { ...fault, params: { ...fault.params, queuePackets: DEFAULT_LINK_QUEUE_PACKETS } }
+      ? {
+          ...fault,
+          params: options.offload
+            ? { ...fault.params, queueBytes: DEFAULT_OFFLOAD_QUEUE_BYTES }
+            : { ...fault.params, queuePackets: DEFAULT_LINK_QUEUE_PACKETS },
+        }
       : fault,
   );
 }
@@ -283,6 +311,8 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
     /** Set once opened: packets written before (none can be: no address yet) go nowhere. */
     const tun: { inner?: TunDevice; outer?: TunDevice } = {};
     const t0 = clock.now();
+    /** With offload, each packet starts with the virtio header: the IP packet is after it. */
+    const vnet = options.offload ? VNET_HEADER_BYTES : 0;
     const observer = (direction: Direction) =>
       log
         ? (event: string, data: Buffer) =>
@@ -290,7 +320,7 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
               t_us: Math.round((clock.now() - t0) * 1000),
               dir: direction,
               event,
-              ...describePacket(data),
+              ...describePacket(vnet > 0 ? data.subarray(vnet) : data),
             })
         : undefined;
     const up = new LinkDirection('up', clock, () => tun.outer, observer('up'));
@@ -314,19 +344,20 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
 
     const arrive = (dir: LinkDirection, from: number, to: number) => (packets: readonly Buffer[]) => {
       for (const packet of packets) {
-        const ip = parseIpv4(packet);
+        const ipPacket = vnet > 0 ? packet.subarray(vnet) : packet;
+        const ip = parseIpv4(ipPacket);
         if (!ip || ip.src !== from || ip.dst !== to) {
           dir.ignored += 1;
           continue;
         }
         const now = clock.now();
-        pcap?.record(packet, now);
+        pcap?.record(ipPacket, now);
         log?.record({
           t_us: Math.round((now - t0) * 1000),
           dir: dir.direction,
           event: 'in',
           n: dir.packetsIn + 1,
-          ...describePacket(packet),
+          ...describePacket(ipPacket),
         });
         dir.push(packet);
       }
@@ -335,12 +366,14 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
     const outerTun = openTun({
       name: `sl${process.pid}-${n}`.slice(0, 15),
       onPackets: arrive(down, peerN, innerN),
+      offload: options.offload === true,
     });
     tun.outer = outerTun;
     cleanups.push(() => outerTun.close());
     const innerTun = openTun({
       name: 'link0',
       netnsPath: ns.netnsPath,
+      offload: options.offload === true,
       onPackets: arrive(up, innerN, peerN),
     });
     tun.inner = innerTun;

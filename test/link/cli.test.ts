@@ -30,6 +30,12 @@ const BAD: [string, string[], number, RegExp][] = [
   ['--rate 0', ['--rate', '0mbit', '--', 'true'], 2, /--rate: '0mbit' is too slow/],
   ['--reorder without --delay', ['--reorder', '10%', '--', 'true'], 2, /--reorder needs --delay/],
   ['no COMMAND', ['--delay', '5ms'], 2, /needs -- COMMAND/],
+  [
+    '--offload with --loss',
+    ['--offload', '--loss', '1%', '--', 'true'],
+    2,
+    /with offload a packet may be a 64 KiB TCP segment/,
+  ],
   ['COMMAND without --', ['--delay', '5ms', 'ping'], 2, /put COMMAND after --/],
   [
     'a COMMAND that does not exist',

@@ -167,3 +167,40 @@ test(
     }
   },
 );
+
+test(
+  '--offload --delay 10ms: TCP in segments of up to 64 KiB arrives whole, and late by the delay',
+  { skip },
+  async () => {
+    const sink = outer.start('python3', [LINK_PEER, 'tcp-sink', '0']);
+    try {
+      await sink.waitFor(/ready \d+/, 'stdout', 10_000);
+      const port = /ready (\d+)/.exec(sink.stdout())![1]!;
+      const r = await outer.link(
+        [
+          '--offload',
+          '--delay',
+          '10ms',
+          '--json',
+          '--',
+          'sh',
+          '-c',
+          `exec python3 "$0" tcp-source "$SOCKLAB_LINK_PEER" ${port} 20000000 9`,
+          LINK_PEER,
+        ],
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const sent = peerJson<{ bytes: number; sha256: string }>(r.stdout);
+      const got = peerJson<{ bytes: number; sha256: string }>((await sink.exited(10_000)).stdout);
+      assert.deepEqual(got, sent, 'the same bytes arrived');
+      const c = jsonCounters(r.stderr);
+      // 20 MB in far fewer packets than 1500-byte ones would take (13,800): the kernel sent segments.
+      assert.ok(c.up.packetsIn < 13_800 / 2, `${c.up.packetsIn} packets up`);
+      assert.ok(c.kernel.tcpOutSegs! > 13_800, `${c.kernel.tcpOutSegs} TCP segments counted by the kernel`);
+      assert.ok(c.up.timeInLink.p50_us >= 10_000, JSON.stringify(c.up.timeInLink));
+    } finally {
+      await sink.stop('SIGKILL');
+    }
+  },
+);
