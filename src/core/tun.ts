@@ -157,7 +157,13 @@ export function openTun(options: TunOptions): TunDevice {
   let handle: unknown;
   let name: string;
   try {
-    [handle, name] = tun.open(options.name, options.netnsPath ?? null, onBatch, onError, options.offload === true);
+    [handle, name] = tun.open(
+      options.name,
+      options.netnsPath ?? null,
+      onBatch,
+      onError,
+      options.offload === true,
+    );
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'EIO';
     const why = err instanceof Error ? err.message : String(err);
