@@ -34,7 +34,7 @@ import { Pipeline } from '../impair/pipeline.js';
 import { createRandom, randomSeed } from '../impair/random.js';
 import { readFaults } from '../impair/read-faults.js';
 import { createCounters, type CounterName, type Counters, type Direction } from '../impair/stage.js';
-import { preciseClock, type Clock } from '../measure/clock.js';
+import { realClock, type Clock } from '../measure/clock.js';
 import { LatencyHistogram } from '../measure/latency-histogram.js';
 import { PacketLog, PcapWriter } from './capture.js';
 import { deviceTxDropped, readKernelCounters, type KernelCounters } from './kernel-counters.js';
@@ -286,7 +286,8 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
   const seed = (options.seed ?? randomSeed()) >>> 0;
   const random = createRandom(seed);
   const hrtimer = options.clock === undefined ? createHrtimerClock() : undefined;
-  const clock = options.clock ?? hrtimer ?? preciseClock;
+  // Without the addon there is no link (tunProblem said so above): realClock is only a formality.
+  const clock = options.clock ?? hrtimer ?? realClock;
 
   const cleanups: (() => Promise<void> | void)[] = [];
   if (hrtimer) cleanups.push(() => hrtimer.close());

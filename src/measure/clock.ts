@@ -30,41 +30,6 @@ export const realClock: Clock = {
   },
 };
 
-/** How close to its time a precise timer stops sleeping and starts checking. */
-const SPIN_MS = 1.5;
-
-/**
- * The real clock with timers that run within a few microseconds of their time, not the
- * millisecond or so that setTimeout may add: a setTimeout to SPIN_MS before the time, then a check
- * on every turn of the event loop (setImmediate: I/O is still served in between). It costs CPU
- * while a timer is near; the link uses it, so a 20 ms delay is 20 ms and not 20 to 21.
- */
-export const preciseClock: Clock = {
-  now: () => performance.now(),
-  setTimer(atMs, fn) {
-    let cancelled = false;
-    let timeout: NodeJS.Timeout | undefined;
-    let immediate: NodeJS.Immediate | undefined;
-    const check = (): void => {
-      timeout = undefined;
-      immediate = undefined;
-      if (cancelled) return;
-      const left = atMs - performance.now();
-      if (left <= 0) fn();
-      else if (left > SPIN_MS) timeout = setTimeout(check, Math.floor(left - SPIN_MS));
-      else immediate = setImmediate(check);
-    };
-    const left = atMs - performance.now();
-    if (left > SPIN_MS) timeout = setTimeout(check, Math.floor(left - SPIN_MS));
-    else immediate = setImmediate(check);
-    return () => {
-      cancelled = true;
-      if (timeout) clearTimeout(timeout);
-      if (immediate) clearImmediate(immediate);
-    };
-  },
-};
-
 /** A clock that moves only when told: `advance(ms)` runs the timers that fall due, in order. */
 export class ManualClock implements Clock {
   #now: number;
