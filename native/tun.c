@@ -20,6 +20,7 @@
  *   timerOpen(onFire()) -> handle      a timer on CLOCK_MONOTONIC with the kernel's precision (timerfd)
  *   timerArm(handle, monotonicNs)      fire once at that time (absolute, as process.hrtime.bigint())
  *   timerStop(handle)   timerClose(handle)
+ *   setRealtime(priority) -> 0 | errno name   SCHED_FIFO for this thread, reset on fork
  *
  * The timer is for the link's delays: libuv's timers count whole milliseconds, and a timerfd wakes
  * the event loop within microseconds of its time without spinning.
@@ -34,6 +35,7 @@
 #include <linux/if_tun.h>
 #include <node_api.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -472,6 +474,20 @@ static napi_value js_timer_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setRealtime(priority): this thread (the event loop's) under SCHED_FIFO at that priority, with
+ * SCHED_RESET_ON_FORK so that what it spawns runs as usual. Returns 0 or an errno name. */
+static napi_value js_set_realtime(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t priority = 10;
+  if (argc >= 1) napi_get_value_int32(env, argv[0], &priority);
+  struct sched_param param = {.sched_priority = priority};
+  if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) < 0) return errno_value(env, errno);
+  CHECK(napi_create_int32(env, 0, &result));
+  return result;
+}
+
 static napi_value js_meta(napi_env env, napi_callback_info info) {
   (void)info;
   instance_t *in = instance(env);
@@ -520,6 +536,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"meta", NULL, js_meta, NULL, NULL, NULL, napi_default, NULL},
       {"arena", NULL, js_arena, NULL, NULL, NULL, napi_default, NULL},
       {"timerOpen", NULL, js_timer_open, NULL, NULL, NULL, napi_default, NULL},
+      {"setRealtime", NULL, js_set_realtime, NULL, NULL, NULL, napi_default, NULL},
       {"timerArm", NULL, js_timer_arm, NULL, NULL, NULL, napi_default, NULL},
       {"timerStop", NULL, js_timer_stop, NULL, NULL, NULL, napi_default, NULL},
       {"timerClose", NULL, js_timer_close, NULL, NULL, NULL, napi_default, NULL},

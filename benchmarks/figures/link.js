@@ -93,7 +93,7 @@ export default {
     `\`taskset -c ${CPU}\`. TCP: \`iperf3 -c -t ${ctx.seconds}\`, receiver's bit/s (Linux's default ` +
     `congestion control), also with \`--mtu 9000\` on the link (veth keeps 1500) and with \`--offload\` (TSO segments of up to 64 KiB, as veth has). RTT: \`ping -c 50 -i 0.02\`, median of the replies; the link's added RTT ` +
     `is its median less veth's. --delay 20ms: \`ping -c 50 -i 0.05\` through \`socklab link --delay 20ms\`, ` +
-    `mean and mdev (goal 40 ms ± 0.2, mdev <= 0.2). CPU per GB: socklab's user+system CPU seconds ` +
+    `mean and mdev (goal 40 ms ± 0.2, mdev <= 0.2), also with \`--realtime\` (socklab under SCHED_FIFO). CPU per GB: socklab's user+system CPU seconds ` +
     `(process.resourceUsage) per GB it forwarded. Goals from issue 13: TCP >= 0.13x veth; added RTT ` +
     `p50 < 0.27 ms.`,
   async run(ctx) {
@@ -249,6 +249,21 @@ export default {
               return { value: p.mean, mdev: p.mdev, p50: p.p50 };
             },
           },
+          {
+            key: 'realtime',
+            label: 'ping through socklab link --realtime --delay 20ms',
+            unit: 'ms',
+            run: async () => {
+              const r = await throughLink(
+                outer,
+                ['--realtime', '--delay', '20ms'],
+                'exec ping -n -c 50 -i 0.05 "$SOCKLAB_LINK_PEER"',
+                10,
+              );
+              const p = parsePing(r.stdout);
+              return { value: p.mean, mdev: p.mdev, p50: p.p50 };
+            },
+          },
         ],
         { unit: 'ms' },
       );
@@ -266,6 +281,8 @@ export default {
       const d = delayed.socklab;
       const mdev = d.samples.map((x) => x.mdev).sort((a, b) => a - b)[Math.floor(d.samples.length / 2)];
       const broken = (slot) => slot.error ?? slot.unavailable;
+      const rtSamples = delayed.realtime.samples.map((x) => x.mdev).sort((a, b) => a - b);
+      const rtMdev = rtSamples[Math.floor(rtSamples.length / 2)];
       return {
         variants: { tcp, rtt, delayed },
         rows: [
@@ -312,6 +329,19 @@ export default {
             goal: 'added < 0.27 ms',
             met: broken(rtt.socklab) || broken(rtt.peer) ? undefined : added < 0.27,
             error: rtt.socklab.error ?? rtt.peer.error,
+          },
+          {
+            label: 'link --realtime --delay 20ms: ping',
+            socklab: `${delayed.realtime.median?.toFixed(2)} ms (mdev ${rtMdev?.toFixed(3)})`,
+            peer: '-',
+            plain: '-',
+            ratio: delayed.realtime.median,
+            ratioText: '-',
+            goal: '40 ± 0.2 ms, mdev <= 0.2',
+            met: broken(delayed.realtime)
+              ? undefined
+              : Math.abs(delayed.realtime.median - 40) <= 0.2 && rtMdev <= 0.2,
+            error: delayed.realtime.error,
           },
           {
             label: 'link --delay 20ms: ping mean (mdev)',

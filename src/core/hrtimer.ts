@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '../measure/clock.js';
+import { SocklabError } from '../errors.js';
 import { addon } from './tun.js';
 
 interface Entry {
@@ -102,4 +103,27 @@ export function createHrtimerClock(): HrtimerClock | undefined {
       native.timerClose(handle);
     },
   };
+}
+
+/**
+ * Put this process's event loop under real-time scheduling (SCHED_FIFO at `priority`, reset on
+ * fork: what it spawns runs as usual), so that a busy machine wakes it on time. Needs root (or
+ * CAP_SYS_NICE) and the addon; throws a SocklabError saying which is missing. The kernel's
+ * real-time throttling (kernel.sched_rt_runtime_us) still leaves 5 % of each CPU to the others.
+ */
+export function setRealtimePriority(priority = 10): void {
+  const native = addon();
+  if (native === undefined) {
+    throw new SocklabError(
+      'SOCKLAB_ERR_SOCKET',
+      'cannot use real-time scheduling: the native addon is not built',
+    );
+  }
+  const r = native.setRealtime(priority);
+  if (r !== 0) {
+    throw new SocklabError(
+      'SOCKLAB_ERR_SOCKET',
+      `cannot use real-time scheduling (SCHED_FIFO ${priority}): ${r === 'EPERM' ? 'needs root or CAP_SYS_NICE' : r} (${r})`,
+    );
+  }
 }

@@ -33,6 +33,7 @@ interface NativeTun {
   timerArm(handle: unknown, monotonicNs: number): void;
   timerStop(handle: unknown): void;
   timerClose(handle: unknown): void;
+  setRealtime(priority: number): 0 | string;
 }
 
 const ADDON = join('native', 'build', 'Release', 'socklab_tun.node');
