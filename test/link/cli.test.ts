@@ -80,6 +80,14 @@ test('inside, only the link: lo and link0, a route to the /30 only', { skip }, a
   assert.match(r.stderr + r.stdout, /unreachable/i);
 });
 
+test('--realtime: socklab under SCHED_FIFO, COMMAND as usual', { skip }, async () => {
+  const r = await outer.link(['-q', '--realtime', '--', 'sh', '-c', 'chrt -p $$; chrt -p $PPID']);
+  assert.equal(r.code, 0, r.stderr);
+  const [command, parent] = r.stdout.split(/(?=pid \d+'s current scheduling policy)/);
+  assert.match(command!, /policy: SCHED_OTHER/, 'COMMAND runs as usual (reset on fork)');
+  assert.match(parent ?? '', /policy: SCHED_FIFO\|SCHED_RESET_ON_FORK\n.*priority: 10/, 'socklab itself');
+});
+
 /** Start `socklab link -- sh -c 'echo $$; exec sleep 30'` and wait for COMMAND's pid. */
 async function startSleeper(): Promise<{ proc: ReturnType<Outer['start']>; pid: number }> {
   const proc = outer.start(process.execPath, [BIN, 'link', '--', 'sh', '-c', 'echo $$; exec sleep 30']);
