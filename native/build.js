@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /* global process, console */
 /**
- * `npm install` runs this: build the batched-UDP addon (native/udp_batch.c) with node-gyp.
+ * `npm install` runs this: build the native addons with node-gyp: batched UDP (native/udp_batch.c)
+ * and TUN devices for `socklab link` (native/tun.c).
  *
- * The addon is an optimisation: without it socklab runs on node:dgram. So a machine without a
- * compiler, or not Linux, gets a one-line note and a successful install — unless
- * SOCKLAB_REQUIRE_NATIVE=1 (CI sets it), which makes a failed build fail the install.
+ * The UDP addon is an optimisation: without it socklab runs on node:dgram; without the TUN one,
+ * `socklab link` says it is missing. So a machine without a compiler, or not Linux, gets a
+ * one-line note and a successful install — unless SOCKLAB_REQUIRE_NATIVE=1 (CI sets it), which
+ * makes a failed build fail the install.
  */
 import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
@@ -16,10 +18,12 @@ const required = process.env.SOCKLAB_REQUIRE_NATIVE === '1';
 
 function skip(why) {
   if (required) {
-    console.error(`socklab: the native UDP addon did not build (${why}), and SOCKLAB_REQUIRE_NATIVE=1`);
+    console.error(`socklab: the native addons did not build (${why}), and SOCKLAB_REQUIRE_NATIVE=1`);
     process.exit(1);
   }
-  console.error(`socklab: native UDP batching not built (${why}); UDP uses node:dgram`);
+  console.error(
+    `socklab: native addons not built (${why}); UDP uses node:dgram, socklab link is unavailable`,
+  );
   process.exit(0);
 }
 

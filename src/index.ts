@@ -157,3 +157,15 @@ export type { Workload } from './compare/protocol.js';
 export { renderReport } from './compare/report/render.js';
 export { childAgent, spawnAgent, AGENT_MAIN } from './compare/child.js';
 export { localAgent, type Agent } from './compare/agent.js';
+export {
+  createLink,
+  readLinkFaults,
+  LINK_FAULT_TYPES,
+  DEFAULT_LINK_QUEUE_PACKETS,
+  type Link,
+  type LinkOptions,
+  type LinkCounters,
+  type LinkDirectionCounters,
+} from './link/link.js';
+export type { KernelCounters } from './link/kernel-counters.js';
+export { describeLinkCounters } from './link/report.js';

@@ -15,6 +15,7 @@ test('every command has its library functions in the public API', () => {
     relay: ['createRelay', 'serveApi', 'loadConfig'],
     bench: ['startBenchServer', 'runThroughput', 'runPingPong', 'throughputTable', 'pingPongTable'],
     compare: ['compare', 'renderReport'],
+    link: ['createLink', 'describeLinkCounters'],
   };
   for (const [command, names] of Object.entries(byCommand)) {
     for (const name of names) assert.equal(typeof socklab[name], 'function', `${command}: ${name}`);

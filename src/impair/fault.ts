@@ -34,6 +34,8 @@ export type ParamKind =
   | 'size'
   /** a whole number */
   | 'count'
+  /** whole numbers from 1: `3,7,10` */
+  | 'list'
   /** one of these words */
   | readonly string[];
 
@@ -154,8 +156,19 @@ export function faultTypeOf(
 }
 
 /** One parameter from a number (in the parameter's unit) or a text with units. */
-export function readParam(spec: ParamSpec, value: unknown, what: string): number | string {
+export function readParam(spec: ParamSpec, value: unknown, what: string): number | string | number[] {
   const kind = spec.kind;
+  if (kind === 'list') {
+    if (typeof value === 'string') return parseNumberList(value, what);
+    if (
+      !Array.isArray(value) ||
+      value.length === 0 ||
+      !value.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 1)
+    ) {
+      throw faultError(what, `${printable(value)} is not a list of whole numbers from 1`);
+    }
+    return [...new Set(value as number[])].sort((a, b) => a - b);
+  }
   if (Array.isArray(kind)) {
     if (typeof value !== 'string' || !kind.includes(value)) {
       throw faultError(what, `'${printable(value)}' is not one of ${kind.join(', ')}`);
@@ -208,8 +221,21 @@ export function readParam(spec: ParamSpec, value: unknown, what: string): number
   throw faultError(what, `unknown parameter kind`);
 }
 
+/** `3,7,10` or `3 7 10`: whole numbers from 1, sorted, each once. */
+export function parseNumberList(text: string, what: string): number[] {
+  const words = text
+    .trim()
+    .split(/[\s,]+/)
+    .filter(Boolean);
+  if (words.length === 0 || !words.every((w) => /^\d+$/.test(w) && Number(w) >= 1)) {
+    throw faultError(what, `'${printable(text)}' is not a list of whole numbers from 1 (3,7)`);
+  }
+  return [...new Set(words.map(Number))].sort((a, b) => a - b);
+}
+
 /** `40` as its kind reads: `40ms`, `10%`, `1mbit`, `64KiB`. */
 export function formatParam(spec: ParamSpec, value: unknown): string {
+  if (Array.isArray(value)) return value.join(',');
   if (typeof value !== 'number') return String(value);
   switch (spec.kind) {
     case 'duration':

@@ -91,8 +91,9 @@ export class MemoryBudget {
 
 /** Where a pipeline writes: a socket, or an array in a test. */
 export interface PipelineSink {
-  /** Write one packet's bytes; false means full: wait for `pipeline.sinkDrained()`. */
-  write(data: Buffer): boolean;
+  /** Write one packet's bytes; false means full: wait for `pipeline.sinkDrained()`. `packet` has
+   * its times (when it arrived, when it was due), for an adapter that measures them (the link). */
+  write(data: Buffer, packet: Packet): boolean;
   /** The stream ended, after everything before it was written. */
   end(action: EndAction): void;
   /** Reset the connection now. */
@@ -119,6 +120,10 @@ export interface PipelineOptions {
   readonly budget?: MemoryBudget;
   /** TCP: the source may read again (after `push()` returned false). */
   readonly onWritable?: () => void;
+  /** The packets are whole IP packets (the link): a stage that must look inside them may. */
+  readonly ip?: boolean;
+  /** Every counted event, with the bytes it concerns (the link's per-packet log). */
+  readonly observe?: (counter: CounterName, data: Buffer) => void;
 }
 
 interface Slot {
@@ -246,6 +251,8 @@ export class Pipeline {
   readonly #lowWaterBytes: number;
   readonly #onWritable: (() => void) | undefined;
   readonly #budget: MemoryBudget | undefined;
+  readonly #ip: boolean;
+  readonly #observe: ((counter: CounterName, data: Buffer) => void) | undefined;
   /** What this pipeline has counted in the budget. */
   #charged = 0;
   readonly #wake = () => this.#flush();
@@ -275,6 +282,8 @@ export class Pipeline {
     this.#lowWaterBytes = lowWater(this.#maxBytes);
     this.#onWritable = options.onWritable;
     this.#budget = options.budget;
+    this.#ip = options.ip ?? false;
+    this.#observe = options.observe;
     this.#queue = new ReleaseQueue(options.transport === 'tcp');
   }
 
@@ -496,6 +505,7 @@ export class Pipeline {
         random,
         transport: this.transport,
         direction: this.direction,
+        ip: this.#ip,
         emit: (packet) => {
           this.#emitFrom(this.#nextIndex(slot), packet);
           // From the stage's own timer (stall, slow-close): what it let go may be due, or may let
@@ -508,8 +518,13 @@ export class Pipeline {
           this.#endFrom(this.#nextIndex(slot), action);
         },
         reset: () => this.#reset(),
-        count: (counter, packet) =>
-          DROPS.has(counter) ? this.#drop(counter, packet.data) : this.#count(counter, packet.data.length),
+        count: (counter, packet) => {
+          if (DROPS.has(counter)) this.#drop(counter, packet.data);
+          else {
+            this.#count(counter, packet.data.length);
+            this.#observe?.(counter, packet.data);
+          }
+        },
       },
     };
     return slot;
@@ -582,7 +597,8 @@ export class Pipeline {
     const c = this.counters.forwarded;
     c.packets += 1;
     c.bytes += packet.data.length;
-    if (!this.#sink.write(packet.data)) this.#sinkBlocked = true;
+    this.#observe?.('forwarded', packet.data);
+    if (!this.#sink.write(packet.data, packet)) this.#sinkBlocked = true;
   }
 
   #flush(): void {
@@ -649,6 +665,7 @@ export class Pipeline {
   /** Bytes that go no further: counted, and given back to the sink (a TCP link's read pool). */
   #drop(counter: CounterName, data: Buffer): void {
     this.#count(counter, data.length);
+    this.#observe?.(counter, data);
     this.#sink.discard?.(data);
   }
 

@@ -116,6 +116,9 @@ export interface StageContext {
   readonly random: Random;
   readonly transport: Transport;
   readonly direction: Direction;
+  /** The packets are whole IP packets (the link, src/link/), not datagrams' or streams' payloads:
+   * a fault that must know what is inside (corrupt, to keep or fix the checksum) looks with ip.ts. */
+  readonly ip: boolean;
   /** Pass a packet on to the next stage (now, or later from a timer). */
   emit(packet: Packet): void;
   /** Pass the end of the stream on; `action` says what the socket does then (default `end`). */

@@ -30,7 +30,6 @@ import { describeSystemError, SocklabError } from '../errors.js';
 import { realClock, type Clock } from '../measure/clock.js';
 import {
   describeFault,
-  directionsOf,
   faultError,
   readFault,
   readParam,
@@ -194,33 +193,9 @@ export function readEndpoints(
   return { listen: l, upstream: u };
 }
 
-/** Faults checked together: known types for this transport, unique names, and what each needs. */
-export function readFaults(specs: readonly unknown[], transport: Transport, what = 'fault'): Fault[] {
-  const faults = specs.map((spec, i) =>
-    readFault(FAULT_TYPES, spec, transport, specs.length > 1 ? `${what} ${i + 1}` : what),
-  );
-  const names = new Set<string>();
-  for (const fault of faults) {
-    if (names.has(fault.name)) {
-      throw faultError(what, `two faults are named '${fault.name}' (give one a name)`);
-    }
-    names.add(fault.name);
-  }
-  for (const fault of faults) {
-    const needs = FAULT_TYPES[fault.type]?.requires;
-    if (needs === undefined) continue;
-    for (const direction of directionsOf(fault.direction)) {
-      const found = faults.some((f) => f.type === needs && directionsOf(f.direction).includes(direction));
-      if (!found) {
-        throw faultError(
-          `${what} '${fault.name}'`,
-          `${fault.type} needs a ${needs} in the same direction (${direction}): a datagram sent ahead overtakes delayed ones`,
-        );
-      }
-    }
-  }
-  return faults;
-}
+import { readFaults } from '../impair/read-faults.js';
+
+export { readFaults };
 
 async function resolveTarget(endpoint: Endpoint): Promise<Endpoint> {
   if (endpoint.path !== undefined) return endpoint;

@@ -23,6 +23,8 @@ export interface HarnessOptions {
   maxBufferedPackets?: number;
   /** The sink reports full after this many bytes until drain() (default: never full). */
   sinkCapacityBytes?: number;
+  /** The packets are whole IP packets (the link). */
+  ip?: boolean;
 }
 
 export function harness(options: HarnessOptions) {
@@ -44,6 +46,7 @@ export function harness(options: HarnessOptions) {
     direction: 'up',
     clock,
     maxBufferedBytes: options.maxBufferedBytes ?? 1 << 20,
+    ...(options.ip ? { ip: true } : {}),
     ...(options.maxBufferedPackets !== undefined ? { maxBufferedPackets: options.maxBufferedPackets } : {}),
     onWritable: () => {
       writable += 1;

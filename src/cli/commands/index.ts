@@ -35,5 +35,9 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'the same messages over TCP and UDP through the same faults, a verdict each',
     load: () => import('./compare.js'),
   },
+  link: {
+    summary: 'run a command behind an emulated link: delay, loss, rate per IP packet',
+    load: () => import('./link.js'),
+  },
   bench: { summary: 'measure throughput and latency (iperf3 + sockperf)', load: () => import('./bench.js') },
 };

@@ -6,6 +6,7 @@
 import type { FaultType } from '../fault.js';
 import { corrupt } from './corrupt.js';
 import { delay } from './delay.js';
+import { drop } from './drop.js';
 import { duplicate } from './duplicate.js';
 import { limitData } from './limit-data.js';
 import { loss } from './loss.js';
@@ -20,6 +21,7 @@ const ALL = [
   delay,
   rate,
   loss,
+  drop,
   duplicate,
   reorder,
   corrupt,
@@ -41,6 +43,7 @@ export const FAULT_TYPES: Readonly<Record<string, FaultType<object>>> = Object.f
 export type { DelayParams, Distribution } from './delay.js';
 export type { RateParams } from './rate.js';
 export type { LossParams } from './loss.js';
+export type { DropParams } from './drop.js';
 export type { DuplicateParams } from './duplicate.js';
 export type { ReorderParams } from './reorder.js';
 export type { CorruptParams } from './corrupt.js';
