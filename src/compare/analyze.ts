@@ -36,9 +36,9 @@ export const VERDICT_NAMES = [
 export const BUNCH_MS = 1;
 
 /**
- * ... and it took this much longer than the lane's median: a bunch of messages that all arrived
- * about as fast as usual (two reads' worth handed over in one turn of a busy event loop) is not
- * head-of-line blocking, and is not counted late.
+ * ... and it took more than this over the lane's quickest message: a bunch that all arrived about
+ * as fast as the path allows (two reads' worth handed over in one turn of a busy event loop) is
+ * not head-of-line blocking, and is not counted late.
  */
 export const LATE_MARGIN_MS = 2;
 
@@ -95,6 +95,8 @@ export interface LaneInput {
   /** The run's start on the shared clock. */
   readonly originMs: number;
   readonly path?: Readonly<Record<string, number>>;
+  /** TCP: the kernel's retransmissions on the sender's side; null where they cannot be read. */
+  readonly retransmissions?: number | null;
 }
 
 const round = (x: number, digits = 3) => {
@@ -160,8 +162,9 @@ export function analyzeLane(input: LaneInput): { result: LaneResult; detail: Lan
   }
   const summary = histogram.summary();
   const p50 = summary.p50_us / 1000;
+  const minMs = summary.min_us / 1000;
   // Late (a stream only: a datagram is never held back by another): in order, but delivered
-  // together with the message before it although sent well after it, and slower than usual.
+  // together with the message before it although sent well after it, and slower than the path's best.
   let late = 0;
   let lateByMax = 0;
   if (input.transport === 'tcp') {
@@ -171,8 +174,9 @@ export function analyzeLane(input: LaneInput): { result: LaneResult; detail: Lan
       if (prev >= 0 && verdicts[i] === VERDICT.onTime) {
         const arriveGap = receive.arriveMs[i]! - receive.arriveMs[prev]!;
         const sendGap = send.sendMs[i]! - send.sendMs[prev]!;
-        const overMedian = receive.arriveMs[i]! - send.sendMs[i]! - p50;
-        if (arriveGap <= BUNCH_MS && sendGap >= 2 * BUNCH_MS && overMedian > LATE_MARGIN_MS) {
+        const latency = receive.arriveMs[i]! - send.sendMs[i]!;
+        if (arriveGap <= BUNCH_MS && sendGap >= 2 * BUNCH_MS && latency - minMs > LATE_MARGIN_MS) {
+          const overMedian = latency - p50;
           late += 1;
           verdicts[i] = VERDICT.late;
           if (overMedian > lateByMax) lateByMax = overMedian;
@@ -204,7 +208,7 @@ export function analyzeLane(input: LaneInput): { result: LaneResult; detail: Lan
       min: round(summary.min_us / 1000),
     },
     late_by_ms_max: round(lateByMax, 1),
-    ...(input.transport === 'tcp' ? { retransmissions: null } : {}),
+    ...(input.transport === 'tcp' ? { retransmissions: input.retransmissions ?? null } : {}),
     ...(input.path !== undefined ? { path: input.path } : {}),
   };
   return { result, detail: { verdicts, sendMs: sendRel, latencyMs, arrivalRank: receive.arrivalRank } };

@@ -9,9 +9,11 @@ import { SocklabError } from '../errors.js';
 import { FAULT_TYPES } from '../impair/faults/index.js';
 import { faultTypeOf, type FaultSpec } from '../impair/fault.js';
 import { createRelay, readFaults, type Relay } from '../relay/relay.js';
+import { createLink, readLinkFaults, type Link } from '../link/link.js';
+import { tunProblem } from '../core/tun.js';
 import { localAgent, type Agent } from './agent.js';
 import { analyzeLane, emptyRecords, type LaneDetail, type LaneResult, type LaneStatus } from './analyze.js';
-import { spawnAgent } from './child.js';
+import { AGENT_MAIN, childAgent, spawnAgent } from './child.js';
 import { sharedNow } from './message.js';
 import {
   messageCount,
@@ -42,7 +44,11 @@ export interface CompareOptions {
   readonly sweep?: { readonly fault: string; readonly points: readonly SweepPoint[] };
   /** Default: random, reported. */
   readonly seed?: number;
-  /** Where the faults are applied. Default 'auto' (the relay, until the link is wired in). */
+  /**
+   * Where the faults are applied: 'link' (packets, the kernel's own TCP; needs root), 'relay'
+   * (in-process, no privileges; TCP's stream only delayed), 'auto' (the default: the link where it
+   * can run and every fault is a packet fault, else the relay, with a note saying why).
+   */
   readonly via?: Via;
   /** Each run (each sweep point) ends by then, what has come counted. Default from the workload. */
   readonly deadlineMs?: number;
@@ -157,6 +163,42 @@ const RELAY_NOTE =
   'and corrupt act on the UDP lane only, and TCP met the delay, jitter and rate. To see the ' +
   "kernel's TCP retransmit real lost segments, compare through the link (--via link).";
 
+const LINK_NOTE =
+  'via the link: each lane had a socklab link of its own (a network namespace behind two TUN ' +
+  'devices, the faults applied to every IP packet, both ways where not scoped), the sender inside, ' +
+  "the receiver outside: TCP was the kernel's own, and it resent what the link dropped " +
+  "(retransmissions: the sender's kernel counters).";
+
+/**
+ * Where the faults go. `link` where asked (a usage error if a fault only a stream relay has is
+ * given; SOCKLAB_ERR_SOCKET saying what is missing if no link can be made here); `auto` takes the
+ * link when it can run and every fault is a packet fault, else the relay, and says why.
+ */
+function choosePath(
+  asked: Via,
+  faultSets: readonly (readonly FaultSpec[])[],
+): { via: 'relay' | 'link'; why?: string } {
+  if (asked === 'relay') return { via: 'relay' };
+  let streamFault: string | undefined;
+  for (const faults of faultSets) {
+    try {
+      readLinkFaults({ faults });
+    } catch (err) {
+      if (asked === 'link') throw err;
+      streamFault = err instanceof Error ? err.message : String(err);
+    }
+  }
+  const missing = tunProblem();
+  if (asked === 'link') {
+    if (missing !== undefined)
+      throw new SocklabError('SOCKLAB_ERR_SOCKET', `cannot make the link: ${missing}`);
+    return { via: 'link' };
+  }
+  if (streamFault !== undefined) return { via: 'relay', why: `not via the link: ${streamFault}` };
+  if (missing !== undefined) return { via: 'relay', why: `not via the link: ${missing}` };
+  return { via: 'link' };
+}
+
 interface LaneRun {
   readonly result: LaneResult;
   readonly detail: LaneDetail;
@@ -204,17 +246,96 @@ interface RunContext {
   readonly onProgress?: ((progress: CompareProgress) => void) | undefined;
 }
 
-/** One lane through the relay: receiver ← relay (the faults) ← sender. Never throws: a failure is its status. */
-async function relayLane(
+/**
+ * What stands between a lane's two ends: where the receiver listens, what the sender aims at, who
+ * runs the sender, and what the path itself counted (to reconcile with the verdicts).
+ */
+interface LanePath {
+  /** The address the receiving agent listens on. */
+  readonly receiverHost: string;
+  /** Put the path in front of the receiver's port; returns where the sender aims. */
+  open(receiverPort: number): Promise<{ host: string; port: number }>;
+  newSender(): Agent;
+  /** Sender → receiver: packets (or datagrams) forwarded, dropped, duplicated, … */
+  counters(): Record<string, number> | undefined;
+  /** The kernel's TCP retransmissions on the sender's side, where they can be read. */
+  retransmissions(): number | null;
+  close(): Promise<void>;
+}
+
+const PATH_COUNTERS = [
+  'forwarded',
+  'dropped',
+  'duplicated',
+  'reordered',
+  'corrupted',
+  'delayed',
+  'overflowed',
+] as const;
+
+/** The relay, in this process on 127.0.0.1: both ends here (or in children on loopback). */
+function relayPath(transport: Transport, faults: readonly FaultSpec[], ctx: RunContext): LanePath {
+  const newAgent = ctx.agents === 'child' ? spawnAgent : localAgent;
+  let relay: Relay | undefined;
+  return {
+    receiverHost: '127.0.0.1',
+    async open(port) {
+      relay = await createRelay({
+        name: `compare-${transport}`,
+        listen: { transport, host: '127.0.0.1', port: 0 },
+        upstream: { transport, host: '127.0.0.1', port },
+        faults,
+        seed: ctx.seed,
+        ...(transport === 'udp' ? { maxBufferedPackets: 65_536, maxBufferedBytes: 64 * 1024 * 1024 } : {}),
+      });
+      return { host: '127.0.0.1', port: relay.address().port };
+    },
+    newSender: newAgent,
+    counters() {
+      const up = relay?.counters().up;
+      return up && Object.fromEntries(PATH_COUNTERS.map((k) => [k, up[k].packets]));
+    },
+    retransmissions: () => null,
+    close: async () => relay?.close(),
+  };
+}
+
+/**
+ * A link of the lane's own (so one lane's packets never shift the other's random draws): the
+ * sender runs inside its namespace, the receiver here at `link.peer`; the link's "up" is the
+ * lane's sender → receiver, as the relay's is. The kernel counters are the sender's namespace's.
+ */
+function linkPath(link: Link): LanePath {
+  let last: ReturnType<Link['counters']> | undefined;
+  return {
+    receiverHost: link.peer,
+    open: (port) => Promise.resolve({ host: link.peer, port }),
+    newSender: () =>
+      childAgent(link.spawn(process.execPath, [AGENT_MAIN], { stdio: ['pipe', 'pipe', 'pipe'] })),
+    counters() {
+      last = link.counters();
+      const up = last.up.counters;
+      return {
+        ...Object.fromEntries(PATH_COUNTERS.map((k) => [k, up[k].packets])),
+        // The other way: ACKs, answers.
+        dropped_back: last.down.counters.dropped.packets,
+      };
+    },
+    retransmissions: () => (last ?? link.counters()).kernel?.tcpRetransSegs ?? null,
+    close: () => link.close(),
+  };
+}
+
+/** One lane: receiver ← the path (the faults) ← sender. Never throws: a failure is its status. */
+async function runLane(
   transport: Transport,
   faults: readonly FaultSpec[],
+  path: LanePath,
   ctx: RunContext,
 ): Promise<LaneRun> {
   const count = messageCount(ctx.workload);
-  const newAgent = ctx.agents === 'child' ? spawnAgent : localAgent;
-  const receiver = newAgent();
+  const receiver = ctx.agents === 'child' ? spawnAgent() : localAgent();
   let sender: Agent | undefined;
-  let relay: Relay | undefined;
   let status: LaneStatus = 'ok';
   let error: string | undefined;
   let send: SendRecord | undefined;
@@ -244,19 +365,12 @@ async function relayLane(
     receiver.send({
       op: 'receive',
       transport,
-      host: '127.0.0.1',
+      host: path.receiverHost,
       count,
       reply: ctx.workload.kind === 'request',
     });
     const { port } = await ready;
-    relay = await createRelay({
-      name: `compare-${transport}`,
-      listen: { transport, host: '127.0.0.1', port: 0 },
-      upstream: { transport, host: '127.0.0.1', port },
-      faults,
-      seed: ctx.seed,
-      ...(transport === 'udp' ? { maxBufferedPackets: 65_536, maxBufferedBytes: 64 * 1024 * 1024 } : {}),
-    });
+    const target = await path.open(port);
     // The receiver's progress goes to the same report while the sender runs.
     receiver.onEvent((event) => {
       if (event.ev === 'progress') {
@@ -264,7 +378,7 @@ async function relayLane(
         report();
       }
     });
-    sender = newAgent();
+    sender = path.newSender();
     const done = nextEvent(sender, ['sent'], remaining() + 10_000, (n) => {
       sent = n;
       report();
@@ -273,8 +387,8 @@ async function relayLane(
     sender.send({
       op: 'send',
       transport,
-      host: '127.0.0.1',
-      port: relay.address().port,
+      host: target.host,
+      port: target.port,
       workload: ctx.workload,
       seed: ctx.seed,
       replyTimeoutMs: Math.max(200, 4 * delay + 100),
@@ -311,18 +425,12 @@ async function relayLane(
     if (status === 'ok') status = 'failed';
     error ??= err instanceof Error ? err.message : String(err);
   }
-  const counters = relay?.counters().up;
-  await relay?.close();
-  await Promise.all([receiver.close(), sender?.close()]);
+  await sender?.close();
+  const counters = path.counters();
+  const retransmissions = path.retransmissions();
+  await path.close();
+  await receiver.close();
   const empty = emptyRecords(count);
-  const path =
-    counters === undefined
-      ? undefined
-      : Object.fromEntries(
-          (
-            ['forwarded', 'dropped', 'duplicated', 'reordered', 'corrupted', 'delayed', 'overflowed'] as const
-          ).map((k) => [k, counters[k].packets]),
-        );
   const { result, detail } = analyzeLane({
     transport,
     workload: ctx.workload,
@@ -331,13 +439,17 @@ async function relayLane(
     status,
     ...(error !== undefined ? { error } : {}),
     originMs: ctx.originMs,
-    ...(path !== undefined ? { path } : {}),
+    ...(counters !== undefined ? { path: counters } : {}),
+    ...(transport === 'tcp' ? { retransmissions } : {}),
   });
   return { result, detail };
 }
 
-function describeFaults(faults: readonly FaultSpec[], transport: Transport): string[] {
-  return readFaults(faultsFor(faults, transport), transport).map((f) => {
+/** The faults a lane met: through the link every packet fault, through the relay those of its transport. */
+function describeFaults(faults: readonly FaultSpec[], transport: Transport, via: 'relay' | 'link'): string[] {
+  const read =
+    via === 'link' ? readLinkFaults({ faults }) : readFaults(faultsFor(faults, transport), transport);
+  return read.map((f) => {
     const type = FAULT_TYPES[f.type]!;
     const where = f.direction === 'both' ? '' : ` (${f.direction})`;
     return `${f.type} ${type.describe(f.params)}${where}`;
@@ -345,6 +457,7 @@ function describeFaults(faults: readonly FaultSpec[], transport: Transport): str
 }
 
 async function runOnce(
+  via: 'relay' | 'link',
   faults: readonly FaultSpec[],
   lanes: readonly Transport[],
   options: CompareOptions,
@@ -362,8 +475,25 @@ async function runOnce(
     ...(point !== undefined ? { point } : {}),
     onProgress: options.onProgress,
   };
+  let paths: LanePath[];
+  if (via === 'link') {
+    // One link per lane, made one after the other (each picks a free /30 of its own).
+    paths = [];
+    try {
+      for (const _ of lanes) {
+        paths.push(
+          linkPath(await createLink({ faults, seed, ...(options.signal ? { signal: options.signal } : {}) })),
+        );
+      }
+    } catch (err) {
+      await Promise.all(paths.map((p) => p.close()));
+      throw err;
+    }
+  } else paths = lanes.map((transport) => relayPath(transport, faultsFor(faults, transport), ctx));
   const runs = await Promise.all(
-    lanes.map((transport) => relayLane(transport, faultsFor(faults, transport), ctx)),
+    lanes.map((transport, i) =>
+      runLane(transport, via === 'link' ? faults : faultsFor(faults, transport), paths[i]!, ctx),
+    ),
   );
   const out: Record<string, LaneResult> = {};
   const detail: Record<string, LaneDetail> = {};
@@ -400,8 +530,6 @@ function workloadJson(workload: Workload): Record<string, number | string> {
  * SOCKLAB_ERR_USAGE before anything runs; a lane that fails is reported in its result.
  */
 export async function compare(options: CompareOptions): Promise<CompareResult> {
-  const via = options.via ?? 'auto';
-  if (via === 'link') throw new SocklabError('SOCKLAB_ERR_SOCKET', 'the link is not available');
   checkWorkload(options.workload);
   const lanes = options.lanes ?? ['tcp', 'udp'];
   const faultSets = options.sweep ? options.sweep.points.map((p) => p.faults) : [options.faults ?? []];
@@ -409,6 +537,7 @@ export async function compare(options: CompareOptions): Promise<CompareResult> {
     for (const transport of lanes) readFaults(faultsFor(faults, transport), transport); // usage errors now
   }
   if (options.sweep && options.sweep.points.length === 0) throw usage('a sweep needs one value or more');
+  const { via, why } = choosePath(options.via ?? 'auto', faultSets);
   const seed = options.seed ?? Math.floor(Math.random() * 0x100000000);
   const startedAt = new Date();
   const began = sharedNow();
@@ -419,23 +548,26 @@ export async function compare(options: CompareOptions): Promise<CompareResult> {
     let run: typeof last | undefined;
     for (const point of options.sweep.points) {
       if (options.signal?.aborted) break;
-      run = await runOnce(point.faults, lanes, options, seed, point.value);
+      run = await runOnce(via, point.faults, lanes, options, seed, point.value);
       points.push({ value: point.value, lanes: run.lanes });
     }
     last = run ?? { lanes: {}, detail: {} };
     sweep = { fault: options.sweep.fault, points };
   } else {
-    last = await runOnce(options.faults ?? [], lanes, options, seed, undefined);
+    last = await runOnce(via, options.faults ?? [], lanes, options, seed, undefined);
   }
   const shownFaults = options.sweep ? options.sweep.points.at(-1)!.faults : (options.faults ?? []);
   const base = {
-    via: 'relay' as const,
+    via,
     seed,
     workload: workloadJson(options.workload),
-    faults: { tcp: describeFaults(shownFaults, 'tcp'), udp: describeFaults(shownFaults, 'udp') },
+    faults: {
+      tcp: describeFaults(shownFaults, 'tcp', via),
+      udp: describeFaults(shownFaults, 'udp', via),
+    },
     lanes: last.lanes,
     ...(sweep !== undefined ? { sweep } : {}),
-    notes: [RELAY_NOTE],
+    notes: via === 'link' ? [LINK_NOTE] : [...(why !== undefined ? [why] : []), RELAY_NOTE],
   };
   const result: CompareResult = {
     ...base,

@@ -33,6 +33,16 @@ function laneSentence(name: string, lane: LaneResult): string {
       `${n(lane.late)} arrived late (up to ${ms(lane.late_by_ms_max)} over the median), held back behind an earlier message (head-of-line blocking)`,
     );
   else if (lane.transport === 'udp' && lane.delivered > 0) parts.push('none waited for another');
+  if (typeof lane.retransmissions === 'number') {
+    const dropped = lane.path?.dropped ?? 0;
+    const back = lane.path?.dropped_back ?? 0;
+    parts.push(
+      `its kernel resent ${plural(lane.retransmissions, 'segment')}` +
+        (dropped + back > 0
+          ? ` after the link dropped ${plural(dropped, 'packet')} on the way${back > 0 ? ` and ${n(back)} on the way back (ACKs)` : ''}`
+          : ''),
+    );
+  }
   const deadline = lane.status === 'deadline' ? ' (the run hit its deadline: what came until then)' : '';
   return `${head}${deadline}: ${parts.join('; ')}.`;
 }

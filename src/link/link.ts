@@ -212,6 +212,18 @@ export function readLinkFaults(options: Pick<LinkOptions, 'faults' | 'up' | 'dow
     ...(options.up ?? []).map((f) => ({ ...f, direction: 'up' as const })),
     ...(options.down ?? []).map((f) => ({ ...f, direction: 'down' as const })),
   ];
+  // A stream fault is refused for what it is, before the engine's reading calls it a TCP-only fault.
+  for (const spec of specs) {
+    if (
+      Object.hasOwn(FAULT_TYPES, spec.type) &&
+      !(LINK_FAULT_TYPES as readonly string[]).includes(spec.type)
+    ) {
+      throw new SocklabError(
+        'SOCKLAB_ERR_USAGE',
+        `link fault '${spec.name ?? spec.type}': ${spec.type} is a stream fault; the link carries IP packets (faults: ${LINK_FAULT_TYPES.join(', ')})`,
+      );
+    }
+  }
   const faults = readFaults(specs, 'udp', 'link fault');
   for (const fault of faults) {
     if (!(LINK_FAULT_TYPES as readonly string[]).includes(fault.type)) {

@@ -54,15 +54,32 @@ for (const [args, pattern] of [
   });
 }
 
-test('--via link on this build: one line, exit 1', async () => {
-  const r = await runCli(['compare', '--via', 'link', '--messages', '5']);
-  assert.equal(r.code, 1);
-  assert.equal(r.stderr, 'socklab compare: the link is not available\n');
+test('--via link with a fault only a stream relay has: one line, exit 2', async () => {
+  const r = await runCli(['compare', '--via', 'link', '--slice', '10', '--messages', '5']);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.stderr,
+    /^socklab compare: link fault 'slice': slice is a stream fault; the link carries IP packets/,
+  );
+  assert.equal(r.stderr.split('\n').length, 2, r.stderr);
 });
 
 test('--json prints the stable keys; the table names both lanes', async () => {
   const r = await runCli(
-    ['compare', '--messages', '200', '--interval', '1ms', '--loss', '5%', '--seed', '11', '--json'],
+    [
+      'compare',
+      '--via',
+      'relay',
+      '--messages',
+      '200',
+      '--interval',
+      '1ms',
+      '--loss',
+      '5%',
+      '--seed',
+      '11',
+      '--json',
+    ],
     {
       timeoutMs: 60_000,
     },
@@ -91,9 +108,12 @@ test('--json prints the stable keys; the table names both lanes', async () => {
   assert.equal(json.lanes.tcp!.retransmissions, null);
   assert.equal(json.lanes.tcp!.delivered, 200);
 
-  const table = await runCli(['compare', '--messages', '100', '--interval', '1ms', '--seed', '11'], {
-    timeoutMs: 60_000,
-  });
+  const table = await runCli(
+    ['compare', '--via', 'relay', '--messages', '100', '--interval', '1ms', '--seed', '11'],
+    {
+      timeoutMs: 60_000,
+    },
+  );
   assert.equal(table.code, 0, table.stderr);
   assert.match(table.stdout, /^socklab compare via relay, seed 11: 100 messages of 200 bytes every 1 ms/);
   assert.match(table.stdout, /delivered\s+100\s+100/);
@@ -144,9 +164,12 @@ test('--deadline ends the run: what came is counted, both lanes say deadline, ex
 });
 
 test('request/response: an unanswered request is lost; answered ones carry a round trip', async () => {
-  const r = await runCli(['compare', '--requests', '200', '--loss', '10%', '--seed', '4', '--json'], {
-    timeoutMs: 60_000,
-  });
+  const r = await runCli(
+    ['compare', '--via', 'relay', '--requests', '200', '--loss', '10%', '--seed', '4', '--json'],
+    {
+      timeoutMs: 60_000,
+    },
+  );
   assert.equal(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout) as {
     lanes: Record<

@@ -146,6 +146,7 @@ test('bulk and request/response workloads run on both lanes', async () => {
     await compare({
       workload: { kind: 'bulk', bytes: 400_000, sizeBytes: 1000 },
       seed: SEED,
+      via: 'relay',
       signal: AbortSignal.timeout(60_000),
     }),
   );
@@ -157,6 +158,7 @@ test('bulk and request/response workloads run on both lanes', async () => {
       workload: { kind: 'request', requests: 100, sizeBytes: 100 },
       faults: [{ type: 'loss', params: { lossRate: '10%' } }],
       seed: SEED,
+      via: 'relay',
       signal: AbortSignal.timeout(60_000),
     }),
   );
@@ -176,6 +178,7 @@ test('a sweep runs each value and reports one point per value', async () => {
       })),
     },
     seed: SEED,
+    via: 'relay',
     signal: AbortSignal.timeout(60_000),
   });
   assert.deepEqual(
@@ -187,7 +190,7 @@ test('a sweep runs each value and reports one point per value', async () => {
   assert.equal(result.sweep?.points[1]?.lanes.tcp?.delivered, 300);
 });
 
-test('bad workloads and the link are refused before anything runs', async () => {
+test('bad workloads, and a stream fault through the link, are refused before anything runs', async () => {
   await assert.rejects(compare({ workload: paced(0) }), { code: 'SOCKLAB_ERR_USAGE' });
   await assert.rejects(
     compare({ workload: { kind: 'paced', messages: 5, sizeBytes: 65_508, intervalMs: 1 } }),
@@ -195,7 +198,12 @@ test('bad workloads and the link are refused before anything runs', async () => 
       code: 'SOCKLAB_ERR_USAGE',
     },
   );
-  await assert.rejects(compare({ workload: paced(5), via: 'link' }), {
-    message: 'the link is not available',
-  });
+  await assert.rejects(
+    compare({
+      workload: paced(5),
+      via: 'link',
+      faults: [{ type: 'slice', params: { averageSizeBytes: 10 } }],
+    }),
+    { code: 'SOCKLAB_ERR_USAGE', message: /slice is a stream fault; the link carries IP packets/ },
+  );
 });

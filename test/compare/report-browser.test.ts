@@ -32,6 +32,7 @@ test(
     }
     const { chromium } = await import('playwright-core');
     const result = await compare({
+      via: 'relay',
       workload: { kind: 'paced', messages: 400, sizeBytes: 200, intervalMs: 2 },
       sweep: {
         fault: 'loss',

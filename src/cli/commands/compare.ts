@@ -18,6 +18,7 @@ import {
 import type { Workload } from '../../compare/protocol.js';
 import { renderReport } from '../../compare/report/render.js';
 import { faultsFromFlags } from './relay.js';
+import { LINK_FAULT_TYPES } from '../../link/link.js';
 import { parseCommandLine, usageError, type Token } from '../args.js';
 import type { Io } from '../io.js';
 
@@ -31,6 +32,7 @@ const LANE_FAULTS = [
   'duplicate',
   'reorder',
   'corrupt',
+  'drop',
   'slice',
   'reset-after',
   'stall',
@@ -46,7 +48,7 @@ const FAULT_HELP = FAULT_FLAGS.filter(({ type }) => LANE_FAULTS.includes(type.ty
     flagLine(
       flag.flag,
       flag.value,
-      `${flag.summary}${type.transports.length === 1 ? ` [${type.transports[0]!.toUpperCase()} lane only, via the relay]` : ''}`,
+      `${flag.summary}${LINK_FAULT_TYPES.includes(type.type as never) ? (type.transports.length === 1 ? ' [via the relay: UDP lane only]' : '') : ' [relay only: a stream fault]'}`,
     ),
   )
   .join('\n');
@@ -63,8 +65,11 @@ Where the faults are applied (--via):
   relay   socklab's relay on 127.0.0.1, in this process (no privileges). TCP's stream is only
           delayed there, never lossy: loss, duplicate, reorder and corrupt reach the UDP lane only
           (the report says so and why); delay, jitter and rate reach both.
-  link    socklab link: the kernel's TCP meets real packet loss (not available in this build).
-  auto    the link where it can run, else the relay (default).
+  link    socklab link, one per lane: the sender in a network namespace, every IP packet through
+          the faults, so the kernel's own TCP meets real loss and resends (retransmissions from
+          the kernel's counters). Needs root (CAP_NET_ADMIN) and /dev/net/tun.
+  auto    the link where it can run and every fault is a packet fault, else the relay, with a
+          note saying why (default).
 
 Workload (one of; default --messages 1000 --size 200 --interval 5ms):
       --messages N              paced messages (a game or voice stream), with:
@@ -91,7 +96,8 @@ Other options:
 JSON keys (stable): via, seed, workload, faults.tcp/udp, lanes.tcp and lanes.udp each with status
 (ok, failed, deadline, stopped), error, sent, delivered, late, lost, duplicated, reordered, corrupted,
 goodput_bps, duration_ms, latency_kind, latency_ms.p50/p99/max/min, late_by_ms_max, path (the
-relay's counters, sender → receiver) and for TCP retransmissions (null via the relay); a sweep adds
+relay's or link's counters, sender → receiver; the link adds dropped_back) and for TCP
+retransmissions (the kernel's, via the link; null via the relay); a sweep adds
 sweep.fault and sweep.points[] = {value, lanes}; notes[], reading[].
 
 Examples:
@@ -201,7 +207,8 @@ export function parse(argv: readonly string[]): CompareCommandOptions {
     throw usageError(`takes no addresses (got '${positionals[0]}'): it runs on 127.0.0.1`);
   // A list is a sweep; only a fault may be one, and only one fault.
   const lists = tokens.filter(
-    (t): t is Extract<Token, { kind: 'option' }> => t.kind === 'option' && (t.value ?? '').includes(','),
+    (t): t is Extract<Token, { kind: 'option' }> =>
+      t.kind === 'option' && t.name !== 'drop' && (t.value ?? '').includes(','), // --drop 3,7 is one list
   );
   for (const t of lists) {
     if (!FLAG_OWNER.has(t.name))
