@@ -33,6 +33,9 @@ export interface ConnectStreamOptions {
   readonly writableHighWaterMark?: number;
   /** TLS on top of the TCP connection. */
   readonly tls?: TlsClientOptions;
+  /** Connect from this address and/or port (`nc -s`, `nc -p`). */
+  readonly localAddress?: string;
+  readonly localPort?: number;
 }
 
 export interface Dialing {
@@ -64,6 +67,8 @@ export function dialStream(options: ConnectStreamOptions): Dialing {
     port: options.port,
     allowHalfOpen: options.allowHalfOpen ?? false,
     noDelay: true,
+    ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
+    ...(options.localPort !== undefined ? { localPort: options.localPort } : {}),
     ...(options.onread !== undefined ? { onread: options.onread } : {}),
     ...(options.writableHighWaterMark !== undefined
       ? { writableHighWaterMark: options.writableHighWaterMark }

@@ -31,5 +31,6 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./demo.js'),
   },
   relay: { summary: 'a proxy that injects faults: delay, loss, stall…', load: () => import('./relay.js') },
+  nc: { summary: "ncat's command line: connect, listen, -k, --exec, --chat", load: () => import('./nc.js') },
   bench: { summary: 'measure throughput and latency (iperf3 + sockperf)', load: () => import('./bench.js') },
 };
