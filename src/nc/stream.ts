@@ -6,8 +6,9 @@
  * When a session ends (one connection):
  * - stdin's end half-closes the connection (not with --no-shutdown); with --send-only it ends the
  *   session.
- * - the connection's end ends the session once stdin has ended too (with --recv-only at once).
- *   ncat 7.93 in connect mode exits on stdin's end without waiting for the reply; socklab waits.
+ * - the connection's end ends a client's session once stdin has ended too (with --recv-only at
+ *   once), and a server's (-l) at once, as in ncat. ncat 7.93 in connect mode exits on stdin's end
+ *   without waiting for the reply (a known bug); socklab waits for the server's end.
  */
 import { once } from 'node:events';
 import type net from 'node:net';
@@ -86,7 +87,8 @@ export function runSingle(ctx: NcContext, socket: net.Socket): void {
   });
   socket.on('end', () => {
     socketEnded = true;
-    if (options.recvOnly || stdinEnded) done();
+    // ncat: a server (-l without -k) is done when its client is; a client waits for stdin too.
+    if (options.listen || options.recvOnly || stdinEnded) done();
   });
   socket.on('error', (err) => ctx.finish(resetError(ctx, peer, err)));
   socket.on('close', () => {
