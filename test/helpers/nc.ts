@@ -110,7 +110,13 @@ export async function connectTestClient(
     allowHalfOpen: true,
     ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
   });
-  await once(socket, 'connect');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve();
+    });
+    socket.once('error', reject);
+  });
   const chunks: Buffer[] = [];
   let how: 'end' | 'reset' | 'close' | undefined;
   const waiters = new Set<() => void>();
@@ -189,9 +195,9 @@ export function collect(socket: net.Socket): Promise<{ data: Buffer; fin: boolea
 }
 
 /** A UDP socket in the test, bound on 127.0.0.1. */
-export async function udpSocket(): Promise<dgram.Socket & { port: number }> {
+export async function udpSocket(host = '127.0.0.1'): Promise<dgram.Socket & { port: number }> {
   const socket = dgram.createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
+  socket.bind(0, host);
   await once(socket, 'listening');
   return Object.assign(socket, { port: socket.address().port });
 }
