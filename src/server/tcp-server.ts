@@ -12,6 +12,7 @@ import { drained } from '../core/backpressure.js';
 import { readDiscarding } from '../core/discard.js';
 import { messagesBefore, raw, type Codec, type Decoder } from '../core/framing.js';
 import { DEFAULT_BACKLOG, listenStream } from '../core/listen.js';
+import { plainAddress, type AccessControl } from './access.js';
 import { openChain, replyAfter, runChain } from './chain.js';
 
 const RESOLVED = Promise.resolve();
@@ -35,6 +36,8 @@ export interface ListenTcpOptions {
   /** Wait this long before each reply. */
   readonly delayMs?: number;
   readonly backlog?: number;
+  /** Who may connect (`--allow`/`--deny`): others are reset at once and reported as 'denied'. */
+  readonly access?: AccessControl;
   readonly signal?: AbortSignal;
 }
 
@@ -43,6 +46,8 @@ export interface TcpServerEvents {
   close: [conn: Connection, info: CloseInfo];
   /** A connection refused because of `maxConnections`. */
   drop: [peer: string];
+  /** A connection refused by the access rules. */
+  denied: [peer: string];
 }
 
 export interface TcpServerStats {
@@ -139,7 +144,17 @@ export async function listenTcp(options: ListenTcpOptions): Promise<TcpServer> {
     backlog: options.backlog ?? DEFAULT_BACKLOG,
     pauseOnConnect: countOnly,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
-    onConnection: (socket) => serveConnection(server, socket, nextId++, options, countOnly),
+    onConnection: (socket) => {
+      if (options.access && !options.access.allows(socket.remoteAddress ?? '')) {
+        server.emit(
+          'denied',
+          formatHostPort(plainAddress(socket.remoteAddress ?? '?'), socket.remotePort ?? 0),
+        );
+        socket.resetAndDestroy();
+        return;
+      }
+      serveConnection(server, socket, nextId++, options, countOnly);
+    },
     onDrop: (peer) => server.emit('drop', peer),
   });
   server.attach(netServer);

@@ -149,7 +149,11 @@ export async function connectTestClient(
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(received().toString())}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(received().toString())}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -163,14 +167,18 @@ export async function connectTestClient(
     received,
     ended: (timeoutMs = 10_000) => until(() => how, 'the end of the connection', timeoutMs),
     waitFor: (text, timeoutMs = 10_000) =>
-      until(() => (received().toString('latin1').includes(text) ? true : undefined), JSON.stringify(text), timeoutMs).then(
-        () => undefined,
-      ),
+      until(
+        () => (received().toString('latin1').includes(text) ? true : undefined),
+        JSON.stringify(text),
+        timeoutMs,
+      ).then(() => undefined),
   };
 }
 
 /** A TCP server in the test, on port 0, with a handler per connection. */
-export async function testServer(onConnection: (socket: net.Socket) => void): Promise<net.Server & { port: number }> {
+export async function testServer(
+  onConnection: (socket: net.Socket) => void,
+): Promise<net.Server & { port: number }> {
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => undefined);
     onConnection(socket);
@@ -203,7 +211,10 @@ export async function udpSocket(host = '127.0.0.1'): Promise<dgram.Socket & { po
 }
 
 /** The next datagram on `socket`, within `timeoutMs`. */
-export function nextDatagram(socket: dgram.Socket, timeoutMs = 10_000): Promise<{ data: Buffer; rinfo: dgram.RemoteInfo }> {
+export function nextDatagram(
+  socket: dgram.Socket,
+  timeoutMs = 10_000,
+): Promise<{ data: Buffer; rinfo: dgram.RemoteInfo }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.off('message', onMessage);

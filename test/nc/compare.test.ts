@@ -66,20 +66,23 @@ for (const impl of impls) {
     assert.equal(result.stdout, 'bye\n');
   });
 
-  test(name("listen: one client; the server's stdin goes to it; its FIN ends the server (exit 0)"), async (t) => {
-    const server = await listenNc(impl, 'tcp', (port) => ['-l', '127.0.0.1', String(port)]);
-    t.after(() => server.stop());
-    const client = await connectTestClient(server.port);
-    t.after(() => client.socket.destroy());
-    server.write('pong\n');
-    await client.waitFor('pong\n');
-    client.socket.end('ping\n');
-    const result = await server.exited(10_000);
-    assert.equal(result.code, 0);
-    assert.equal(result.stdout, 'ping\n');
-    assert.equal(await client.ended(), 'end');
-    assert.equal(client.received().toString(), 'pong\n');
-  });
+  test(
+    name("listen: one client; the server's stdin goes to it; its FIN ends the server (exit 0)"),
+    async (t) => {
+      const server = await listenNc(impl, 'tcp', (port) => ['-l', '127.0.0.1', String(port)]);
+      t.after(() => server.stop());
+      const client = await connectTestClient(server.port);
+      t.after(() => client.socket.destroy());
+      server.write('pong\n');
+      await client.waitFor('pong\n');
+      client.socket.end('ping\n');
+      const result = await server.exited(10_000);
+      assert.equal(result.code, 0);
+      assert.equal(result.stdout, 'ping\n');
+      assert.equal(await client.ended(), 'end');
+      assert.equal(client.received().toString(), 'pong\n');
+    },
+  );
 
   test(name('listen: the server closing its stdin half-closes; the client still sends'), async (t) => {
     const server = await listenNc(impl, 'tcp', (port) => ['-l', '127.0.0.1', String(port)]);
@@ -125,19 +128,24 @@ for (const impl of impls) {
     await b.waitFor('to all\n');
   });
 
-  test(name('UDP connect: each read of stdin is a datagram, replies go to stdout, stdin EOF ends it'), async (t) => {
-    const peer = await udpSocket();
-    t.after(() => peer.close());
-    peer.on('message', (data, rinfo) => peer.send(Buffer.from(data.toString().toUpperCase()), rinfo.port, rinfo.address));
-    const proc = startNc(impl, ['-u', '127.0.0.1', String(peer.port)]);
-    t.after(() => proc.stop());
-    proc.write('abc\n');
-    await proc.waitFor('ABC\n');
-    proc.endInput();
-    const result = await proc.exited(10_000);
-    assert.equal(result.code, 0);
-    assert.equal(result.stdout, 'ABC\n');
-  });
+  test(
+    name('UDP connect: each read of stdin is a datagram, replies go to stdout, stdin EOF ends it'),
+    async (t) => {
+      const peer = await udpSocket();
+      t.after(() => peer.close());
+      peer.on('message', (data, rinfo) =>
+        peer.send(Buffer.from(data.toString().toUpperCase()), rinfo.port, rinfo.address),
+      );
+      const proc = startNc(impl, ['-u', '127.0.0.1', String(peer.port)]);
+      t.after(() => proc.stop());
+      proc.write('abc\n');
+      await proc.waitFor('ABC\n');
+      proc.endInput();
+      const result = await proc.exited(10_000);
+      assert.equal(result.code, 0);
+      assert.equal(result.stdout, 'ABC\n');
+    },
+  );
 
   test(name('UDP listen: the first sender is the peer; stdin goes back to it'), async (t) => {
     const server = await listenNc(impl, 'udp', (port) => ['-u', '-l', '127.0.0.1', String(port)]);
@@ -210,7 +218,13 @@ for (const impl of impls) {
   for (const transport of ['tcp', 'udp'] as const) {
     const u = transport === 'udp' ? ['-u'] : [];
     test(name(`-z over ${transport}: 0 for an open port, 1 for a closed one`), async (t) => {
-      const server = await listenNc(impl, transport, (port) => [...u, '-lk', '127.0.0.1', String(port), ...(transport === 'udp' ? ['--sh-exec', 'cat'] : [])]);
+      const server = await listenNc(impl, transport, (port) => [
+        ...u,
+        '-lk',
+        '127.0.0.1',
+        String(port),
+        ...(transport === 'udp' ? ['--sh-exec', 'cat'] : []),
+      ]);
       t.after(() => server.stop());
       const open = await runNc(impl, ['-z', ...u, '127.0.0.1', String(server.port)]);
       assert.equal(open.code, 0, open.stderr);
@@ -236,52 +250,61 @@ for (const impl of impls) {
     assert.match(result.stderr, /idle timeout/i);
   });
 
-  test(name('-C: bare LF sent as CRLF, an existing CRLF kept even split across reads; input not changed'), async (t) => {
-    let data = '';
-    let waiter: (() => void) | undefined;
-    const server = await testServer((socket) => {
-      socket.write('in\n');
-      socket.on('data', (c: Buffer) => {
-        data += c.toString('latin1');
-        waiter?.();
+  test(
+    name('-C: bare LF sent as CRLF, an existing CRLF kept even split across reads; input not changed'),
+    async (t) => {
+      let data = '';
+      let waiter: (() => void) | undefined;
+      const server = await testServer((socket) => {
+        socket.write('in\n');
+        socket.on('data', (c: Buffer) => {
+          data += c.toString('latin1');
+          waiter?.();
+        });
       });
-    });
-    t.after(() => server.close());
-    const until = (text: string) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`waiting for ${JSON.stringify(text)}, have ${JSON.stringify(data)}`)), 10_000);
-        waiter = () => {
-          if (data === text) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        waiter();
-      });
-    const proc = startNc(impl, ['-C', '127.0.0.1', String(server.port)]);
-    t.after(() => proc.stop());
-    await proc.waitFor('in\n');
-    proc.write('one\r');
-    await until('one\r');
-    proc.write('\ntwo\n');
-    await until('one\r\ntwo\r\n');
-    proc.endInput();
-    const result = await proc.exited(10_000);
-    assert.equal(result.stdoutBytes.toString('latin1'), 'in\n', 'what is received is never changed');
-  });
+      t.after(() => server.close());
+      const until = (text: string) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`waiting for ${JSON.stringify(text)}, have ${JSON.stringify(data)}`)),
+            10_000,
+          );
+          waiter = () => {
+            if (data === text) {
+              clearTimeout(timer);
+              resolve();
+            }
+          };
+          waiter();
+        });
+      const proc = startNc(impl, ['-C', '127.0.0.1', String(server.port)]);
+      t.after(() => proc.stop());
+      await proc.waitFor('in\n');
+      proc.write('one\r');
+      await until('one\r');
+      proc.write('\ntwo\n');
+      await until('one\r\ntwo\r\n');
+      proc.endInput();
+      const result = await proc.exited(10_000);
+      assert.equal(result.stdoutBytes.toString('latin1'), 'in\n', 'what is received is never changed');
+    },
+  );
 
-  test(name('-m 0 refuses every client: it neither sends nor receives, the server keeps running'), async (t) => {
-    const server = await listenNc(impl, 'tcp', (port) => ['-lk', '-m', '0', '127.0.0.1', String(port)]);
-    t.after(() => server.stop());
-    server.write('for nobody\n');
-    const client = await connectTestClient(server.port);
-    t.after(() => client.socket.destroy());
-    client.socket.write('ignored\n');
-    assert.notEqual(await client.ended(), undefined);
-    assert.equal(client.received().length, 0);
-    assert.equal(await stillRunningAfter(server, RUNNING_WINDOW_MS), true);
-    assert.equal(server.stdout(), '');
-  });
+  test(
+    name('-m 0 refuses every client: it neither sends nor receives, the server keeps running'),
+    async (t) => {
+      const server = await listenNc(impl, 'tcp', (port) => ['-lk', '-m', '0', '127.0.0.1', String(port)]);
+      t.after(() => server.stop());
+      server.write('for nobody\n');
+      const client = await connectTestClient(server.port);
+      t.after(() => client.socket.destroy());
+      client.socket.write('ignored\n');
+      assert.notEqual(await client.ended(), undefined);
+      assert.equal(client.received().length, 0);
+      assert.equal(await stillRunningAfter(server, RUNNING_WINDOW_MS), true);
+      assert.equal(server.stdout(), '');
+    },
+  );
 
   test(name('--broker: each client to every other client (not back), stdin to all'), async (t) => {
     const server = await listenNc(impl, 'tcp', (port) => ['-l', '--broker', '127.0.0.1', String(port)]);
@@ -351,7 +374,9 @@ for (const impl of impls) {
 
 test('socklab: UDP -k without --exec is a usage error, as in ncat', async () => {
   for (const impl of impls) {
-    const result = await runNc(impl, ['-u', '-lk', '127.0.0.1', String(await closedPort('udp'))], { timeoutMs: 5_000 });
+    const result = await runNc(impl, ['-u', '-lk', '127.0.0.1', String(await closedPort('udp'))], {
+      timeoutMs: 5_000,
+    });
     assert.equal(result.code, 2, `${impl.name}: ${result.stderr}`);
   }
 });

@@ -16,7 +16,7 @@ import { runProcess } from '../helpers/spawn.js';
 function options(argv: string[]): NcOptions {
   const command: NcCommand = parse(argv);
   assert.equal(command.kind, 'run');
-  return (command as Extract<NcCommand, { kind: 'run' }>).options;
+  return (command).options;
 }
 
 test('bundled short flags, -vvv, options after the operands', () => {
@@ -41,7 +41,10 @@ test('-w5s and -w 5 (seconds), ms/s/m/h suffixes', () => {
 test('listen: a lone numeric operand is the port, anything else the address; -p sets the port', () => {
   assert.deepEqual([options(['-l', '9000']).host, options(['-l', '9000']).port], [undefined, 9000]);
   assert.deepEqual([options(['-l', '::1']).host, options(['-l', '::1']).port], ['::1', 31337]);
-  assert.deepEqual([options(['-l', '-p', '8080']).port, options(['-l', 'localhost', '-p', '8080']).host], [8080, 'localhost']);
+  assert.deepEqual(
+    [options(['-l', '-p', '8080']).port, options(['-l', 'localhost', '-p', '8080']).host],
+    [8080, 'localhost'],
+  );
   assert.equal(options(['-l']).port, 31337, "ncat's default port");
 });
 
@@ -88,7 +91,11 @@ test('conflicts and what is not there are usage errors', () => {
 
 test('-C: bare LF becomes CRLF; an existing CRLF is kept, also when CR and LF come in separate reads', () => {
   const crlf = new CrlfTranslator();
-  const out = [crlf.translate(Buffer.from('a\nb\r')), crlf.translate(Buffer.from('\nc\n')), crlf.translate(Buffer.from('\n'))];
+  const out = [
+    crlf.translate(Buffer.from('a\nb\r')),
+    crlf.translate(Buffer.from('\nc\n')),
+    crlf.translate(Buffer.from('\n')),
+  ];
   assert.equal(Buffer.concat(out).toString(), 'a\r\nb\r\nc\r\n\r\n');
   assert.equal(new CrlfTranslator().translate(Buffer.from('x\r\n')).toString(), 'x\r\n');
 });
@@ -125,7 +132,9 @@ test('access: addresses, CIDR, host names resolved, files, deny over allow, IPv4
   const denyOnly = await buildAccessControl({ ...NO_ACCESS_SPECS, deny: ['192.0.2.0/24'] });
   assert.equal(denyOnly.allows('192.0.2.9'), false);
   assert.equal(denyOnly.allows('127.0.0.1'), true);
-  await assert.rejects(buildAccessControl({ ...NO_ACCESS_SPECS, allow: ['10.0.0.0/33'] }), { code: 'SOCKLAB_ERR_USAGE' });
+  await assert.rejects(buildAccessControl({ ...NO_ACCESS_SPECS, allow: ['10.0.0.0/33'] }), {
+    code: 'SOCKLAB_ERR_USAGE',
+  });
   await assert.rejects(buildAccessControl({ ...NO_ACCESS_SPECS, denyFiles: [path.join(dir, 'missing')] }), {
     code: 'SOCKLAB_ERR_USAGE',
   });

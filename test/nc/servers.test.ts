@@ -47,7 +47,14 @@ async function tryFrom(port: number, localAddress: string): Promise<{ accepted: 
 
 /** A -lk server that answers every allowed client "welcome" (--sh-exec), with access rules. */
 function welcomeServer(impl: NcImpl, rules: string[]) {
-  return listenNc(impl, 'tcp', (port) => ['-lk', '127.0.0.1', String(port), '--sh-exec', 'echo welcome', ...rules]);
+  return listenNc(impl, 'tcp', (port) => [
+    '-lk',
+    '127.0.0.1',
+    String(port),
+    '--sh-exec',
+    'echo welcome',
+    ...rules,
+  ]);
 }
 
 async function tempDir(): Promise<string> {
@@ -57,16 +64,26 @@ async function tempDir(): Promise<string> {
 for (const impl of impls) {
   const name = (what: string) => `${impl.name}: ${what}`;
 
-  test(name('--allow: only the listed addresses; the others are closed and the server goes on'), async (t) => {
-    const server = await welcomeServer(impl, ['--allow', '127.0.0.2']);
-    t.after(() => server.stop());
-    assert.equal((await tryFrom(server.port, '127.0.0.1')).accepted, false);
-    assert.equal((await tryFrom(server.port, '127.0.0.2')).accepted, true);
-    assert.equal(await stillRunningAfter(server, 300), true);
-  });
+  test(
+    name('--allow: only the listed addresses; the others are closed and the server goes on'),
+    async (t) => {
+      const server = await welcomeServer(impl, ['--allow', '127.0.0.2']);
+      t.after(() => server.stop());
+      assert.equal((await tryFrom(server.port, '127.0.0.1')).accepted, false);
+      assert.equal((await tryFrom(server.port, '127.0.0.2')).accepted, true);
+      assert.equal(await stillRunningAfter(server, 300), true);
+    },
+  );
 
   test(name('--allow CIDR, --deny overrides it; repeated options add up'), async (t) => {
-    const server = await welcomeServer(impl, ['--allow', '127.0.0.0/30', '--deny', '127.0.0.2', '--deny', '127.0.0.3']);
+    const server = await welcomeServer(impl, [
+      '--allow',
+      '127.0.0.0/30',
+      '--deny',
+      '127.0.0.2',
+      '--deny',
+      '127.0.0.3',
+    ]);
     t.after(() => server.stop());
     assert.equal((await tryFrom(server.port, '127.0.0.1')).accepted, true);
     assert.equal((await tryFrom(server.port, '127.0.0.2')).accepted, false);
@@ -79,7 +96,12 @@ for (const impl of impls) {
     t.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(path.join(dir, 'allow'), '127.0.0.1\n127.0.0.4 127.0.0.5\n');
     await writeFile(path.join(dir, 'deny'), '127.0.0.5\n');
-    const server = await welcomeServer(impl, ['--allowfile', path.join(dir, 'allow'), '--denyfile', path.join(dir, 'deny')]);
+    const server = await welcomeServer(impl, [
+      '--allowfile',
+      path.join(dir, 'allow'),
+      '--denyfile',
+      path.join(dir, 'deny'),
+    ]);
     t.after(() => server.stop());
     assert.equal((await tryFrom(server.port, '127.0.0.1')).accepted, true);
     assert.equal((await tryFrom(server.port, '127.0.0.4')).accepted, true);
@@ -88,7 +110,14 @@ for (const impl of impls) {
   });
 
   test(name('--deny applies to UDP datagrams too'), async (t) => {
-    const server = await listenNc(impl, 'udp', (port) => ['-u', '-l', '127.0.0.1', String(port), '--deny', '127.0.0.2']);
+    const server = await listenNc(impl, 'udp', (port) => [
+      '-u',
+      '-l',
+      '127.0.0.1',
+      String(port),
+      '--deny',
+      '127.0.0.2',
+    ]);
     t.after(() => server.stop());
     const denied = await udpSocket('127.0.0.2');
     t.after(() => denied.close());
@@ -124,7 +153,13 @@ for (const impl of impls) {
   });
 
   test(name('--exec: split on spaces with backslash escapes, no shell'), async (t) => {
-    const server = await listenNc(impl, 'tcp', (port) => ['-l', '127.0.0.1', String(port), '--exec', '/usr/bin/printf %s| a\\ b $HOME']);
+    const server = await listenNc(impl, 'tcp', (port) => [
+      '-l',
+      '127.0.0.1',
+      String(port),
+      '--exec',
+      '/usr/bin/printf %s| a\\ b $HOME',
+    ]);
     t.after(() => server.stop());
     const client = await connectTestClient(server.port);
     t.after(() => client.socket.destroy());
@@ -133,7 +168,14 @@ for (const impl of impls) {
   });
 
   test(name('UDP --sh-exec: NCAT_PROTO=UDP, the reply goes to the sender'), async (t) => {
-    const server = await listenNc(impl, 'udp', (port) => ['-u', '-l', '127.0.0.1', String(port), '--sh-exec', 'read line; echo "$NCAT_PROTO $line"']);
+    const server = await listenNc(impl, 'udp', (port) => [
+      '-u',
+      '-l',
+      '127.0.0.1',
+      String(port),
+      '--sh-exec',
+      'read line; echo "$NCAT_PROTO $line"',
+    ]);
     t.after(() => server.stop());
     const client = await udpSocket();
     t.after(() => client.close());
@@ -142,21 +184,36 @@ for (const impl of impls) {
     assert.equal((await reply).data.toString(), 'UDP ping\n');
   });
 
-  test(name('--exec of a program that does not exist: the client is closed, the server goes on'), async (t) => {
-    const server = await listenNc(impl, 'tcp', (port) => ['-lk', '127.0.0.1', String(port), '--exec', '/nonexistent/program']);
-    t.after(() => server.stop());
-    for (let i = 0; i < 2; i++) {
-      const client = await connectTestClient(server.port);
-      t.after(() => client.socket.destroy());
-      client.socket.end('x\n');
-      assert.notEqual(await client.ended(), undefined);
-      assert.equal(client.received().length, 0);
-    }
-    assert.equal(await stillRunningAfter(server, 300), true);
-  });
+  test(
+    name('--exec of a program that does not exist: the client is closed, the server goes on'),
+    async (t) => {
+      const server = await listenNc(impl, 'tcp', (port) => [
+        '-lk',
+        '127.0.0.1',
+        String(port),
+        '--exec',
+        '/nonexistent/program',
+      ]);
+      t.after(() => server.stop());
+      for (let i = 0; i < 2; i++) {
+        const client = await connectTestClient(server.port);
+        t.after(() => client.socket.destroy());
+        client.socket.end('x\n');
+        assert.notEqual(await client.ended(), undefined);
+        assert.equal(client.received().length, 0);
+      }
+      assert.equal(await stillRunningAfter(server, 300), true);
+    },
+  );
 
   test(name('--exec /bin/cat: an echo server answers a client that half-closes'), async (t) => {
-    const server = await listenNc(impl, 'tcp', (port) => ['-lk', '127.0.0.1', String(port), '--exec', '/bin/cat']);
+    const server = await listenNc(impl, 'tcp', (port) => [
+      '-lk',
+      '127.0.0.1',
+      String(port),
+      '--exec',
+      '/bin/cat',
+    ]);
     t.after(() => server.stop());
     const client = await connectTestClient(server.port);
     t.after(() => client.socket.destroy());
@@ -166,7 +223,7 @@ for (const impl of impls) {
     if (impl.name === 'socklab') assert.equal(client.received().toString(), 'echo me\n');
   });
 
-  test(name('-o and -x record both directions in order, -x in ncat\'s layout'), async (t) => {
+  test(name("-o and -x record both directions in order, -x in ncat's layout"), async (t) => {
     const dir = await tempDir();
     t.after(() => rm(dir, { recursive: true, force: true }));
     const raw = path.join(dir, 'out.bin');

@@ -1,4 +1,5 @@
 /** `socklab relay LISTEN TARGET [impairments]`: a fault-injecting proxy for TCP and UDP. */
+import { buildAccessControl, type AccessSpecs } from '../../server/access.js';
 import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
 import { faultError, transportReason, type FaultSpec } from '../../impair/fault.js';
 import { sanitizeForTerminal } from '../../format/terminal.js';
@@ -98,6 +99,10 @@ Control and config:
 Other options:
       --name NAME               the relay's name (default relay)
   -u, --udp                     LISTEN and TARGET without a scheme are UDP
+      --allow SPEC, --deny SPEC  who may connect (TCP) or send (UDP): an address, a CIDR range, a
+                                host name; repeated options add up; deny wins (as ncat's)
+      --allowfile FILE, --denyfile FILE
+                                the same, specs separated by spaces or newlines
   -v, --verbose                 connection and flow events on stderr
   -h, --help                    this help
 
@@ -139,6 +144,10 @@ const OPTIONS = {
   config: { type: 'string' },
   udp: { type: 'boolean', short: 'u' },
   verbose: { type: 'boolean', short: 'v' },
+  allow: { type: 'string', multiple: true },
+  allowfile: { type: 'string', multiple: true },
+  deny: { type: 'string', multiple: true },
+  denyfile: { type: 'string', multiple: true },
   ...Object.fromEntries(FAULT_FLAGS.map(({ flag }) => [flag.flag, { type: 'string' as const }])),
 } as const;
 
@@ -155,6 +164,8 @@ export interface RelayCommandOptions {
   /** --memory SIZE: one budget for every relay this command runs. */
   readonly memoryBudgetBytes?: number;
   readonly verbose: boolean;
+  /** --allow/--deny/--allowfile/--denyfile: who may use the relays (read when the command runs). */
+  readonly access?: AccessSpecs;
 }
 
 /** The impairment flags, in order, scoped by --up/--down/--both → fault specs. */
@@ -234,7 +245,7 @@ export function faultsFromFlags(
 
 export function parse(argv: readonly string[]): RelayCommandOptions {
   const { values: v, positionals, tokens } = parseCommandLine(argv, OPTIONS);
-  const values: Record<string, string | boolean | undefined> = v;
+  const values: Record<string, string | boolean | string[] | undefined> = v;
   const str = (name: string): string | undefined => {
     const value = values[name];
     return typeof value === 'string' ? value : undefined;
@@ -275,6 +286,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
       ...(seed !== undefined ? { seed } : {}),
       ...memory,
       verbose: v.verbose === true,
+      ...accessOf(v),
     };
   }
   if (positionals.length !== 2) {
@@ -325,7 +337,20 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
     ...(seed !== undefined ? { seed } : {}),
     ...memory,
     verbose: v.verbose === true,
+    ...accessOf(v),
   };
+}
+
+function accessOf(v: { allow?: string[]; allowfile?: string[]; deny?: string[]; denyfile?: string[] }): {
+  access?: AccessSpecs;
+} {
+  const specs: AccessSpecs = {
+    allow: v.allow ?? [],
+    allowFiles: v.allowfile ?? [],
+    deny: v.deny ?? [],
+    denyFiles: v.denyfile ?? [],
+  };
+  return Object.values(specs).some((list: readonly string[]) => list.length > 0) ? { access: specs } : {};
 }
 
 /**
@@ -468,6 +493,7 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
   registry.on('add', started);
   registry.on('remove', (relay) => io.stderr.write(`${describeEnd(relay)}\n`));
   try {
+    const access = options.access !== undefined ? await buildAccessControl(options.access) : undefined;
     const config = options.configFile !== undefined ? await loadConfig(options.configFile) : undefined;
     for (const relay of [...options.relays, ...(config?.relays ?? [])]) {
       // --seed wins over a config file's seeds.
@@ -476,6 +502,7 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
         ...relay,
         ...(seed !== undefined ? { seed } : {}),
         memoryBudget: budget,
+        ...(access !== undefined ? { access } : {}),
         signal: io.signal,
       });
     }
