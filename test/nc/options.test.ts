@@ -16,7 +16,7 @@ import { runProcess } from '../helpers/spawn.js';
 function options(argv: string[]): NcOptions {
   const command: NcCommand = parse(argv);
   assert.equal(command.kind, 'run');
-  return (command).options;
+  return command.options;
 }
 
 test('bundled short flags, -vvv, options after the operands', () => {
