@@ -330,3 +330,70 @@ for (const impl of impls) {
     if (impl.name === 'socklab') assert.equal((await fromClient!).data.toString(), 'answer to question\n');
   });
 }
+
+for (const impl of impls) {
+  const name = (what: string) => `${impl.name}: ${what}`;
+
+  test(name('UDP -k --sh-exec: one program per sender, each answering its own'), async (t) => {
+    const server = await listenNc(impl, 'udp', (port) => [
+      '-u',
+      '-lk',
+      '127.0.0.1',
+      String(port),
+      '--sh-exec',
+      'while read l; do echo "$NCAT_REMOTE_PORT $l"; done',
+    ]);
+    t.after(() => server.stop());
+    const a = await udpSocket();
+    const b = await udpSocket();
+    t.after(() => [a, b].forEach((s) => s.close()));
+    for (const [socket, text] of [
+      [a, 'one'],
+      [b, 'two'],
+      [a, 'three'],
+    ] as const) {
+      const reply = nextDatagram(socket);
+      socket.send(`${text}\n`, server.port, '127.0.0.1');
+      assert.equal((await reply).data.toString(), `${socket.port} ${text}\n`);
+    }
+  });
+
+  test(name('--append-output adds to the -o file'), async (t) => {
+    const dir = await tempDir();
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'log');
+    await writeFile(file, 'before\n');
+    const server = await testServer((socket) => {
+      socket.on('data', () => undefined);
+      socket.on('end', () => socket.end());
+    });
+    t.after(() => server.close());
+    const proc = startNc(impl, ['--append-output', '-o', file, '127.0.0.1', String(server.port)]);
+    t.after(() => proc.stop());
+    proc.endInput('after\n');
+    assert.equal((await proc.exited(10_000)).code, 0);
+    assert.equal(await readFile(file, 'utf8'), 'before\nafter\n');
+  });
+
+  test(name('-d: a pause between reads of stdin'), async (t) => {
+    const arrivals: number[] = [];
+    let firstArrived: () => void = () => undefined;
+    const first = new Promise<void>((resolve) => (firstArrived = resolve));
+    const server = await testServer((socket) => {
+      socket.on('data', () => {
+        arrivals.push(Date.now());
+        firstArrived();
+      });
+      socket.on('end', () => socket.end());
+    });
+    t.after(() => server.close());
+    const proc = startNc(impl, ['-d', '300ms', '127.0.0.1', String(server.port)]);
+    t.after(() => proc.stop());
+    proc.write('first\n');
+    await first;
+    proc.endInput('second\n');
+    assert.equal((await proc.exited(10_000)).code, 0);
+    assert.equal(arrivals.length, 2);
+    assert.ok(arrivals[1]! - arrivals[0]! >= 250, `${arrivals[1]! - arrivals[0]!} ms between reads`);
+  });
+}
