@@ -390,7 +390,13 @@ for (const impl of impls) {
     const proc = startNc(impl, ['-d', '300ms', '127.0.0.1', String(server.port)]);
     t.after(() => proc.stop());
     proc.write('first\n');
-    await first;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      first,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the first line never arrived')), 10_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     proc.endInput('second\n');
     assert.equal((await proc.exited(10_000)).code, 0);
     assert.equal(arrivals.length, 2);
