@@ -8,7 +8,7 @@ import { connectDatagram } from '../core/connect.js';
 import { openDatagramSocket, type DatagramSender, type DatagramSocket } from '../core/datagram.js';
 import { bindDatagram } from '../core/listen.js';
 import { datagramType } from '../core/resolve.js';
-import { describeSystemError, SocklabError, systemCode } from '../errors.js';
+import { describeSystemError, SocklabError } from '../errors.js';
 import { execError, startChild } from '../exec/exec.js';
 import { plainAddress } from '../server/access.js';
 import type { NcContext } from './context.js';
@@ -55,7 +55,7 @@ export async function probeUdp(ctx: NcContext, address: string): Promise<number>
       socket.onError((err) => {
         clearTimeout(timer);
         ctx.log(`udp ${formatHostPort(address, ctx.options.port)}: ${describeSystemError(err)}`);
-        resolve(systemCode(err) === 'ECONNREFUSED' ? 1 : 1);
+        resolve(1); // port unreachable (ECONNREFUSED), or any other error: not open
       });
       socket.onMessage(() => {
         clearTimeout(timer);
@@ -154,6 +154,7 @@ export async function runUdpServer(
       const s = socket.sender();
       const from = { address: s.address, port: s.port };
       const key = `${from.address}|${from.port}`;
+      if (options.family === 6 && /^::ffff:/i.test(from.address)) return; // -6: not IPv4 senders
       ctx.touch();
       if (options.exec) {
         let child = children.get(key);

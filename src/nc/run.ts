@@ -168,6 +168,10 @@ async function listen(ctx: NcContext): Promise<void> {
       socket.destroy();
       return;
     }
+    if (options.family === 6 && /^::ffff:/i.test(socket.remoteAddress ?? '')) {
+      socket.destroy(); // -6: the dual-stack socket took an IPv4 client
+      return;
+    }
     ctx.touch();
     const current = hub ? hub.size : children + (taken ? 1 : 0);
     if (options.maxConnections !== undefined && current >= options.maxConnections) {

@@ -61,6 +61,8 @@ export class StdinPump {
     const stdin = this.ctx.io.stdin;
     stdin.off('data', this.#onData);
     stdin.off('end', this.#onEnd);
+    stdin.off('error', this.#onEnd);
+    stdin.on('error', () => undefined); // destroyed below: nothing to report
     stdin.pause();
     if (!this.#ended) stdin.destroy();
   }
