@@ -109,3 +109,19 @@ test('relay -u --allow: only allowed senders get a flow', async (t) => {
   allowed.send('yes\n', port, '127.0.0.1');
   assert.equal((await reply).data.toString(), 'yes\n');
 });
+
+test('nc -l --exec beyond loopback warns; on 127.0.0.1 it does not', async (t) => {
+  const { SOCKLAB_NC, listenNc } = await import('../helpers/nc.js');
+  const wide = await listenNc(SOCKLAB_NC, 'tcp', (port) => ['-l', String(port), '--exec', '/bin/cat']);
+  t.after(() => wide.stop());
+  assert.match(wide.stderr(), /warning: anyone who can reach .* can run '\/bin\/cat' \(--exec\)/);
+  const local = await listenNc(SOCKLAB_NC, 'tcp', (port) => [
+    '-l',
+    '127.0.0.1',
+    String(port),
+    '--exec',
+    '/bin/cat',
+  ]);
+  t.after(() => local.stop());
+  assert.doesNotMatch(local.stderr(), /warning/);
+});
