@@ -42,7 +42,7 @@ function toStdout(ctx: NcContext, data: Buffer): Promise<void> | void {
     );
 }
 
-function resetError(ctx: NcContext, peer: string, err: unknown): SocklabError {
+function resetError(peer: string, err: unknown): SocklabError {
   return new SocklabError('SOCKLAB_ERR_SOCKET', `connection with ${peer}: ${describeSystemError(err)}`, {
     cause: err,
   });
@@ -90,7 +90,7 @@ export function runSingle(ctx: NcContext, socket: net.Socket): void {
     // ncat: a server (-l without -k) is done when its client is; a client waits for stdin too.
     if (options.listen || options.recvOnly || stdinEnded) done();
   });
-  socket.on('error', (err) => ctx.finish(resetError(ctx, peer, err)));
+  socket.on('error', (err) => ctx.finish(resetError(peer, err)));
   socket.on('close', () => {
     // Closed without an end (destroyed by us at the finish): nothing more to do.
     if (!socketEnded && !ctx.done && !socket.errored) ctx.finish(0);
