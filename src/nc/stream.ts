@@ -56,7 +56,10 @@ export function runSingle(ctx: NcContext, socket: net.Socket): void {
   let stdinEnded = options.recvOnly;
   const done = () => {
     stdin.stop();
-    ctx.finish(0);
+    // What was read from stdin goes out before the connection is closed (end, not destroy).
+    if (socket.writable && !socket.writableEnded && !options.noShutdown) socket.end(() => ctx.finish(0));
+    else if (socket.writableNeedDrain) socket.once('drain', () => ctx.finish(0));
+    else ctx.finish(0);
   };
   const stdin = new StdinPump(
     ctx,
