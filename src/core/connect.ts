@@ -42,6 +42,9 @@ export interface ConnectStreamOptions {
   readonly writableHighWaterMark?: number;
   /** TLS on top of the connection (`onread` is then served by copying from 'data' events). */
   readonly tls?: TlsClientOptions;
+  /** Connect from this address and/or port (`nc -s`, `nc -p`). */
+  readonly localAddress?: string;
+  readonly localPort?: number;
 }
 
 export interface Dialing {
@@ -87,6 +90,8 @@ export function dialStream(options: ConnectStreamOptions): Dialing {
     options.path !== undefined ? { path: options.path } : { host: options.host, port: options.port };
   const common = {
     allowHalfOpen: options.allowHalfOpen ?? false,
+    ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
+    ...(options.localPort !== undefined ? { localPort: options.localPort } : {}),
     ...(options.writableHighWaterMark !== undefined
       ? { writableHighWaterMark: options.writableHighWaterMark }
       : {}),

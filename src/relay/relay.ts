@@ -22,6 +22,7 @@ import { formatAddress, formatHostPort, parseAddress, type Endpoint, type Transp
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../core/connect.js';
 import type { DatagramSocket } from '../core/datagram.js';
 import { bindDatagram, listenStream } from '../core/listen.js';
+import { plainAddress, type AccessControl } from '../server/access.js';
 import { ReadPool, type ReadPoolStats } from '../core/read-pool.js';
 import { resolveHost } from '../core/resolve.js';
 import type { TlsClientOptions, TlsServerOptions } from '../core/tls.js';
@@ -98,6 +99,8 @@ export interface RelayOptions {
    */
   readonly memoryBudget?: number | MemoryBudget;
   readonly maxConnections?: number;
+  /** Who may connect (TCP) or send (UDP): `--allow`/`--deny` (server/access.ts). Everyone by default. */
+  readonly access?: AccessControl;
   /** TCP: how long the upstream has to accept each connection. Default 10 s. */
   readonly connectTimeoutMs?: number;
   readonly maxFlows?: number;
@@ -494,6 +497,17 @@ export class Relay extends EventEmitter<RelayEvents> {
           client.destroy();
           return;
         }
+        const access = this.#options.access;
+        if (access && !access.allows(client.remoteAddress ?? '')) {
+          this.#stats.refused += 1;
+          this.emit(
+            'refused',
+            formatHostPort(plainAddress(client.remoteAddress ?? '?'), client.remotePort ?? 0),
+            'not allowed (--allow/--deny)',
+          );
+          client.resetAndDestroy();
+          return;
+        }
         const link = new TcpLink(this.#env, this.#nextId++, client);
         this.#links.add(link);
         this.#stats.total += 1;
@@ -532,6 +546,16 @@ export class Relay extends EventEmitter<RelayEvents> {
       if (!flow) {
         if (this.#closing) return;
         const sender = socket.sender();
+        const access = this.#options.access;
+        if (access && !access.allows(sender.address)) {
+          this.#stats.refused += 1;
+          this.emit(
+            'refused',
+            formatHostPort(plainAddress(sender.address), sender.port),
+            'not allowed (--allow/--deny)',
+          );
+          return;
+        }
         if (this.#flows.size >= maxFlows) {
           this.#stats.refused += 1;
           this.emit('refused', formatHostPort(sender.address, sender.port), `${maxFlows} flows already open`);

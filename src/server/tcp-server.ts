@@ -14,6 +14,7 @@ import { readDiscarding } from '../core/discard.js';
 import { messagesBefore, raw, type Codec, type Decoder } from '../core/framing.js';
 import { DEFAULT_BACKLOG, listenStream } from '../core/listen.js';
 import type { TlsServerOptions } from '../core/tls.js';
+import { plainAddress, type AccessControl } from './access.js';
 import { openChain, replyAfter, runChain } from './chain.js';
 
 const RESOLVED = Promise.resolve();
@@ -41,6 +42,8 @@ export interface ListenTcpOptions {
   /** Wait this long before each reply. */
   readonly delayMs?: number;
   readonly backlog?: number;
+  /** Who may connect (`--allow`/`--deny`): others are reset at once and reported as 'denied'. */
+  readonly access?: AccessControl;
   readonly signal?: AbortSignal;
 }
 
@@ -51,6 +54,8 @@ export interface TcpServerEvents {
   drop: [peer: string];
   /** A TLS client whose handshake failed or timed out (it is closed; the server goes on). */
   tlsError: [peer: string, err: Error];
+  /** A connection refused by the access rules. */
+  denied: [peer: string];
 }
 
 export interface TcpServerStats {
@@ -154,7 +159,17 @@ export async function listenTcp(options: ListenTcpOptions): Promise<TcpServer> {
     backlog: options.backlog ?? DEFAULT_BACKLOG,
     pauseOnConnect: countOnly,
     ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
-    onConnection: (socket) => serveConnection(server, socket, nextId++, options, countOnly),
+    onConnection: (socket) => {
+      if (options.access && !options.access.allows(socket.remoteAddress ?? '')) {
+        server.emit(
+          'denied',
+          formatHostPort(plainAddress(socket.remoteAddress ?? '?'), socket.remotePort ?? 0),
+        );
+        socket.resetAndDestroy();
+        return;
+      }
+      serveConnection(server, socket, nextId++, options, countOnly);
+    },
     onDrop: (peer) => server.emit('drop', peer),
   });
   server.attach(netServer);

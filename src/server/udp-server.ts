@@ -11,6 +11,7 @@ import { formatHostPort, type Endpoint } from '../address.js';
 import type { Behaviour, Message, Reply } from '../behaviours/behaviour.js';
 import { MAX_UDP_PAYLOAD, type DatagramSender, type DatagramSocket } from '../core/datagram.js';
 import { bindDatagram } from '../core/listen.js';
+import { plainAddress, type AccessControl } from './access.js';
 import { replyAfter, runChain } from './chain.js';
 
 export { MAX_UDP_PAYLOAD };
@@ -38,6 +39,8 @@ export interface ListenUdpOptions {
   readonly receiveBufferBytes?: number;
   /** false: node:dgram even where the native addon is built. */
   readonly batched?: boolean;
+  /** Who may send (`--allow`/`--deny`): other datagrams are dropped (limit 'access'). */
+  readonly access?: AccessControl;
   readonly signal?: AbortSignal;
 }
 
@@ -51,7 +54,7 @@ export interface UdpServerStats {
 }
 
 /** Which limit dropped a datagram. */
-export type UdpDropLimit = 'maxMessageBytes' | 'maxPending';
+export type UdpDropLimit = 'maxMessageBytes' | 'maxPending' | 'access';
 
 export interface UdpServerEvents {
   message: [msg: Message];
@@ -151,6 +154,12 @@ export async function listenUdp(options: ListenUdpOptions): Promise<UdpServer> {
       const { address, port } = socket.sender();
       const why = `datagram of ${data.length} bytes exceeds the limit of ${maxMessageBytes} bytes`;
       server.emit('drop', formatHostPort(address, port), why, 'maxMessageBytes');
+      return;
+    }
+    if (options.access && !options.access.allows(socket.sender().address)) {
+      server.stats.dropped += 1;
+      const { address, port } = socket.sender();
+      server.emit('drop', formatHostPort(plainAddress(address), port), 'not allowed', 'access');
       return;
     }
     // Counting only (no behaviours, nobody listening): the per-datagram cost is the count.

@@ -39,5 +39,6 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'run a command behind an emulated link: delay, loss, rate per IP packet',
     load: () => import('./link.js'),
   },
+  nc: { summary: "ncat's command line: connect, listen, -k, --exec, --chat", load: () => import('./nc.js') },
   bench: { summary: 'measure throughput and latency (iperf3 + sockperf)', load: () => import('./bench.js') },
 };

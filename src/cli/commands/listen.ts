@@ -1,6 +1,6 @@
 /** `socklab listen ADDRESS... [options]`: a TCP and/or UDP server with pluggable behaviours. */
 import { availableParallelism } from 'node:os';
-import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
+import { formatAddress, formatHostPort, parseAddress, type Endpoint } from '../../address.js';
 import type { Behaviour } from '../../behaviours/behaviour.js';
 import { chat } from '../../behaviours/chat.js';
 import { echo } from '../../behaviours/echo.js';
@@ -9,7 +9,16 @@ import { print, type PrintFormat } from '../../behaviours/print.js';
 import { parseTemplate, reply, unescape } from '../../behaviours/reply.js';
 import { save } from '../../behaviours/save.js';
 import { welcome } from '../../behaviours/welcome.js';
+import type net from 'node:net';
 import { describeSystemError, isSocklabError } from '../../errors.js';
+import { runForSocket, type ExecCommand } from '../../exec/exec.js';
+import { listenStream } from '../../core/listen.js';
+import {
+  buildAccessControl,
+  plainAddress,
+  type AccessControl,
+  type AccessSpecs,
+} from '../../server/access.js';
 import { codecs } from '../../core/framing.js';
 import { resolveAll } from '../../core/resolve.js';
 import { plural } from '../../format/plural.js';
@@ -45,6 +54,10 @@ What to do with each message (one of):
                           {{ and }} for braces. A message ending in a newline gets a reply
                           ending in the same newline.
       --chat              relay each TCP client's messages to all the others (like ncat --chat)
+  -e, --exec COMMAND      run COMMAND for each TCP client, its stdin and stdout the connection
+                          (split on spaces, backslash escapes, no shell; NCAT_REMOTE_ADDR,
+                          NCAT_REMOTE_PORT, NCAT_LOCAL_ADDR, NCAT_LOCAL_PORT, NCAT_PROTO set)
+  -c, --sh-exec COMMAND   the same through /bin/sh -c
 Conversation (TCP):
       --welcome TEXT      send TEXT to each new client (escapes as in --reply)
       --exit-word WORD    close a client's connection when it sends WORD (trailing CR/LF ignored)
@@ -58,6 +71,11 @@ Messages and limits:
       --idle-timeout DURATION
                           close a TCP client silent this long: 30s, 500ms
       --once              serve one TCP client (or one UDP datagram), then exit
+      --allow SPEC, --deny SPEC
+                          who may connect or send: an address, a CIDR range, a host name;
+                          repeated options add up; deny wins (as ncat's)
+      --allowfile FILE, --denyfile FILE
+                          the same, specs separated by spaces or newlines
 Output:
   -q, --quiet             print nothing of what is received, only a count per address at exit
                           (with -o, or for benchmarks: received bytes are not even copied)
@@ -87,6 +105,8 @@ Examples:
   socklab listen tls://:443 --tls-cert site.pem        TLS with a certificate (and key) from a file
   socklab listen unix:/tmp/app.sock --echo             a Unix stream socket
   socklab listen -u unix:/tmp/dgram.sock --echo        a Unix datagram socket
+  socklab listen 9000 --exec /bin/cat --allow 127.0.0.0/8
+                                                       an echo server, one cat per client
 
 Exit status: 0 done (--once) · 1 cannot listen, cannot write -o · 2 bad usage · 130 Ctrl-C.
 `;
@@ -111,6 +131,12 @@ const OPTIONS = {
   verbose: { type: 'boolean', short: 'v' },
   workers: { type: 'string' },
   ...TLS_OPTIONS,
+  allow: { type: 'string', multiple: true },
+  allowfile: { type: 'string', multiple: true },
+  deny: { type: 'string', multiple: true },
+  denyfile: { type: 'string', multiple: true },
+  exec: { type: 'string', short: 'e' },
+  'sh-exec': { type: 'string', short: 'c' },
 } as const;
 
 export interface ListenOptions {
@@ -131,6 +157,10 @@ export interface ListenOptions {
   readonly workers: number;
   /** For tls:// addresses (no cert: one self-signed certificate for all of them). */
   readonly tls?: TlsServerOptions;
+  /** --allow/--deny/--allowfile/--denyfile (read when the server starts). */
+  readonly access?: AccessSpecs;
+  /** --exec / --sh-exec: a program per TCP connection instead of the behaviours. */
+  readonly exec?: ExecCommand;
 }
 
 export function parse(argv: readonly string[]): ListenOptions {
@@ -140,7 +170,50 @@ export function parse(argv: readonly string[]): ListenOptions {
   const endpoints = positionals.map((text) =>
     parseAddress(text, { role: 'listen', defaultTransport: v.udp ? 'udp' : 'tcp' }),
   );
-  atMostOne({ '--echo': v.echo, '--reply': v.reply, '--chat': v.chat });
+  atMostOne({
+    '--echo': v.echo,
+    '--reply': v.reply,
+    '--chat': v.chat,
+    '--exec': v.exec,
+    '--sh-exec': v['sh-exec'],
+  });
+  const exec: ExecCommand | undefined =
+    v.exec !== undefined
+      ? { kind: 'exec', command: v.exec }
+      : v['sh-exec'] !== undefined
+        ? { kind: 'sh', command: v['sh-exec'] }
+        : undefined;
+  if (exec) {
+    if (exec.command.trim() === '')
+      throw usageError(`--${exec.kind === 'sh' ? 'sh-exec' : 'exec'}: the command is empty`);
+    if (endpoints.some((e) => e.transport !== 'tcp'))
+      throw usageError('--exec and --sh-exec serve TCP connections (for UDP: socklab nc -u -l --exec)');
+    for (const [flag, set] of [
+      ['--lines', v.lines],
+      ['--welcome', v.welcome !== undefined],
+      ['--exit-word', v['exit-word'] !== undefined],
+      ['--delay', v.delay !== undefined],
+      ['--once', v.once],
+      ['--workers', v.workers !== undefined],
+      ['--output', v.output !== undefined],
+      ['--hex', v.hex],
+      ['--json', v.json],
+      ['--max-message', v['max-message'] !== undefined],
+      ['--idle-timeout', v['idle-timeout'] !== undefined],
+    ] as const) {
+      if (set)
+        throw usageError(
+          `${flag} cannot be combined with --exec/--sh-exec (the program talks to the client)`,
+        );
+    }
+  }
+  const accessSpecs: AccessSpecs = {
+    allow: v.allow ?? [],
+    allowFiles: v.allowfile ?? [],
+    deny: v.deny ?? [],
+    denyFiles: v.denyfile ?? [],
+  };
+  const hasAccess = Object.values(accessSpecs).some((list: readonly string[]) => list.length > 0);
   atMostOne({ '--quiet': v.quiet, '--hex': v.hex, '--json': v.json });
   const hasTcp = endpoints.some((e) => e.transport === 'tcp');
   const hasTls = endpoints.some((e) => e.tls === true);
@@ -193,6 +266,8 @@ export function parse(argv: readonly string[]): ListenOptions {
     verbose: v.verbose ?? false,
     workers,
     ...(hasTls ? { tls: tlsServerFrom(v) } : {}),
+    ...(hasAccess ? { access: accessSpecs } : {}),
+    ...(exec ? { exec } : {}),
   };
 }
 
@@ -214,6 +289,8 @@ type Server =
   { kind: 'tcp'; server: TcpServer; where: string } | { kind: 'udp'; server: UdpServer; where: string };
 
 export async function run(options: ListenOptions, io: Io): Promise<number> {
+  const access = options.access !== undefined ? await buildAccessControl(options.access) : undefined;
+  if (options.exec) return runExec(options, options.exec, access, io);
   const summary = options.verbose || options.output === 'quiet';
   if (options.workers > 1 && !isWorker) return runPrimary({ workers: options.workers, summary }, io);
   // A worker stops when the primary asks it to (or goes away): signals are the primary's (main.ts);
@@ -284,8 +361,10 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
             ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
             ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
             ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+            ...(access !== undefined ? { access } : {}),
           });
           servers.push({ kind: 'tcp', server, where: formatAddress(server.address()) });
+          server.on('denied', (peer) => log(`refused ${peer}: not allowed (--allow/--deny)`));
           server.on('connection', (conn) => {
             const tls = conn.tls;
             log(
@@ -321,6 +400,7 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
             behaviours,
             ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
             ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+            ...(access !== undefined ? { access } : {}),
           });
           servers.push({ kind: 'udp', server, where: formatAddress(server.address()) });
           if (options.verbose) {
@@ -375,4 +455,82 @@ export async function run(options: ListenOptions, io: Io): Promise<number> {
     await file?.close();
   }
   return 0;
+}
+
+/**
+ * `listen --exec/--sh-exec`: one program per TCP connection, its stdin and stdout the client
+ * (exec/exec.ts). A program that cannot start closes that client; the server goes on.
+ */
+async function runExec(
+  options: ListenOptions,
+  exec: ExecCommand,
+  access: AccessControl | undefined,
+  io: Io,
+): Promise<number> {
+  const servers: net.Server[] = [];
+  const sockets = new Set<net.Socket>();
+  const log = (text: string) => {
+    if (options.verbose) io.stderr.write(`${text}\n`);
+  };
+  const onConnection = (socket: net.Socket) => {
+    const peer = formatHostPort(plainAddress(socket.remoteAddress ?? '?'), socket.remotePort ?? 0);
+    if (access && !access.allows(socket.remoteAddress ?? '')) {
+      log(`refused ${peer}: not allowed (--allow/--deny)`);
+      socket.resetAndDestroy();
+      return;
+    }
+    if (options.maxConnections !== undefined && sockets.size >= options.maxConnections) {
+      log(`refused ${peer}: --max-conns ${options.maxConnections} reached`);
+      socket.resetAndDestroy();
+      return;
+    }
+    sockets.add(socket);
+    log(`connection from ${peer}`);
+    runForSocket(socket, exec, {
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      proto: 'TCP',
+    })
+      .then(
+        () => log(`closed ${peer}`),
+        (err: unknown) =>
+          io.stderr.write(`socklab listen: ${peer}: ${err instanceof Error ? err.message : String(err)}\n`),
+      )
+      .finally(() => sockets.delete(socket));
+  };
+  try {
+    for (const endpoint of options.endpoints) {
+      let port = endpoint.port;
+      for (const host of await expandHosts(endpoint)) {
+        const server = await listenStream({ host, port, onConnection });
+        servers.push(server);
+        port = (server.address() as net.AddressInfo).port;
+      }
+    }
+    for (const server of servers) {
+      const a = server.address() as net.AddressInfo;
+      const where = formatAddress({ transport: 'tcp', host: a.address, port: a.port });
+      io.stderr.write(`listening on ${where}\n`);
+      if (!isLoopbackHost(a.address)) {
+        io.stderr.write(
+          `warning: anyone who can reach ${where} can run '${exec.command}' (--${exec.kind === 'sh' ? 'sh-exec' : 'exec'})\n`,
+        );
+      }
+    }
+    await new Promise<void>((resolve) => {
+      if (io.signal.aborted) resolve();
+      else io.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    for (const server of servers) server.close();
+    for (const socket of sockets) socket.destroy();
+  }
+  return 0;
+}
+
+function isLoopbackHost(address: string): boolean {
+  const plain = plainAddress(address);
+  return plain === '::1' || plain.startsWith('127.');
 }

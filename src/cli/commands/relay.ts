@@ -8,6 +8,7 @@ import {
   tlsClientFrom,
   tlsServerFrom,
 } from '../tls-options.js';
+import { buildAccessControl, type AccessSpecs } from '../../server/access.js';
 import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
 import { faultError } from '../../impair/fault.js';
 import { sanitizeForTerminal } from '../../format/terminal.js';
@@ -109,6 +110,10 @@ Control and config:
 Other options:
       --name NAME               the relay's name (default relay)
   -u, --udp                     LISTEN and TARGET without a scheme are UDP
+      --allow SPEC, --deny SPEC  who may connect (TCP) or send (UDP): an address, a CIDR range, a
+                                host name; repeated options add up; deny wins (as ncat's)
+      --allowfile FILE, --denyfile FILE
+                                the same, specs separated by spaces or newlines
   -v, --verbose                 connection and flow events on stderr
   -h, --help                    this help
 ${TLS_SERVER_HELP.replace('TLS (for', 'TLS, LISTEN side (for')}
@@ -156,6 +161,10 @@ const OPTIONS = {
   udp: { type: 'boolean', short: 'u' },
   verbose: { type: 'boolean', short: 'v' },
   ...TLS_OPTIONS,
+  allow: { type: 'string', multiple: true },
+  allowfile: { type: 'string', multiple: true },
+  deny: { type: 'string', multiple: true },
+  denyfile: { type: 'string', multiple: true },
   ...Object.fromEntries(FAULT_FLAGS.map(({ flag }) => [flag.flag, { type: 'string' as const }])),
 } as const;
 
@@ -172,11 +181,13 @@ export interface RelayCommandOptions {
   /** --memory SIZE: one budget for every relay this command runs. */
   readonly memoryBudgetBytes?: number;
   readonly verbose: boolean;
+  /** --allow/--deny/--allowfile/--denyfile: who may use the relays (read when the command runs). */
+  readonly access?: AccessSpecs;
 }
 
 export function parse(argv: readonly string[]): RelayCommandOptions {
   const { values: v, positionals, tokens } = parseCommandLine(argv, OPTIONS);
-  const values: Record<string, string | boolean | undefined> = v;
+  const values: Record<string, string | boolean | string[] | undefined> = v;
   const str = (name: string): string | undefined => {
     const value = values[name];
     return typeof value === 'string' ? value : undefined;
@@ -217,6 +228,7 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
       ...(seed !== undefined ? { seed } : {}),
       ...memory,
       verbose: v.verbose === true,
+      ...accessOf(v),
     };
   }
   if (positionals.length !== 2) {
@@ -270,7 +282,20 @@ export function parse(argv: readonly string[]): RelayCommandOptions {
     ...(seed !== undefined ? { seed } : {}),
     ...memory,
     verbose: v.verbose === true,
+    ...accessOf(v),
   };
+}
+
+function accessOf(v: { allow?: string[]; allowfile?: string[]; deny?: string[]; denyfile?: string[] }): {
+  access?: AccessSpecs;
+} {
+  const specs: AccessSpecs = {
+    allow: v.allow ?? [],
+    allowFiles: v.allowfile ?? [],
+    deny: v.deny ?? [],
+    denyFiles: v.denyfile ?? [],
+  };
+  return Object.values(specs).some((list: readonly string[]) => list.length > 0) ? { access: specs } : {};
 }
 
 /**
@@ -413,6 +438,7 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
   registry.on('add', started);
   registry.on('remove', (relay) => io.stderr.write(`${describeEnd(relay)}\n`));
   try {
+    const access = options.access !== undefined ? await buildAccessControl(options.access) : undefined;
     const config = options.configFile !== undefined ? await loadConfig(options.configFile) : undefined;
     for (const relay of [...options.relays, ...(config?.relays ?? [])]) {
       // --seed wins over a config file's seeds.
@@ -433,6 +459,7 @@ export async function run(options: RelayCommandOptions, io: Io): Promise<number>
         ...(listenTls !== undefined ? { listenTls } : {}),
         ...(seed !== undefined ? { seed } : {}),
         memoryBudget: budget,
+        ...(access !== undefined ? { access } : {}),
         signal: io.signal,
       });
     }

@@ -1,0 +1,296 @@
+/**
+ * `socklab nc [options] [hostname] [port]`: ncat's command line (GNU getopt style: options may
+ * follow the operands, `-lkv`, `-vvv`, `-w5s`), parsed here; the engine is src/nc/, loaded only
+ * when a session runs so that `socklab nc --version` starts as fast as node itself.
+ */
+import { isIP } from 'node:net';
+import { parseCommandLine, parseNumber, usageError } from '../args.js';
+import type { Io } from '../io.js';
+import type { NcOptions } from '../../nc/options.js';
+
+export const help = `Usage: socklab nc [options] [hostname] [port]
+
+ncat's command line and semantics: connect to HOST PORT, or listen with -l. Data from stdin
+goes to the network, data from the network to stdout. Default port 31337.
+
+Mode:
+  -l, --listen               listen for connections: -l [HOST] [PORT]; a lone numeric operand is
+                             the port; without an address, every interface (0.0.0.0 and ::)
+  -k, --keep-open            with -l: serve many clients, one after another and at once
+  -u, --udp                  UDP instead of TCP
+  -4, -6                     IPv4 only, IPv6 only
+  -z                         zero-I/O: report whether the port is open (exit 0) or not (exit 1)
+  -s, --source ADDR          connect from this address (UDP: bind the client's socket to it)
+  -p, --source-port PORT     connect from this port (with -l: the port to listen on)
+  -n, --nodns                do not resolve host names
+Data:
+  -C, --crlf                 send each bare LF as CRLF (an existing CRLF is kept, also across reads)
+      --send-only            only send, never read from the network
+      --recv-only            only receive, never read stdin
+      --no-shutdown          do not half-close the connection when stdin ends
+  -d, --delay TIME           wait this long between reads of stdin
+  -o, --output FILE          record both directions' bytes in FILE (--append-output: append)
+  -x, --hex-dump FILE        the same as a hex dump, in ncat's layout
+Time and limits (TIME: 500ms, 2s, 1m, 1h; a bare number is seconds, as in ncat):
+  -w, --wait TIME            connect timeout
+  -i, --idle-timeout TIME    exit when nothing is read or written for this long
+  -m, --max-conns N          at most N clients at once (0 refuses everyone)
+Servers:
+      --broker               relay each client's data to every other client, and stdin to all
+      --chat                 --broker with <userN> prefixes and announcements
+  -e, --exec COMMAND         run COMMAND for each connection, its stdin and stdout the socket
+                             (split on spaces, backslash escapes, no shell)
+  -c, --sh-exec COMMAND      the same through /bin/sh -c
+      --allow SPEC, --deny SPEC
+                             who may connect: an address, a CIDR range, a host name (resolved);
+                             repeated options add up; deny wins over allow; UDP datagrams too
+      --allowfile FILE, --denyfile FILE
+                             the same, specs separated by spaces or newlines
+Other:
+  -v, --verbose              events on stderr
+  -h, --help                 this help
+      --version              the version
+
+Not yet in socklab nc: --ssl and its options, -U (Unix sockets); not supported: --proxy and its
+options, --lua-exec, --sctp, -g/-G, -t.
+
+Examples:
+  socklab nc -l 8080                     serve one client on every interface, port 8080
+  socklab nc -lk 8080 --exec /bin/cat    an echo server, one cat per client
+  socklab nc 127.0.0.1 8080 < file.bin   send a file; the reply goes to stdout
+  socklab nc -u 127.0.0.1 53             UDP: each read of stdin is one datagram
+  socklab nc -z 127.0.0.1 22 && echo open
+  socklab nc -lk --chat 127.0.0.1 4000   a chat room for ncat/telnet clients
+  socklab nc -l 9000 --allow 127.0.0.0/8 --deny 127.0.0.2
+
+Exit status: 0 ok · 1 refused, reset, network error, -z on a closed port · 2 bad usage.
+`;
+
+const OPTIONS = {
+  listen: { type: 'boolean', short: 'l' },
+  'keep-open': { type: 'boolean', short: 'k' },
+  udp: { type: 'boolean', short: 'u' },
+  ipv4: { type: 'boolean', short: '4' },
+  ipv6: { type: 'boolean', short: '6' },
+  unixsock: { type: 'boolean', short: 'U' },
+  zero: { type: 'boolean', short: 'z' },
+  source: { type: 'string', short: 's' },
+  'source-port': { type: 'string', short: 'p' },
+  nodns: { type: 'boolean', short: 'n' },
+  crlf: { type: 'boolean', short: 'C' },
+  'send-only': { type: 'boolean' },
+  'recv-only': { type: 'boolean' },
+  'no-shutdown': { type: 'boolean' },
+  delay: { type: 'string', short: 'd' },
+  output: { type: 'string', short: 'o' },
+  'append-output': { type: 'boolean' },
+  'hex-dump': { type: 'string', short: 'x' },
+  wait: { type: 'string', short: 'w' },
+  'idle-timeout': { type: 'string', short: 'i' },
+  'max-conns': { type: 'string', short: 'm' },
+  broker: { type: 'boolean' },
+  chat: { type: 'boolean' },
+  exec: { type: 'string', short: 'e' },
+  'sh-exec': { type: 'string', short: 'c' },
+  allow: { type: 'string', multiple: true },
+  allowfile: { type: 'string', multiple: true },
+  deny: { type: 'string', multiple: true },
+  denyfile: { type: 'string', multiple: true },
+  verbose: { type: 'boolean', short: 'v', multiple: true },
+  version: { type: 'boolean' },
+  test: { type: 'boolean' },
+  // Parsed so that the option table is ncat's whole; answered with one line (see UNAVAILABLE).
+  ssl: { type: 'boolean' },
+  'ssl-cert': { type: 'string' },
+  'ssl-key': { type: 'string' },
+  'ssl-verify': { type: 'boolean' },
+  'ssl-trustfile': { type: 'string' },
+  'ssl-ciphers': { type: 'string' },
+  'ssl-servername': { type: 'string' },
+  'ssl-alpn': { type: 'string' },
+  proxy: { type: 'string' },
+  'proxy-type': { type: 'string' },
+  'proxy-auth': { type: 'string' },
+  'proxy-dns': { type: 'string' },
+  'lua-exec': { type: 'string' },
+  sctp: { type: 'boolean' },
+  telnet: { type: 'boolean', short: 't' },
+  g: { type: 'string', short: 'g' },
+  G: { type: 'string', short: 'G' },
+} as const;
+
+/** The default port of ncat (and so of socklab nc). */
+export const DEFAULT_PORT = 31337;
+
+const TIME_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** ncat's time values: `500ms`, `2s`, `1m`, `1h`; a bare number is seconds. In ms. */
+export function parseNcatTime(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw usageError(`${flag}: '${text}' is not a time (500ms, 2s, 1m, 1h; a bare number is seconds)`);
+  const ms = Number(m[1]) * TIME_UNITS[m[2] ?? 's']!;
+  if (ms <= 0) throw usageError(`${flag}: '${text}' must be more than 0`);
+  return Math.round(ms);
+}
+
+function portOf(flag: string, text: string): number {
+  if (!/^\d+$/.test(text)) throw usageError(`${flag}: '${text}' is not a port number`);
+  return parseNumber(flag, text, { min: 0, max: 65535, integer: true });
+}
+
+export type NcCommand = { readonly kind: 'version' } | { readonly kind: 'run'; readonly options: NcOptions };
+
+export function parse(argv: readonly string[]): NcCommand {
+  const { values: v, positionals } = parseCommandLine(argv, OPTIONS);
+  if (v.version) return { kind: 'version' };
+
+  // What socklab nc cannot do (yet): one line each, exit 2.
+  if (v.ssl && v.udp) throw usageError('--ssl with -u (DTLS) is not supported: Node has no DTLS');
+  for (const flag of [
+    'ssl',
+    'ssl-cert',
+    'ssl-key',
+    'ssl-verify',
+    'ssl-trustfile',
+    'ssl-ciphers',
+    'ssl-servername',
+    'ssl-alpn',
+  ] as const) {
+    if (v[flag] !== undefined) throw unavailable(`--${flag}`);
+  }
+  if (v.unixsock) throw unavailable('-U');
+  for (const flag of ['proxy', 'proxy-type', 'proxy-auth', 'proxy-dns'] as const) {
+    if (v[flag] !== undefined) throw usageError(`--${flag}: proxies are not supported by socklab nc`);
+  }
+  if (v['lua-exec'] !== undefined) throw usageError('--lua-exec: Lua is not supported by socklab nc');
+  if (v.sctp) throw usageError('--sctp: SCTP is not supported by socklab nc');
+  if (v.g !== undefined || v.G !== undefined)
+    throw usageError('-g/-G: source routing is not supported by socklab nc');
+  if (v.telnet) throw usageError('-t: telnet negotiation is not supported by socklab nc');
+
+  const listen = v.listen ?? false;
+  const zero = v.zero ?? false;
+  if (listen && zero)
+    throw usageError('-l and -z cannot be used together (-z reports on a port to connect to)');
+  if (v['send-only'] && v['recv-only'])
+    throw usageError('--send-only and --recv-only cannot be used together');
+  if (v.ipv4 && v.ipv6) throw usageError('-4 and -6 cannot be used together');
+  if (v.exec !== undefined && v['sh-exec'] !== undefined)
+    throw usageError('--exec and --sh-exec cannot be used together');
+  if (v.output !== undefined && v['hex-dump'] !== undefined && v.output === v['hex-dump'])
+    throw usageError('-o and -x cannot write to the same file');
+  const broker = (v.broker ?? false) || (v.chat ?? false);
+  if (broker && !listen) throw usageError('--broker and --chat need -l (they run a server)');
+  if (broker && (v.exec !== undefined || v['sh-exec'] !== undefined))
+    throw usageError('--broker and --chat cannot be used with --exec/--sh-exec');
+  if (broker && v.udp) throw usageError('--broker and --chat are TCP only');
+  if (listen && v.udp && v['keep-open'] && v.exec === undefined && v['sh-exec'] === undefined)
+    throw usageError('-u with -k needs --exec or --sh-exec (UDP has no connections to keep apart)');
+  for (const [flag, set] of [
+    ['--allow', v.allow],
+    ['--allowfile', v.allowfile],
+    ['--deny', v.deny],
+    ['--denyfile', v.denyfile],
+    ['--max-conns', v['max-conns']],
+  ] as const) {
+    if (set !== undefined && !listen) throw usageError(`${flag} needs -l (it limits who may connect)`);
+  }
+
+  if (positionals.length > 2)
+    throw usageError(`too many operands: '${positionals.slice(2).join(' ')}' (at most HOST PORT)`);
+  let host: string | undefined;
+  let port: number | undefined;
+  const [first, second] = positionals;
+  if (second !== undefined) {
+    host = first;
+    port = portOf('port', second);
+  } else if (first !== undefined) {
+    // ncat: in listen mode a lone operand is the port if it is a number, else the address.
+    if (listen && /^\d+$/.test(first)) port = portOf('port', first);
+    else host = first;
+  }
+  const sourcePort = v['source-port'] !== undefined ? portOf('-p', v['source-port']) : undefined;
+  if (listen && sourcePort !== undefined) {
+    if (port !== undefined && port !== sourcePort)
+      throw usageError(`-p ${sourcePort} and the port operand ${port} disagree`);
+    port = sourcePort;
+  }
+  if (!listen && host === undefined) throw usageError('needs a HOST to connect to (or -l to listen)');
+  if (host !== undefined && host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (v.nodns) {
+    for (const [what, name] of [
+      ['host', host],
+      ['-s', v.source],
+    ] as const) {
+      if (name !== undefined && isIP(name) === 0)
+        throw usageError(`${what} '${name}' is not an IP address, and -n forbids looking names up`);
+    }
+  }
+  const maxConnections =
+    v['max-conns'] !== undefined
+      ? parseNumber('--max-conns', v['max-conns'], { min: 0, integer: true })
+      : undefined;
+  const exec =
+    v.exec !== undefined
+      ? { kind: 'exec' as const, command: v.exec }
+      : v['sh-exec'] !== undefined
+        ? { kind: 'sh' as const, command: v['sh-exec'] }
+        : undefined;
+  if (exec && exec.command.trim() === '')
+    throw usageError(`--${exec.kind === 'exec' ? 'exec' : 'sh-exec'}: the command is empty`);
+  const family = v.ipv4 ? 4 : v.ipv6 ? 6 : undefined;
+
+  const options: NcOptions = {
+    listen,
+    keepOpen: (v['keep-open'] ?? false) || broker,
+    transport: v.udp ? 'udp' : 'tcp',
+    ...(family !== undefined ? { family } : {}),
+    ...(host !== undefined ? { host } : {}),
+    port: port ?? DEFAULT_PORT,
+    zero,
+    ...(v.source !== undefined ? { sourceHost: v.source } : {}),
+    ...(!listen && sourcePort !== undefined ? { sourcePort } : {}),
+    crlf: v.crlf ?? false,
+    sendOnly: v['send-only'] ?? false,
+    recvOnly: v['recv-only'] ?? false,
+    noShutdown: v['no-shutdown'] ?? false,
+    ...(v.delay !== undefined ? { delayMs: parseNcatTime('--delay', v.delay) } : {}),
+    ...(v.output !== undefined ? { outputFile: v.output } : {}),
+    ...(v['hex-dump'] !== undefined ? { hexFile: v['hex-dump'] } : {}),
+    appendOutput: v['append-output'] ?? false,
+    ...(v.wait !== undefined ? { connectTimeoutMs: parseNcatTime('--wait', v.wait) } : {}),
+    ...(v['idle-timeout'] !== undefined
+      ? { idleTimeoutMs: parseNcatTime('--idle-timeout', v['idle-timeout']) }
+      : {}),
+    ...(maxConnections !== undefined ? { maxConnections } : {}),
+    broker,
+    chat: v.chat ?? false,
+    ...(exec ? { exec } : {}),
+    access: {
+      allow: v.allow ?? [],
+      allowFiles: v.allowfile ?? [],
+      deny: v.deny ?? [],
+      denyFiles: v.denyfile ?? [],
+    },
+    verbose: v.verbose?.length ?? 0,
+    test: v.test ?? false,
+  };
+  return { kind: 'run', options };
+}
+
+function unavailable(flag: string) {
+  return usageError(`${flag} is not available yet`);
+}
+
+export async function run(command: NcCommand, io: Io): Promise<number> {
+  if (command.kind === 'version') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    io.stdout.write(`socklab nc ${pkg.version} (ncat's command line)\n`);
+    return 0;
+  }
+  const { runNc } = await import('../../nc/run.js');
+  return runNc(command.options, io);
+}
