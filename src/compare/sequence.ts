@@ -79,7 +79,7 @@ const flagText = (flags: number) =>
   (flags & TCP_RST ? 'R' : '') +
   (flags & TCP_ACK ? '.' : '');
 /** a - b in sequence space (wraps at 2^32). */
-const seqDiff = (a: number, b: number) => ((a - b) | 0);
+const seqDiff = (a: number, b: number) => (a - b) | 0;
 
 export class SequenceRecorder {
   readonly #before: TcpEvent[] = [];
