@@ -34,7 +34,7 @@ export interface TcpEvent {
   readonly len: number;
 }
 
-/** One arrow of the diagram. Times in ms since the connection's first packet; seq/ack relative. */
+/** One arrow of the diagram. Times in ms since the sender's first SYN (else the first packet kept); seq/ack relative. */
 export interface SequencePacket {
   readonly dir: 'up' | 'down';
   readonly sentMs: number;
@@ -238,7 +238,7 @@ export function sequenceOf(
   const dropped = { index: first, seq, end, atMs: at(d.t) };
   let retransmission: Sequence['retransmission'];
   const words = [
-    `segment ${seq}:${end} (${d.len} bytes${origin.isn !== undefined ? ' of the stream' : ''}) was dropped by the link ${dropped.atMs.toFixed(1)} ms ${origin.startMs !== undefined ? 'after the connection opened' : 'into this log'}`,
+    `segment ${seq}:${end} (${d.len} bytes${origin.isn !== undefined ? ' of the stream' : ''}) was dropped by the link ${dropped.atMs.toFixed(1)} ms ${origin.startMs !== undefined ? "after the sender's first SYN" : 'into this log'}`,
   ];
   if (retransmitIndex >= 0) {
     const r = shown[retransmitIndex]!;

@@ -122,7 +122,7 @@ test('a dropped data segment, three duplicate ACKs, the retransmission: the diag
   assert.deepEqual(acks.slice(-8), [400, 400, 400, 400, 400, 400, 400, 400]);
   assert.equal(
     seq.caption,
-    `segment 400:500 (100 bytes of the stream) was dropped by the link 70.0 ms after the connection opened; the kernel resent it ${(resentAt - 70).toFixed(1)} ms later, after 3 duplicate ACKs (a fast retransmit); it arrived ${(resentAt - 50).toFixed(1)} ms after the first copy was sent.`,
+    `segment 400:500 (100 bytes of the stream) was dropped by the link 70.0 ms after the sender's first SYN; the kernel resent it ${(resentAt - 70).toFixed(1)} ms later, after 3 duplicate ACKs (a fast retransmit); it arrived ${(resentAt - 50).toFixed(1)} ms after the first copy was sent.`,
   );
   // The SVG: one arrow per packet, one X for the drop, the retransmission among the resent.
   const svg = sequenceSvg(seq);
