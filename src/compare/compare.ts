@@ -23,6 +23,7 @@ import {
   type Workload,
 } from './protocol.js';
 import { readingOf } from './reading.js';
+import { SequenceRecorder, type Sequence } from './sequence.js';
 
 export const MAX_MESSAGES = 10_000_000;
 export const MAX_MESSAGE_BYTES = 65_507;
@@ -97,6 +98,8 @@ export interface CompareResult {
 export interface CompareDetail {
   readonly tcp?: LaneDetail;
   readonly udp?: LaneDetail;
+  /** Via the link, when it dropped a TCP data segment: the TCP lane's packets around it. */
+  readonly sequence?: Sequence;
 }
 
 const DETAIL = Symbol.for('socklab.compare.detail');
@@ -476,14 +479,19 @@ async function runOnce(
     onProgress: options.onProgress,
   };
   let paths: LanePath[];
+  let recorder: SequenceRecorder | undefined;
   if (via === 'link') {
     // One link per lane, made one after the other (each picks a free /30 of its own).
     paths = [];
     try {
-      for (const _ of lanes) {
-        paths.push(
-          linkPath(await createLink({ faults, seed, ...(options.signal ? { signal: options.signal } : {}) })),
-        );
+      for (const transport of lanes) {
+        const link = await createLink({
+          faults,
+          seed,
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(transport === 'tcp' ? { onPacket: (recorder = new SequenceRecorder()).onPacket } : {}),
+        });
+        paths.push(linkPath(link));
       }
     } catch (err) {
       await Promise.all(paths.map((p) => p.close()));
@@ -496,12 +504,14 @@ async function runOnce(
     ),
   );
   const out: Record<string, LaneResult> = {};
-  const detail: Record<string, LaneDetail> = {};
+  const detail: { tcp?: LaneDetail; udp?: LaneDetail; sequence?: Sequence } = {};
   lanes.forEach((transport, i) => {
     out[transport] = runs[i]!.result;
     detail[transport] = runs[i]!.detail;
   });
-  return { lanes: out, detail: detail };
+  const sequence = recorder?.sequence();
+  if (sequence !== undefined) detail.sequence = sequence;
+  return { lanes: out, detail };
 }
 
 function workloadJson(workload: Workload): Record<string, number | string> {

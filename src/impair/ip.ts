@@ -162,3 +162,37 @@ export function describePacket(packet: Buffer): Record<string, unknown> {
   }
   return out;
 }
+
+export interface TcpHeader {
+  readonly sport: number;
+  readonly dport: number;
+  readonly seq: number;
+  readonly ack: number;
+  /** The flag bits of byte 13: FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32. */
+  readonly flags: number;
+  /** Bytes of payload after the TCP header. */
+  readonly payloadBytes: number;
+}
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
+
+/** The TCP header of an IPv4 packet (first fragment, whole header), or undefined. */
+export function parseTcp(packet: Buffer): TcpHeader | undefined {
+  const ip = parseIpv4(packet);
+  if (!ip || ip.protocol !== PROTO_TCP || !ip.firstFragment) return undefined;
+  const t = ip.headerBytes;
+  if (t + 20 > ip.totalBytes) return undefined;
+  const headerBytes = (packet[t + 12]! >> 4) * 4;
+  if (headerBytes < 20 || t + headerBytes > ip.totalBytes) return undefined;
+  return {
+    sport: packet.readUInt16BE(t),
+    dport: packet.readUInt16BE(t + 2),
+    seq: packet.readUInt32BE(t + 4),
+    ack: packet.readUInt32BE(t + 8),
+    flags: packet[t + 13]!,
+    payloadBytes: ip.totalBytes - t - headerBytes,
+  };
+}

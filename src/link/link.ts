@@ -83,6 +83,20 @@ export interface LinkOptions {
   readonly offload?: boolean;
   /** Time, for the pipelines (default: the monotonic clock, with timers on a timerfd). */
   readonly clock?: Clock;
+  /**
+   * Called for each packet event, as the log writes them (`in` when a packet enters a direction,
+   * then what the pipeline did: forwarded, dropped, overflowed, …), synchronously: `packet` (the
+   * IP packet) is only valid during the call. Keep what is needed, bounded.
+   */
+  readonly onPacket?: (event: LinkPacketEvent) => void;
+}
+
+export interface LinkPacketEvent {
+  /** Milliseconds since the link was made. */
+  readonly atMs: number;
+  readonly dir: Direction;
+  readonly event: 'in' | CounterName;
+  readonly packet: Buffer;
 }
 
 export interface LinkDirectionCounters {
@@ -326,15 +340,15 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
     const t0 = clock.now();
     /** With offload, each packet starts with the virtio header: the IP packet is after it. */
     const vnet = options.offload ? VNET_HEADER_BYTES : 0;
+    const onPacket = options.onPacket;
     const observer = (direction: Direction) =>
-      log
-        ? (event: string, data: Buffer) =>
-            log.record({
-              t_us: Math.round((clock.now() - t0) * 1000),
-              dir: direction,
-              event,
-              ...describePacket(vnet > 0 ? data.subarray(vnet) : data),
-            })
+      log || onPacket
+        ? (event: CounterName, data: Buffer) => {
+            const atMs = clock.now() - t0;
+            const packet = vnet > 0 ? data.subarray(vnet) : data;
+            log?.record({ t_us: Math.round(atMs * 1000), dir: direction, event, ...describePacket(packet) });
+            onPacket?.({ atMs, dir: direction, event, packet });
+          }
         : undefined;
     const up = new LinkDirection('up', clock, () => tun.outer, observer('up'));
     const down = new LinkDirection('down', clock, () => tun.inner, observer('down'));
@@ -372,6 +386,7 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
           n: dir.packetsIn + 1,
           ...describePacket(ipPacket),
         });
+        onPacket?.({ atMs: now - t0, dir: dir.direction, event: 'in', packet: ipPacket });
         dir.push(packet);
       }
     };

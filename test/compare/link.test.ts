@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { linkSkipReason, outerNamespace, type Outer } from '../helpers/netns.js';
+import { AFTER_EVENTS, BEFORE_EVENTS, type Sequence } from '../../src/compare/sequence.js';
 
 const skip = await linkSkipReason();
 if (skip) console.log(`# skipping compare --via link: ${skip}`);
@@ -37,6 +38,7 @@ interface Run {
   lanes: { tcp: Lane; udp: Lane };
   udpLost: number[];
   tcpOrder: boolean;
+  sequence?: Sequence;
 }
 
 /** compare() with these options in the outer namespace; each run's lanes and the UDP messages lost. */
@@ -54,6 +56,7 @@ async function compareThere(runs: readonly object[]): Promise<Run[]> {
         lanes: r.lanes,
         udpLost: [...udp.keys()].filter((i) => udp[i] === VERDICT.lost),
         tcpOrder: [...tcp].every((rank, i) => rank === i),
+        sequence: detailOf(r).sequence,
       });
     }
     console.log(JSON.stringify(out));
@@ -95,6 +98,32 @@ test(
       assert.equal(udp.lost, udp.path!.dropped, 'each datagram the link dropped is a lost message');
       assert.equal(udp.delivered + udp.lost, n);
     }
+    // The sequence diagram: the first data segment the link dropped, and the kernel sending the
+    // same bytes again later, which got through.
+    for (const run of [first!, again!, other!]) {
+      const seq = run.sequence!;
+      assert.ok(seq, 'a TCP data segment was dropped, so there is a sequence');
+      assert.ok(seq.relative, "seq counted from the sender's SYN");
+      assert.ok(
+        seq.packets.length <= (BEFORE_EVENTS + AFTER_EVENTS) / 2 + 10,
+        `${seq.packets.length} packets`,
+      );
+      const lost = seq.packets[seq.dropped.index]!;
+      assert.deepEqual([lost.dir, lost.role, lost.arrivedMs], ['up', 'dropped', null]);
+      assert.ok(lost.len > 0 && lost.len <= 1460, `a data segment: ${lost.len} bytes`);
+      assert.deepEqual([seq.dropped.seq, seq.dropped.end], [lost.seq, lost.seq + lost.len]);
+      const r = seq.retransmission!;
+      assert.ok(r, `its retransmission is in the window: ${seq.caption}`);
+      const resent = seq.packets[r.index]!;
+      assert.equal(resent.dir, 'up');
+      assert.ok(resent.seq <= lost.seq && lost.seq < resent.seq + resent.len, 'the same bytes again');
+      assert.ok(resent.sentMs > lost.sentMs && r.afterMs > 0);
+      assert.ok(r.lostAgain || resent.arrivedMs! > resent.sentMs, 'the copy got through, or was dropped too');
+      // Data up, ACKs down, and every ACK that asked for the lost bytes after the drop is in the count.
+      assert.ok(seq.packets.some((p) => p.dir === 'down' && p.len === 0 && p.ack === lost.seq));
+      assert.match(seq.caption, new RegExp(`^segment ${lost.seq}:${lost.seq + lost.len} \\(`));
+      assert.match(seq.caption, /the kernel resent it [\d.]+ ms later/);
+    }
     assert.deepEqual(again!.udpLost, first!.udpLost, 'the same seed, the same messages lost');
     assert.notDeepEqual(other!.udpLost, first!.udpLost, 'another seed, others');
     assert.deepEqual(await outer.interfaces(), ['lo'], 'no device left behind');
@@ -123,5 +152,6 @@ test(
     assert.equal(tcp.reordered, 0);
     assert.equal(tcp.delivered, 600);
     assert.ok(run!.tcpOrder);
+    assert.equal(run!.sequence, undefined, 'nothing dropped, no sequence diagram');
   },
 );

@@ -12,6 +12,9 @@ import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compare } from '../../src/compare/compare.js';
 import { renderReport } from '../../src/compare/report/render.js';
+import type { Sequence } from '../../src/compare/sequence.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { linkSkipReason, outerNamespace } from '../helpers/netns.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url)); // build/artifacts/
@@ -121,5 +124,120 @@ test(
     const sweep = byId.get('sweep')!.series;
     assert.equal(sweep.length, 5);
     for (const s of sweep) assert.equal(s.points, 2, s.label);
+  },
+);
+
+test(
+  "via the link: the report draws the TCP lane's sequence diagram, a dropped segment and its retransmission",
+  { timeout: 180_000 },
+  async (t) => {
+    if (!existsSync(CHROMIUM)) {
+      t.skip(`chromium is not installed (${CHROMIUM}): apt-get install chromium`);
+      return;
+    }
+    const skip = await linkSkipReason();
+    if (skip) {
+      t.skip(skip);
+      return;
+    }
+    const { chromium } = await import('playwright-core');
+    const profile = mkdtempSync(join(tmpdir(), 'socklab-chromium-'));
+    t.after(() => rmSync(profile, { recursive: true, force: true }));
+    const file = join(profile, 'compare-report-link.html');
+    // compare via the link in a throwaway namespace; the page is written to the shared filesystem.
+    const outer = await outerNamespace();
+    t.after(() => outer.close());
+    const script = `
+      import { writeFileSync } from 'node:fs';
+      import { compare, renderReport } from ${JSON.stringify(join(REPO_ROOT, 'dist/index.js'))};
+      const r = await compare({
+        via: 'link',
+        workload: { kind: 'paced', messages: 400, sizeBytes: 200, intervalMs: 2 },
+        faults: [{ type: 'loss', params: { lossRate: '4%' } }, { type: 'delay', params: { delayMs: '10ms' } }],
+        seed: 11,
+        signal: AbortSignal.timeout(60_000),
+      });
+      writeFileSync(${JSON.stringify(file)}, renderReport(r));
+      console.log(JSON.stringify(r[Symbol.for('socklab.compare.detail')].sequence ?? null));
+    `;
+    const run = await outer.run(process.execPath, ['--input-type=module', '-e', script], {
+      timeoutMs: 120_000,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const sequence = JSON.parse(run.stdout) as Sequence | null;
+    assert.ok(sequence, 'the link dropped a TCP data segment');
+
+    const context = await chromium.launchPersistentContext(join(profile, 'chromium'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1200, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      timeout: 30_000,
+    });
+    t.after(() => context.close());
+    const page = await context.newPage();
+    const requests: string[] = [];
+    const errors: string[] = [];
+    page.on('request', (request) => requests.push(request.url()));
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    page.on('pageerror', (err) => errors.push(String(err)));
+    const url = pathToFileURL(file).href;
+    await page.goto(url, { timeout: 30_000 });
+    await page.waitForFunction('"socklabCharts" in window', null, { timeout: 30_000 });
+    // What the browser laid out: the arrows by kind, the X where the segment died, and their size.
+    const drawn = await page.evaluate<{
+      packets: number;
+      dropped: number;
+      resent: number;
+      died: number;
+      text: string;
+      width: number;
+      height: number;
+      droppedIndex: string | null;
+    }>(`(() => {
+      const svg = document.querySelector('section.sequence svg#sequence');
+      if (!svg) return null;
+      const box = svg.getBoundingClientRect();
+      return {
+        packets: svg.querySelectorAll('g.packet').length,
+        dropped: svg.querySelectorAll('g.packet.dropped').length,
+        resent: svg.querySelectorAll('g.packet.resent').length,
+        died: svg.querySelectorAll('.died').length,
+        text: document.querySelector('section.sequence').textContent,
+        width: box.width,
+        height: box.height,
+        droppedIndex: svg.querySelector('g.packet.dropped').getAttribute('data-index'),
+      };
+    })()`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'compare-report-link.png'), fullPage: true });
+    const section = await page.$('section.sequence');
+    await section!.screenshot({ path: join(ARTIFACTS, 'compare-sequence.png') });
+
+    assert.deepEqual(requests, [url], 'the page asked for nothing but itself');
+    assert.deepEqual(errors, []);
+    assert.ok(drawn, 'the sequence diagram is on the page');
+    assert.equal(drawn.packets, sequence.packets.length, 'one arrow per packet');
+    assert.equal(drawn.dropped, 1);
+    assert.equal(drawn.droppedIndex, String(sequence.dropped.index));
+    const lost = sequence.packets.filter((p) => p.arrivedMs === null).length;
+    assert.equal(drawn.died, lost, 'an X for each packet the link dropped');
+    const resent = sequence.packets.filter((p) => p.role === 'resent').length;
+    assert.equal(drawn.resent, resent);
+    assert.ok(sequence.retransmission && resent >= 1, sequence.caption);
+    const caption = sequence.caption.charAt(0).toUpperCase() + sequence.caption.slice(1);
+    assert.ok(drawn.text.includes(caption), 'the caption computed from the packets');
+    assert.ok(drawn.width > 600 && drawn.height > 300, `laid out ${drawn.width}x${drawn.height}`);
   },
 );

@@ -9,6 +9,7 @@ import { type LaneResult } from '../../compare/analyze.js';
 import {
   checkWorkload,
   compare,
+  detailOf,
   type CompareOptions,
   type CompareProgress,
   type CompareResult,
@@ -99,6 +100,8 @@ goodput_bps, duration_ms, latency_kind, latency_ms.p50/p99/max/min, late_by_ms_m
 relay's or link's counters, sender → receiver; the link adds dropped_back) and for TCP
 retransmissions (the kernel's, via the link; null via the relay); a sweep adds
 sweep.fault and sweep.points[] = {value, lanes}; notes[], reading[].
+Via the link, --html adds a sequence diagram of the TCP lane's packets around the first data
+segment the link dropped, and its retransmission (not in the JSON).
 
 Examples:
   socklab compare --loss 2% --delay 20ms --jitter 5ms --messages 2000 --interval 5ms --html report.html
@@ -335,6 +338,8 @@ export function formatResult(result: CompareResult): string {
     if (lane?.error !== undefined)
       out.push(`${lane.transport.toUpperCase()} lane ${lane.status}: ${lane.error}`);
   out.push(...result.reading.map((line) => `  ${line}`));
+  const sequence = detailOf(result)?.sequence;
+  if (sequence !== undefined) out.push(`  Packet by packet (TCP, the link's log): ${sequence.caption}`);
   out.push('', `note: ${result.notes.join(' ')}`);
   return `${out.join('\n')}\n`;
 }

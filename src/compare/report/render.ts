@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { LaneResult } from '../analyze.js';
-import type { CompareResult } from '../compare.js';
+import { detailOf, type CompareResult } from '../compare.js';
 import { reportData } from './chart-data.js';
+import { sequenceSvg } from './sequence-svg.js';
 import { PAGE_SCRIPT } from './page-script.js';
 
 let chartSource: string | undefined;
@@ -66,6 +67,33 @@ function table(result: CompareResult): string {
     )
     .join('\n');
   return `<table class="figures">${head}\n${body}</table>`;
+}
+
+/**
+ * Via the link: the TCP lane's packets around the first data segment the link dropped, or a line
+ * saying that none was; via the relay there are no packets to show (nothing).
+ */
+function sequenceSection(result: CompareResult): string {
+  if (result.via !== 'link' || result.lanes.tcp === undefined) return '';
+  const sequence = detailOf(result)?.sequence;
+  const title = '<h2>A lost segment and its retransmission, packet by packet (TCP)</h2>';
+  if (sequence === undefined)
+    return `<section class="chart sequence">${title}<p class="caption">The link dropped no TCP data segment in this run${result.sweep ? ' (the last of the sweep)' : ''}: nothing to show.</p></section>`;
+  const caption = sequence.caption.charAt(0).toUpperCase() + sequence.caption.slice(1);
+  const key = [
+    ['#2a6fdb', 'data (sender → receiver)'],
+    ['#8a9099', 'ACK (receiver → sender)'],
+    ['#e03131', 'dropped by the link (X: where it died)'],
+    ['#e0a100', 'duplicate ACK: still asking for the lost bytes'],
+    ['#2f9e44', 'retransmission'],
+  ]
+    .map(([color, text]) => `<span><i style="background:${color}"></i>${escapeHtml(text!)}</span>`)
+    .join(' ');
+  return `<section class="chart sequence">${title}
+<p class="caption"><b>${escapeHtml(caption)}</b> Each arrow is one packet of the TCP lane, from when it entered the link to when it left it at the other end (time goes down; the slope is the link's delay). What the link saw, recorded in memory${result.sweep ? ' in the last run of the sweep' : ''}: ${sequence.packets.length} packets around the first data segment it dropped.</p>
+<p class="key">${key}</p>
+${sequenceSvg(sequence)}
+</section>`;
 }
 
 function workloadText(result: CompareResult): string {
@@ -136,6 +164,8 @@ th.tcp { color: #2a6fdb; } th.udp { color: #e8590c; }
 .chart { background: #fff; border: 1px solid #e5e5e5; border-radius: 6px; padding: .8em 1em; margin: 1em 0; }
 .caption { color: #555; font-size: .9em; margin: 0 0 .5em; }
 .canvas { position: relative; height: 300px; } .canvas.strip { height: 140px; }
+.key span { margin-right: 1.2em; font-size: .85em; color: #444; white-space: nowrap; }
+.key i { display: inline-block; width: 18px; height: 4px; margin: 0 .4em .2em 0; vertical-align: middle; }
 footer { color: #777; font-size: .85em; margin-top: 2em; }
 </style>
 </head>
@@ -150,6 +180,7 @@ ${result.reading.map((line) => `<li>${escapeHtml(line)}</li>`).join('\n')}
 ${table(result)}
 ${result.notes.map((note) => `<p class="note">${escapeHtml(note.charAt(0).toUpperCase() + note.slice(1))}</p>`).join('\n')}
 ${chartHtml}
+${sequenceSection(result)}
 <footer>Made by <code>socklab compare</code> on ${escapeHtml(result.started_at)}, in ${(result.duration_ms / 1000).toFixed(1)} s. Charts drawn by Chart.js, inlined: this page needs no network.</footer>
 <script type="application/json" id="socklab-data">${inScript(JSON.stringify(data))}</script>
 <script>${inScript(chartJs())}</script>
