@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from '../../src/cli/commands/compare.js';
-import { runCli } from '../helpers/cli.js';
+import { BIN, runCli } from '../helpers/cli.js';
+import { runProcess } from '../helpers/spawn.js';
 
 test('flags → options: workload, faults per lane, a sweep', () => {
   const o = parse([
@@ -187,3 +188,35 @@ test('request/response: an unanswered request is lost; answered ones carry a rou
   assert.ok(udp.lost >= udp.path.dropped, 'at least every request the relay dropped on the way up');
   assert.ok(udp.lost > udp.path.dropped, 'and some whose answer was dropped on the way back');
 });
+
+test(
+  'not root, --via auto: the relay, and a note of its own saying why not the link',
+  { skip: process.getuid?.() !== 0 ? 'needs root to run a command as another user' : undefined },
+  async () => {
+    // Coverage files are root's: `env -u NODE_V8_COVERAGE` keeps the child from writing them.
+    const r = await runProcess(
+      'env',
+      [
+        '-u',
+        'NODE_V8_COVERAGE',
+        'setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        BIN,
+        'compare',
+        '--messages',
+        '20',
+        '--interval',
+        '1ms',
+        '--seed',
+        '3',
+      ],
+      { cwd: '/', timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^socklab compare via relay, seed 3/);
+    assert.match(r.stdout, /\nnote: not via the link: [^\n]*root[^\n]*\nnote: via the relay, TCP's stream/);
+  },
+);

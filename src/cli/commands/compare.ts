@@ -340,7 +340,7 @@ export function formatResult(result: CompareResult): string {
   out.push(...result.reading.map((line) => `  ${line}`));
   const sequence = detailOf(result)?.sequence;
   if (sequence !== undefined) out.push(`  Packet by packet (TCP, the link's log): ${sequence.caption}`);
-  out.push('', `note: ${result.notes.join(' ')}`);
+  out.push('', ...result.notes.map((note) => `note: ${note}`));
   return `${out.join('\n')}\n`;
 }
 
