@@ -68,7 +68,8 @@ export default {
         }),
         standardRow(v, {
           label: 'nc start-up vs node -e 0',
-          compare: 'nc/plain',
+          compare: 'socklab/plain',
+          socklab: 'nc',
           goal: { op: '<=', ratio: 1.5, text: '<= 1.5x node -e 0' },
           unit: 'ms',
         }),
