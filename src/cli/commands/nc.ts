@@ -4,9 +4,11 @@
  * when a session runs so that `socklab nc --version` starts as fast as node itself.
  */
 import { isIP } from 'node:net';
-import { parseCommandLine, parseNumber, usageError } from '../args.js';
+import { parseCommandLine, parseNumber, usageError, type ParsedValues } from '../args.js';
 import type { Io } from '../io.js';
+import { checkCiphers } from '../../core/tls.js';
 import type { NcOptions } from '../../nc/options.js';
+import { tlsClientFrom, tlsServerFrom, type TlsFlagNames, type TlsFlags } from '../tls-options.js';
 
 export const help = `Usage: socklab nc [options] [hostname] [port]
 
@@ -144,21 +146,9 @@ export function parse(argv: readonly string[]): NcCommand {
   const { values: v, positionals } = parseCommandLine(argv, OPTIONS);
   if (v.version) return { kind: 'version' };
 
-  // What socklab nc cannot do (yet): one line each, exit 2.
-  if (v.ssl && v.udp) throw usageError('--ssl with -u (DTLS) is not supported: Node has no DTLS');
-  for (const flag of [
-    'ssl',
-    'ssl-cert',
-    'ssl-key',
-    'ssl-verify',
-    'ssl-trustfile',
-    'ssl-ciphers',
-    'ssl-servername',
-    'ssl-alpn',
-  ] as const) {
-    if (v[flag] !== undefined) throw unavailable(`--${flag}`);
-  }
-  if (v.unixsock) throw unavailable('-U');
+  // Every --ssl-* option implies --ssl, as in ncat.
+  const ssl = SSL_FLAGS.some((flag) => v[flag] !== undefined && v[flag] !== false);
+  if (ssl && v.udp) throw usageError('--ssl with -u (DTLS) is not supported: Node has no DTLS');
   for (const flag of ['proxy', 'proxy-type', 'proxy-auth', 'proxy-dns'] as const) {
     if (v[flag] !== undefined) throw usageError(`--${flag}: proxies are not supported by socklab nc`);
   }
@@ -196,11 +186,15 @@ export function parse(argv: readonly string[]): NcCommand {
     if (set !== undefined && !listen) throw usageError(`${flag} needs -l (it limits who may connect)`);
   }
 
-  if (positionals.length > 2)
-    throw usageError(`too many operands: '${positionals.slice(2).join(' ')}' (at most HOST PORT)`);
+  const tls = ssl ? tlsOf(v, listen) : undefined;
+  const unixPath = v.unixsock ? unixPathOf(v, positionals, listen) : undefined;
+  // With -U the one operand was the path.
+  const operands = unixPath !== undefined ? [] : positionals;
+  if (operands.length > 2)
+    throw usageError(`too many operands: '${operands.slice(2).join(' ')}' (at most HOST PORT)`);
   let host: string | undefined;
   let port: number | undefined;
-  const [first, second] = positionals;
+  const [first, second] = operands;
   if (second !== undefined) {
     host = first;
     port = portOf('port', second);
@@ -215,7 +209,8 @@ export function parse(argv: readonly string[]): NcCommand {
       throw usageError(`-p ${sourcePort} and the port operand ${port} disagree`);
     port = sourcePort;
   }
-  if (!listen && host === undefined) throw usageError('needs a HOST to connect to (or -l to listen)');
+  if (!listen && host === undefined && unixPath === undefined)
+    throw usageError('needs a HOST to connect to (or -l to listen)');
   if (host !== undefined && host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (v.nodns) {
     for (const [what, name] of [
@@ -247,6 +242,8 @@ export function parse(argv: readonly string[]): NcCommand {
     ...(family !== undefined ? { family } : {}),
     ...(host !== undefined ? { host } : {}),
     port: port ?? DEFAULT_PORT,
+    ...(tls !== undefined ? { tls } : {}),
+    ...(unixPath !== undefined ? { unixPath } : {}),
     zero,
     ...(v.source !== undefined ? { sourceHost: v.source } : {}),
     ...(!listen && sourcePort !== undefined ? { sourcePort } : {}),
@@ -278,8 +275,81 @@ export function parse(argv: readonly string[]): NcCommand {
   return { kind: 'run', options };
 }
 
-function unavailable(flag: string) {
-  return usageError(`${flag} is not available yet`);
+const SSL_FLAGS = [
+  'ssl',
+  'ssl-cert',
+  'ssl-key',
+  'ssl-verify',
+  'ssl-trustfile',
+  'ssl-ciphers',
+  'ssl-servername',
+  'ssl-alpn',
+] as const;
+
+type NcValues = ParsedValues<typeof OPTIONS>;
+
+/** ncat's --ssl-* names for the shared TLS flags (cli/tls-options.ts), for its error messages. */
+const SSL_NAMES: TlsFlagNames = {
+  'tls-cert': '--ssl-cert',
+  'tls-key': '--ssl-key',
+  'tls-trust': '--ssl-trustfile',
+  'tls-alpn': '--ssl-alpn',
+};
+
+/** --ssl and its options onto the shared TLS settings: a server's with -l, else a client's. */
+function tlsOf(v: NcValues, listen: boolean): NonNullable<NcOptions['tls']> {
+  if (v['ssl-key'] !== undefined && v['ssl-cert'] === undefined)
+    throw usageError('--ssl-key needs --ssl-cert (which may name the same PEM file, holding both)');
+  if (v['ssl-ciphers'] !== undefined) {
+    try {
+      checkCiphers(v['ssl-ciphers']);
+    } catch (err) {
+      throw usageError(`--ssl-ciphers: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const flags: TlsFlags = {
+    ...(v['ssl-cert'] !== undefined ? { 'tls-cert': v['ssl-cert'] } : {}),
+    ...(v['ssl-key'] !== undefined ? { 'tls-key': v['ssl-key'] } : {}),
+    ...(v['ssl-trustfile'] !== undefined ? { 'tls-trust': v['ssl-trustfile'] } : {}),
+    ...(v['ssl-servername'] !== undefined ? { 'tls-servername': v['ssl-servername'] } : {}),
+    ...(v['ssl-alpn'] !== undefined ? { 'tls-alpn': v['ssl-alpn'] } : {}),
+    ...(v['ssl-ciphers'] !== undefined ? { 'tls-ciphers': v['ssl-ciphers'] } : {}),
+    // ncat checks the server's certificate only when asked.
+    'no-tls-verify': v['ssl-verify'] !== true,
+  };
+  if (listen) {
+    for (const flag of ['ssl-verify', 'ssl-trustfile', 'ssl-servername'] as const) {
+      if (v[flag] !== undefined)
+        throw usageError(`--${flag} is for connecting (it checks the server's certificate), not with -l`);
+    }
+    return { server: tlsServerFrom(flags, SSL_NAMES) };
+  }
+  if (v['ssl-cert'] !== undefined)
+    throw usageError('--ssl-cert/--ssl-key without -l: client certificates are not supported by socklab nc');
+  return { client: tlsClientFrom(flags, SSL_NAMES) };
+}
+
+/** -U: the one operand is the socket's path; what only IP sockets have is refused. */
+function unixPathOf(v: NcValues, positionals: readonly string[], listen: boolean): string {
+  if (positionals.length !== 1) {
+    throw usageError(
+      positionals.length === 0
+        ? '-U needs the path of the Unix socket'
+        : `-U takes one operand, the socket's path (got '${positionals.join(' ')}')`,
+    );
+  }
+  const path = positionals[0]!;
+  if (path === '') throw usageError('-U: the path is empty');
+  const refuse = (flag: string, why: string) => usageError(`${flag} cannot be used with -U: ${why}`);
+  if (v.ipv4 || v.ipv6) throw refuse('-4/-6', 'a Unix socket has no IP family');
+  if (v['source-port'] !== undefined) throw refuse('-p', 'a Unix socket has no port');
+  for (const flag of ['allow', 'allowfile', 'deny', 'denyfile'] as const) {
+    if (v[flag] !== undefined) throw refuse(`--${flag}`, 'Unix clients have no address to match');
+  }
+  if (v.source !== undefined && (listen || !v.udp))
+    throw refuse('-s', 'only a datagram client (-u, not -l) binds a path of its own');
+  if (v.zero && v.udp) throw refuse('-z with -u', 'there is nothing to probe');
+  return path;
 }
 
 export async function run(command: NcCommand, io: Io): Promise<number> {
