@@ -77,14 +77,15 @@ function clientTls(ctx: NcContext, host: string): TlsClientOptions | undefined {
 function logTls(ctx: NcContext, socket: net.Socket): void {
   if (ctx.options.verbose === 0 || !('encrypted' in socket)) return;
   const info = tlsInfo(socket as Parameters<typeof tlsInfo>[0]);
+  const verdict = info.authorized
+    ? 'certificate verified'
+    : `certificate not verified (${info.authorizationError ?? 'not checked'}; --ssl-verify checks it)`;
   ctx.log(
-    `TLS: ${info.protocol}, ${info.cipher ?? '?'}${info.alpnProtocol !== undefined ? `, ALPN ${info.alpnProtocol}` : ''}`,
+    `TLS: ${info.protocol}, ${info.cipher ?? '?'}${info.alpnProtocol !== undefined ? `, ALPN ${info.alpnProtocol}` : ''}, ${verdict}`,
   );
   ctx.log(
-    `certificate: ${info.peerSubject ?? '(no subject)'}, SHA-256 fingerprint ${info.peerFingerprint256 ?? '?'}`,
+    `server certificate: ${info.peerSubject ?? '(no subject)'}, SHA-256 fingerprint ${info.peerFingerprint256 ?? '?'}`,
   );
-  if (!info.authorized)
-    ctx.log(`certificate not verified (${info.authorizationError ?? 'unknown'}): --ssl-verify checks it`);
 }
 
 /** A connected stream (TCP or Unix, TLS or not): -z, --exec, or stdin and stdout. */
@@ -208,12 +209,11 @@ async function connect(ctx: NcContext): Promise<void> {
 async function serverTls(ctx: NcContext): Promise<TlsServerOptions | undefined> {
   const tls = ctx.options.tls;
   if (tls === undefined || !('server' in tls)) return undefined;
-  if (tls.server.cert === undefined)
-    ctx.log(
-      'generating a temporary self-signed certificate (EC P-256, CN=localhost); --ssl-cert and --ssl-key give a permanent one',
-    );
   const identity = await tlsServerIdentity(tls.server);
-  ctx.log(`certificate: ${identity.subject}, SHA-256 fingerprint ${identity.fingerprint256}`);
+  ctx.log(
+    `TLS certificate: ${identity.subject}${identity.selfSigned ? ' (temporary, self-signed: --ssl-cert and --ssl-key give a permanent one)' : ''}`,
+  );
+  ctx.log(`TLS certificate SHA-256 fingerprint: ${identity.fingerprint256}`);
   return { ...tls.server, cert: identity.cert, key: identity.key };
 }
 

@@ -72,10 +72,20 @@ test('conflicts and what is not there are usage errors', () => {
     ['--chat', 'h', '1'],
     ['--allow', '1.2.3.4', 'h', '1'],
     ['-u', '-lk'],
-    ['--ssl', 'h', '443'],
-    ['--ssl-verify', 'h', '443'],
-    ['-U', '/tmp/x'],
     ['--ssl', '-u', 'h', '1'],
+    ['--ssl-key', 'k.pem', 'h', '1'],
+    ['-l', '--ssl-verify'],
+    ['-l', '--ssl-cert', '/nonexistent/cert.pem'],
+    ['--ssl-cert', '/nonexistent/cert.pem', 'h', '1'],
+    ['--ssl-ciphers', 'NO-SUCH-CIPHER', 'h', '1'],
+    ['--ssl-alpn', 'h2,', 'h', '1'],
+    ['-U'],
+    ['-U', '/tmp/a', '/tmp/b'],
+    ['-U', '-p', '1', '/tmp/x'],
+    ['-U', '-4', '/tmp/x'],
+    ['-lU', '--allow', '127.0.0.1', '/tmp/x'],
+    ['-U', '-s', '/tmp/a', '/tmp/x'],
+    ['-zuU', '/tmp/x'],
     ['--proxy', 'h:3128', 'h', '1'],
     ['--proxy-type', 'socks5', 'h', '1'],
     ['-n', 'localhost', '1'],
@@ -84,9 +94,32 @@ test('conflicts and what is not there are usage errors', () => {
   ]) {
     assert.throws(() => parse(argv), { code: 'SOCKLAB_ERR_USAGE' }, argv.join(' '));
   }
-  assert.throws(() => parse(['--ssl', 'h', '1']), /--ssl is not available yet/);
   assert.throws(() => parse(['--ssl', '-u', 'h', '1']), /DTLS/);
+  assert.throws(() => parse(['--ssl-trustfile', '/nonexistent/ca.pem', 'h', '1']), {
+    message: /^--ssl-trustfile \/nonexistent\/ca\.pem: cannot read it/,
+  });
   assert.throws(() => parse(['--proxy', 'p:1', 'h', '1']), /not supported/);
+});
+
+test('--ssl: every --ssl-* implies it; a client verifies only with --ssl-verify; -l makes a server', () => {
+  assert.deepEqual(options(['--ssl', 'h', '1']).tls, { client: { insecure: true } });
+  assert.deepEqual(options(['--ssl-verify', 'h', '1']).tls, { client: { insecure: false } });
+  assert.deepEqual(options(['--ssl-servername', 'x.test', '--ssl-alpn', 'h2,http/1.1', 'h', '1']).tls, {
+    client: { insecure: true, servername: 'x.test', alpn: ['h2', 'http/1.1'] },
+  });
+  assert.deepEqual(options(['-l', '--ssl', '8443']).tls, { server: {} });
+  assert.equal(options(['h', '1']).tls, undefined);
+});
+
+test('-U: the one operand is the path, stream or datagram; -s binds the datagram client', () => {
+  const server = options(['-lU', '/tmp/s.sock']);
+  assert.deepEqual([server.unixPath, server.host, server.listen], ['/tmp/s.sock', undefined, true]);
+  const client = options(['-uU', '-s', '/tmp/c.sock', '/tmp/s.sock']);
+  assert.deepEqual(
+    [client.unixPath, client.transport, client.sourceHost],
+    ['/tmp/s.sock', 'udp', '/tmp/c.sock'],
+  );
+  assert.ok(options(['--ssl', '-U', '/tmp/s.sock']).tls);
 });
 
 test('-C: bare LF becomes CRLF; an existing CRLF is kept, also when CR and LF come in separate reads', () => {
