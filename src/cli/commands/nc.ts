@@ -25,6 +25,21 @@ Mode:
   -s, --source ADDR          connect from this address (UDP: bind the client's socket to it)
   -p, --source-port PORT     connect from this port (with -l: the port to listen on)
   -n, --nodns                do not resolve host names
+  -U, --unixsock             a Unix socket: -U PATH, -lU PATH; with -u a datagram one (-s PATH
+                             binds the client's, so that the server can answer)
+TLS (every --ssl-* implies --ssl; no DTLS, so not with -u):
+      --ssl                  connect or listen with TLS; a client does not check the
+                             certificate unless --ssl-verify (as ncat)
+      --ssl-verify           check the server's certificate chain and name (a certificate with
+                             no SAN is matched on its CN, for host names)
+      --ssl-trustfile FILE   PEM CA certificate(s) to trust besides the system's
+      --ssl-servername NAME  the name sent in SNI and checked (default: the host given)
+      --ssl-cert FILE, --ssl-key FILE
+                             with -l: the server's PEM certificate and key (one file may hold
+                             both); without them a temporary self-signed certificate is made,
+                             its SHA-256 fingerprint shown with -v
+      --ssl-alpn LIST        ALPN protocols, comma-separated (offered, or accepted with -l)
+      --ssl-ciphers LIST     OpenSSL cipher list (TLS 1.2 and below)
 Data:
   -C, --crlf                 send each bare LF as CRLF (an existing CRLF is kept, also across reads)
       --send-only            only send, never read from the network
@@ -53,8 +68,8 @@ Other:
   -h, --help                 this help
       --version              the version
 
-Not yet in socklab nc: --ssl and its options, -U (Unix sockets); not supported: --proxy and its
-options, --lua-exec, --sctp, -g/-G, -t.
+Not supported: --ssl with -u (DTLS), client certificates (--ssl-cert without -l), --proxy and
+its options, --lua-exec, --sctp, -g/-G, -t.
 
 Examples:
   socklab nc -l 8080                     serve one client on every interface, port 8080
@@ -64,6 +79,9 @@ Examples:
   socklab nc -z 127.0.0.1 22 && echo open
   socklab nc -lk --chat 127.0.0.1 4000   a chat room for ncat/telnet clients
   socklab nc -l 9000 --allow 127.0.0.0/8 --deny 127.0.0.2
+  socklab nc -l --ssl -v 127.0.0.1 8443  a TLS server, self-signed (its fingerprint on stderr)
+  socklab nc --ssl-verify example.org 443
+  socklab nc -lU /tmp/s.sock             a Unix stream socket; socklab nc -U /tmp/s.sock to it
 
 Exit status: 0 ok · 1 refused, reset, network error, -z on a closed port · 2 bad usage.
 `;
