@@ -304,7 +304,7 @@ test('socklab: a CN-only certificate is not accepted for an IP address (a SAN is
 // ---------------------------------------------------------------------------------------------
 // Servers and recording over TLS, as over TCP.
 
-async function sslClient(t: TestContext, impl: NcImpl, port: number, extra: readonly string[] = []) {
+function sslClient(t: TestContext, impl: NcImpl, port: number, extra: readonly string[] = []) {
   const client = startNc(impl, ['--ssl', ...extra, '127.0.0.1', String(port)]);
   t.after(() => client.stop());
   return client;
@@ -322,8 +322,8 @@ test('socklab nc -lk --ssl --exec: a program per TLS client, two at once', async
     String(port),
   ]);
   t.after(() => server.stop());
-  const a = await sslClient(t, peer, server.port);
-  const b = await sslClient(t, peer, server.port);
+  const a = sslClient(t, peer, server.port);
+  const b = sslClient(t, peer, server.port);
   await a.waitFor('hello 127.0.0.1\n');
   await b.waitFor('hello 127.0.0.1\n');
   a.write('one\n');
@@ -346,9 +346,9 @@ test('socklab nc -l --ssl --chat: TLS clients talk to each other, with announcem
     String(port),
   ]);
   t.after(() => server.stop());
-  const a = await sslClient(t, peer, server.port);
+  const a = sslClient(t, peer, server.port);
   await a.waitFor('<announce> 127.0.0.1 is connected as <user');
-  const b = await sslClient(t, peer, server.port);
+  const b = sslClient(t, peer, server.port);
   await a.waitFor(
     /<announce> 127\.0\.0\.1 is connected as <user\d+>\.\n<announce> already connected: 127\.0\.0\.1 as/,
   );
@@ -366,7 +366,7 @@ test('socklab nc --ssl -C -o -x: CRLF and recording apply to the plain text, bot
   const server = await listenNc(peer, 'tcp', (port) => ['--ssl', '-l', '127.0.0.1', String(port)]);
   t.after(() => server.stop());
   server.write('welcome\n');
-  const client = await sslClient(t, SOCKLAB_NC, server.port, ['-C', '-o', raw, '-x', hex]);
+  const client = sslClient(t, SOCKLAB_NC, server.port, ['-C', '-o', raw, '-x', hex]);
   await client.waitFor('welcome\n');
   client.endInput('GET / HTTP/1.0\n\n');
   const s = await server.exited(10_000);
