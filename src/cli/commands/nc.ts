@@ -6,9 +6,8 @@
 import { isIP } from 'node:net';
 import { parseCommandLine, parseNumber, usageError, type ParsedValues } from '../args.js';
 import type { Io } from '../io.js';
-import { checkCiphers } from '../../core/tls.js';
 import type { NcOptions } from '../../nc/options.js';
-import { tlsClientFrom, tlsServerFrom, type TlsFlagNames, type TlsFlags } from '../tls-options.js';
+import type { TlsFlagNames, TlsFlags } from '../tls-options.js';
 
 export const help = `Usage: socklab nc [options] [hostname] [port]
 
@@ -158,7 +157,19 @@ function portOf(flag: string, text: string): number {
   return parseNumber(flag, text, { min: 0, max: 65535, integer: true });
 }
 
-export type NcCommand = { readonly kind: 'version' } | { readonly kind: 'run'; readonly options: NcOptions };
+/**
+ * --ssl as parsed: the shared TLS flags and the side. Files are read and the cipher list checked
+ * by resolveOptions(), which loads node:tls only for a session that asks for TLS (--version and
+ * plain sessions start without it).
+ */
+export interface SslRequest {
+  readonly listen: boolean;
+  readonly flags: TlsFlags;
+}
+
+export type NcCommand =
+  | { readonly kind: 'version' }
+  | { readonly kind: 'run'; readonly options: NcOptions; readonly ssl?: SslRequest };
 
 export function parse(argv: readonly string[]): NcCommand {
   const { values: v, positionals } = parseCommandLine(argv, OPTIONS);
@@ -204,7 +215,7 @@ export function parse(argv: readonly string[]): NcCommand {
     if (set !== undefined && !listen) throw usageError(`${flag} needs -l (it limits who may connect)`);
   }
 
-  const tls = ssl ? tlsOf(v, listen) : undefined;
+  const sslRequest = ssl ? sslOf(v, listen) : undefined;
   const unixPath = v.unixsock ? unixPathOf(v, positionals, listen) : undefined;
   // With -U the one operand was the path.
   const operands = unixPath !== undefined ? [] : positionals;
@@ -260,7 +271,6 @@ export function parse(argv: readonly string[]): NcCommand {
     ...(family !== undefined ? { family } : {}),
     ...(host !== undefined ? { host } : {}),
     port: port ?? DEFAULT_PORT,
-    ...(tls !== undefined ? { tls } : {}),
     ...(unixPath !== undefined ? { unixPath } : {}),
     zero,
     ...(v.source !== undefined ? { sourceHost: v.source } : {}),
@@ -290,7 +300,7 @@ export function parse(argv: readonly string[]): NcCommand {
     verbose: v.verbose?.length ?? 0,
     test: v.test ?? false,
   };
-  return { kind: 'run', options };
+  return { kind: 'run', options, ...(sslRequest !== undefined ? { ssl: sslRequest } : {}) };
 }
 
 const SSL_FLAGS = [
@@ -314,16 +324,17 @@ const SSL_NAMES: TlsFlagNames = {
   'tls-alpn': '--ssl-alpn',
 };
 
-/** --ssl and its options onto the shared TLS settings: a server's with -l, else a client's. */
-function tlsOf(v: NcValues, listen: boolean): NonNullable<NcOptions['tls']> {
+/** --ssl and its options as the shared TLS flags, checked for what needs no file: a server's with -l, else a client's. */
+function sslOf(v: NcValues, listen: boolean): SslRequest {
   if (v['ssl-key'] !== undefined && v['ssl-cert'] === undefined)
     throw usageError('--ssl-key needs --ssl-cert (which may name the same PEM file, holding both)');
-  if (v['ssl-ciphers'] !== undefined) {
-    try {
-      checkCiphers(v['ssl-ciphers']);
-    } catch (err) {
-      throw usageError(`--ssl-ciphers: ${err instanceof Error ? err.message : String(err)}`);
+  if (listen) {
+    for (const flag of ['ssl-verify', 'ssl-trustfile', 'ssl-servername'] as const) {
+      if (v[flag] !== undefined)
+        throw usageError(`--${flag} is for connecting (it checks the server's certificate), not with -l`);
     }
+  } else if (v['ssl-cert'] !== undefined) {
+    throw usageError('--ssl-cert/--ssl-key without -l: client certificates are not supported by socklab nc');
   }
   const flags: TlsFlags = {
     ...(v['ssl-cert'] !== undefined ? { 'tls-cert': v['ssl-cert'] } : {}),
@@ -335,16 +346,29 @@ function tlsOf(v: NcValues, listen: boolean): NonNullable<NcOptions['tls']> {
     // ncat checks the server's certificate only when asked.
     'no-tls-verify': v['ssl-verify'] !== true,
   };
-  if (listen) {
-    for (const flag of ['ssl-verify', 'ssl-trustfile', 'ssl-servername'] as const) {
-      if (v[flag] !== undefined)
-        throw usageError(`--${flag} is for connecting (it checks the server's certificate), not with -l`);
+  return { listen, flags };
+}
+
+/** A run's options with --ssl resolved: certificate and trust files read, the cipher list checked (usage errors). */
+export async function resolveOptions(command: Extract<NcCommand, { kind: 'run' }>): Promise<NcOptions> {
+  const ssl = command.ssl;
+  if (ssl === undefined) return command.options;
+  const [{ checkCiphers }, { tlsClientFrom, tlsServerFrom }] = await Promise.all([
+    import('../../core/tls.js'),
+    import('../tls-options.js'),
+  ]);
+  const ciphers = ssl.flags['tls-ciphers'];
+  if (ciphers !== undefined) {
+    try {
+      checkCiphers(ciphers);
+    } catch (err) {
+      throw usageError(`--ssl-ciphers: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return { server: tlsServerFrom(flags, SSL_NAMES) };
   }
-  if (v['ssl-cert'] !== undefined)
-    throw usageError('--ssl-cert/--ssl-key without -l: client certificates are not supported by socklab nc');
-  return { client: tlsClientFrom(flags, SSL_NAMES) };
+  const tls = ssl.listen
+    ? { server: tlsServerFrom(ssl.flags, SSL_NAMES) }
+    : { client: tlsClientFrom(ssl.flags, SSL_NAMES) };
+  return { ...command.options, tls };
 }
 
 /** -U: the one operand is the socket's path; what only IP sockets have is refused. */
@@ -379,6 +403,7 @@ export async function run(command: NcCommand, io: Io): Promise<number> {
     io.stdout.write(`socklab nc ${pkg.version} (ncat's command line)\n`);
     return 0;
   }
+  const options = await resolveOptions(command);
   const { runNc } = await import('../../nc/run.js');
-  return runNc(command.options, io);
+  return runNc(options, io);
 }
