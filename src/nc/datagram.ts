@@ -172,6 +172,8 @@ export async function runUdpServer(
         if (!admit(from)) return;
         peer = { socket, to: from, key };
         ctx.log(`datagrams from ${senderName(from)}`);
+        if (from.address === '' && from.port === 0)
+          ctx.log('that Unix socket is not bound to a name: nothing can be sent back to it');
         if (!options.recvOnly) stdin.start();
       }
       if (peer.key !== key || peer.socket !== socket) return; // ncat's socket is connected to the peer

@@ -20,7 +20,9 @@ import type { NcContext } from './context.js';
 import { StdinPump } from './stdin.js';
 
 function peerOf(socket: net.Socket): string {
-  return formatHostPort(plainAddress(socket.remoteAddress ?? '?'), socket.remotePort ?? 0);
+  // A Unix socket's peer has no address.
+  if (socket.remoteAddress === undefined) return 'the peer';
+  return formatHostPort(plainAddress(socket.remoteAddress), socket.remotePort ?? 0);
 }
 
 function writeTo(socket: net.Socket, data: Buffer): Promise<void> | void {
