@@ -376,3 +376,21 @@ test('socklab nc --ssl -C -o -x: CRLF and recording apply to the plain text, bot
   assert.equal(await readFile(raw, 'utf8'), 'welcome\nGET / HTTP/1.0\r\n\r\n');
   assert.match(await readFile(hex, 'utf8'), /^0000 {3}77 65 6c 63 6f 6d 65 0a/);
 });
+
+test('socklab to socklab over TLS, both stdins already at their end: nothing is lost either way', async (t) => {
+  // The server has ended its side before the client's end arrives: it must not close before
+  // TLS has written what it was given (found by hand: the client got nothing). Three rounds.
+  for (let round = 1; round <= 3; round++) {
+    const server = await listenNc(SOCKLAB_NC, 'tcp', (port) => ['--ssl', '-l', '127.0.0.1', String(port)]);
+    t.after(() => server.stop());
+    server.endInput(`server ${round}\n`);
+    const r = await runNc(SOCKLAB_NC, ['--ssl', '127.0.0.1', String(server.port)], {
+      input: `client ${round}\n`,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `server ${round}\n`);
+    const s = await server.exited(10_000);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(s.stdout, `client ${round}\n`);
+  }
+});
