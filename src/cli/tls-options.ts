@@ -64,11 +64,16 @@ function readPem(flag: string, file: string): string {
   }
 }
 
-function alpnList(text: string | undefined): string[] | undefined {
+/** How a command names the flags in its errors (nc: `--ssl-cert` for 'tls-cert'); default `--NAME`. */
+export type TlsFlagNames = Partial<Record<keyof TlsFlags, string>>;
+
+function alpnList(text: string | undefined, names: TlsFlagNames): string[] | undefined {
   if (text === undefined) return undefined;
   const list = text.split(',').map((p) => p.trim());
   if (list.some((p) => p === '' || Buffer.byteLength(p) > 255))
-    throw usageError(`--tls-alpn: '${text}' is not a comma-separated list of protocol names`);
+    throw usageError(
+      `${names['tls-alpn'] ?? '--tls-alpn'}: '${text}' is not a comma-separated list of protocol names`,
+    );
   return list;
 }
 
@@ -102,11 +107,13 @@ export function checkTlsFlags(v: TlsFlags, sides: { server: boolean; client: boo
 }
 
 /** The server side's TLS settings (certificate files read now). */
-export function tlsServerFrom(v: TlsFlags): TlsServerOptions {
-  const alpn = alpnList(v['tls-alpn']);
+export function tlsServerFrom(v: TlsFlags, names: TlsFlagNames = {}): TlsServerOptions {
+  const alpn = alpnList(v['tls-alpn'], names);
   return {
-    ...(v['tls-cert'] !== undefined ? { cert: readPem('--tls-cert', v['tls-cert']) } : {}),
-    ...(v['tls-key'] !== undefined ? { key: readPem('--tls-key', v['tls-key']) } : {}),
+    ...(v['tls-cert'] !== undefined
+      ? { cert: readPem(names['tls-cert'] ?? '--tls-cert', v['tls-cert']) }
+      : {}),
+    ...(v['tls-key'] !== undefined ? { key: readPem(names['tls-key'] ?? '--tls-key', v['tls-key']) } : {}),
     ...(alpn !== undefined ? { alpn } : {}),
     ...(v['tls-ciphers'] !== undefined ? { ciphers: v['tls-ciphers'] } : {}),
   };
@@ -116,12 +123,14 @@ export function tlsServerFrom(v: TlsFlags): TlsServerOptions {
  * The client side's TLS settings (trust file read now). The certificate is checked against
  * --tls-servername when given, else against the address's host.
  */
-export function tlsClientFrom(v: TlsFlags): TlsClientOptions {
-  const alpn = alpnList(v['tls-alpn']);
+export function tlsClientFrom(v: TlsFlags, names: TlsFlagNames = {}): TlsClientOptions {
+  const alpn = alpnList(v['tls-alpn'], names);
   const servername = v['tls-servername'];
   return {
     insecure: v['no-tls-verify'] === true,
-    ...(v['tls-trust'] !== undefined ? { ca: readPem('--tls-trust', v['tls-trust']) } : {}),
+    ...(v['tls-trust'] !== undefined
+      ? { ca: readPem(names['tls-trust'] ?? '--tls-trust', v['tls-trust']) }
+      : {}),
     ...(servername !== undefined ? { servername } : {}),
     ...(alpn !== undefined ? { alpn } : {}),
     ...(v['tls-ciphers'] !== undefined ? { ciphers: v['tls-ciphers'] } : {}),

@@ -3,6 +3,7 @@
  * as in ncat: UDP has no half-close) and listen mode (the first allowed sender becomes the peer,
  * as ncat's "connected UDP"; with --exec one program per sender, many with -k).
  */
+import { isIP } from 'node:net';
 import { formatAddress, formatHostPort } from '../address.js';
 import { connectDatagram } from '../core/connect.js';
 import { openDatagramSocket, type DatagramSender, type DatagramSocket } from '../core/datagram.js';
@@ -102,10 +103,13 @@ export async function runUdpServer(
   hosts: readonly string[],
   port: number,
   onListening: (where: string[]) => void,
+  /** -U: a Unix datagram socket at this path instead (`hosts` unused). */
+  path?: string,
 ): Promise<void> {
   const { options } = ctx;
   const sockets: DatagramSocket[] = [];
-  for (const host of hosts) {
+  if (path !== undefined) sockets.push(await bindDatagram({ host: '', port: 0, path, batched: false }));
+  for (const host of path === undefined ? hosts : []) {
     const socket = await bindDatagram({ host, port: port, batched: false });
     sockets.push(socket);
     port = socket.address().port;
@@ -113,7 +117,9 @@ export async function runUdpServer(
   void ctx.finished.finally(() => sockets.forEach((s) => s.close())).catch(() => undefined);
   onListening(
     sockets.map((s) =>
-      formatAddress({ transport: 'udp', host: s.address().address, port: s.address().port }),
+      path !== undefined
+        ? formatAddress({ transport: 'udp', host: '', port: 0, path })
+        : formatAddress({ transport: 'udp', host: s.address().address, port: s.address().port }),
     ),
   );
 
@@ -135,15 +141,11 @@ export async function runUdpServer(
 
   const admit = (from: DatagramSender): boolean => {
     if (options.maxConnections !== undefined && children.size + (peer ? 1 : 0) >= options.maxConnections) {
-      ctx.log(
-        `dropped a datagram from ${formatHostPort(plainAddress(from.address), from.port)}: --max-conns ${options.maxConnections} reached`,
-      );
+      ctx.log(`dropped a datagram from ${senderName(from)}: --max-conns ${options.maxConnections} reached`);
       return false;
     }
     if (!ctx.access.allows(from.address)) {
-      ctx.log(
-        `dropped a datagram from ${formatHostPort(plainAddress(from.address), from.port)}: not allowed`,
-      );
+      ctx.log(`dropped a datagram from ${senderName(from)}: not allowed`);
       return false;
     }
     return true;
@@ -169,7 +171,9 @@ export async function runUdpServer(
       if (!peer) {
         if (!admit(from)) return;
         peer = { socket, to: from, key };
-        ctx.log(`datagrams from ${formatHostPort(plainAddress(from.address), from.port)}`);
+        ctx.log(`datagrams from ${senderName(from)}`);
+        if (from.address === '' && from.port === 0)
+          ctx.log('that Unix socket is not bound to a name: nothing can be sent back to it');
         if (!options.recvOnly) stdin.start();
       }
       if (peer.key !== key || peer.socket !== socket) return; // ncat's socket is connected to the peer
@@ -179,6 +183,13 @@ export async function runUdpServer(
     });
     socket.onError((err) => ctx.log(`udp: ${describeSystemError(err)}`));
   }
+}
+
+/** A sender as -v names it: HOST:PORT, or a Unix socket's path (`@name` abstract). */
+function senderName(from: DatagramSender): string {
+  if (from.port === 0 && isIP(plainAddress(from.address)) === 0)
+    return from.address === '' ? 'an unnamed Unix socket' : `unix:${from.address}`;
+  return formatHostPort(plainAddress(from.address), from.port);
 }
 
 function startUdpChild(

@@ -20,7 +20,9 @@ import type { NcContext } from './context.js';
 import { StdinPump } from './stdin.js';
 
 function peerOf(socket: net.Socket): string {
-  return formatHostPort(plainAddress(socket.remoteAddress ?? '?'), socket.remotePort ?? 0);
+  // A Unix socket's peer has no address.
+  if (socket.remoteAddress === undefined) return 'the peer';
+  return formatHostPort(plainAddress(socket.remoteAddress), socket.remotePort ?? 0);
 }
 
 function writeTo(socket: net.Socket, data: Buffer): Promise<void> | void {
@@ -58,6 +60,9 @@ export function runSingle(ctx: NcContext, socket: net.Socket): void {
     stdin.stop();
     // What was read from stdin goes out before the connection is closed (end, not destroy).
     if (socket.writable && !socket.writableEnded && !options.noShutdown) socket.end(() => ctx.finish(0));
+    // Ended already, not yet all out (TLS encrypts and writes later): destroying now would lose it.
+    else if (socket.writableEnded && !socket.writableFinished && !socket.destroyed)
+      socket.once('finish', () => ctx.finish(0));
     else if (socket.writableNeedDrain) socket.once('drain', () => ctx.finish(0));
     else ctx.finish(0);
   };

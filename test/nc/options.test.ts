@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { parse, parseNcatTime, type NcCommand } from '../../src/cli/commands/nc.js';
+import { parse, parseNcatTime, resolveOptions, type NcCommand } from '../../src/cli/commands/nc.js';
 import { CrlfTranslator } from '../../src/nc/crlf.js';
 import { ncatHexdump } from '../../src/nc/hexdump.js';
 import { splitCommandLine } from '../../src/exec/exec.js';
@@ -71,10 +71,17 @@ test('conflicts and what is not there are usage errors', () => {
     ['--chat', 'h', '1'],
     ['--allow', '1.2.3.4', 'h', '1'],
     ['-u', '-lk'],
-    ['--ssl', 'h', '443'],
-    ['--ssl-verify', 'h', '443'],
-    ['-U', '/tmp/x'],
     ['--ssl', '-u', 'h', '1'],
+    ['--ssl-key', 'k.pem', 'h', '1'],
+    ['-l', '--ssl-verify'],
+    ['--ssl-cert', '/nonexistent/cert.pem', 'h', '1'],
+    ['-U'],
+    ['-U', '/tmp/a', '/tmp/b'],
+    ['-U', '-p', '1', '/tmp/x'],
+    ['-U', '-4', '/tmp/x'],
+    ['-lU', '--allow', '127.0.0.1', '/tmp/x'],
+    ['-U', '-s', '/tmp/a', '/tmp/x'],
+    ['-zuU', '/tmp/x'],
     ['--proxy', 'h:3128', 'h', '1'],
     ['--proxy-type', 'socks5', 'h', '1'],
     ['-n', 'localhost', '1'],
@@ -83,9 +90,54 @@ test('conflicts and what is not there are usage errors', () => {
   ]) {
     assert.throws(() => parse(argv), { code: 'SOCKLAB_ERR_USAGE' }, argv.join(' '));
   }
-  assert.throws(() => parse(['--ssl', 'h', '1']), /--ssl is not available yet/);
   assert.throws(() => parse(['--ssl', '-u', 'h', '1']), /DTLS/);
   assert.throws(() => parse(['--proxy', 'p:1', 'h', '1']), /not supported/);
+});
+
+async function resolved(argv: string[]): Promise<NcOptions> {
+  const command = parse(argv);
+  assert.equal(command.kind, 'run');
+  return resolveOptions(command);
+}
+
+test('--ssl: every --ssl-* implies it; a client verifies only with --ssl-verify; -l makes a server', async () => {
+  assert.deepEqual((await resolved(['--ssl', 'h', '1'])).tls, { client: { insecure: true } });
+  assert.deepEqual((await resolved(['--ssl-verify', 'h', '1'])).tls, { client: { insecure: false } });
+  assert.deepEqual(
+    (await resolved(['--ssl-servername', 'x.test', '--ssl-alpn', 'h2,http/1.1', 'h', '1'])).tls,
+    {
+      client: { insecure: true, servername: 'x.test', alpn: ['h2', 'http/1.1'] },
+    },
+  );
+  assert.deepEqual((await resolved(['-l', '--ssl', '8443'])).tls, { server: {} });
+  assert.equal((await resolved(['h', '1'])).tls, undefined);
+  // Files and cipher lists are checked when a session starts: usage errors still, in ncat's words.
+  for (const [argv, message] of [
+    [['-l', '--ssl-cert', '/nonexistent/cert.pem'], /^--ssl-cert \/nonexistent\/cert\.pem: cannot read it/],
+    [
+      ['--ssl-trustfile', '/nonexistent/ca.pem', 'h', '1'],
+      /^--ssl-trustfile \/nonexistent\/ca\.pem: cannot read it/,
+    ],
+    [['--ssl-ciphers', 'NO-SUCH-CIPHER', 'h', '1'], /^--ssl-ciphers: no usable cipher in 'NO-SUCH-CIPHER'/],
+    [['--ssl-alpn', 'h2,', 'h', '1'], /^--ssl-alpn: 'h2,' is not a comma-separated list/],
+  ] as const) {
+    await assert.rejects(resolved([...argv]), { code: 'SOCKLAB_ERR_USAGE', message }, argv.join(' '));
+  }
+});
+
+test('-U: the one operand is the path, stream or datagram; -s binds the datagram client', () => {
+  const server = options(['-lU', '/tmp/s.sock']);
+  assert.deepEqual([server.unixPath, server.host, server.listen], ['/tmp/s.sock', undefined, true]);
+  const client = options(['-uU', '-s', '/tmp/c.sock', '/tmp/s.sock']);
+  assert.deepEqual(
+    [client.unixPath, client.transport, client.sourceHost],
+    ['/tmp/s.sock', 'udp', '/tmp/c.sock'],
+  );
+  assert.deepEqual(parse(['--ssl', '-U', '/tmp/s.sock']), {
+    kind: 'run',
+    options: options(['-U', '/tmp/s.sock']),
+    ssl: { listen: false, flags: { 'no-tls-verify': true } },
+  });
 });
 
 test('-C: bare LF becomes CRLF; an existing CRLF is kept, also when CR and LF come in separate reads', () => {

@@ -4,9 +4,10 @@
  * when a session runs so that `socklab nc --version` starts as fast as node itself.
  */
 import { isIP } from 'node:net';
-import { parseCommandLine, parseNumber, usageError } from '../args.js';
+import { parseCommandLine, parseNumber, usageError, type ParsedValues } from '../args.js';
 import type { Io } from '../io.js';
 import type { NcOptions } from '../../nc/options.js';
+import type { TlsFlagNames, TlsFlags } from '../tls-options.js';
 
 export const help = `Usage: socklab nc [options] [hostname] [port]
 
@@ -23,6 +24,21 @@ Mode:
   -s, --source ADDR          connect from this address (UDP: bind the client's socket to it)
   -p, --source-port PORT     connect from this port (with -l: the port to listen on)
   -n, --nodns                do not resolve host names
+  -U, --unixsock             a Unix socket: -U PATH, -lU PATH; with -u a datagram one (-s PATH
+                             binds the client's, so that the server can answer)
+TLS (every --ssl-* implies --ssl; no DTLS, so not with -u):
+      --ssl                  connect or listen with TLS; a client does not check the
+                             certificate unless --ssl-verify (as ncat)
+      --ssl-verify           check the server's certificate chain and name (a certificate with
+                             no SAN is matched on its CN, for host names)
+      --ssl-trustfile FILE   PEM CA certificate(s) to trust besides the system's
+      --ssl-servername NAME  the name sent in SNI and checked (default: the host given)
+      --ssl-cert FILE, --ssl-key FILE
+                             with -l: the server's PEM certificate and key (one file may hold
+                             both); without them a temporary self-signed certificate is made,
+                             its SHA-256 fingerprint shown with -v
+      --ssl-alpn LIST        ALPN protocols, comma-separated (offered, or accepted with -l)
+      --ssl-ciphers LIST     OpenSSL cipher list (TLS 1.2 and below)
 Data:
   -C, --crlf                 send each bare LF as CRLF (an existing CRLF is kept, also across reads)
       --send-only            only send, never read from the network
@@ -51,8 +67,8 @@ Other:
   -h, --help                 this help
       --version              the version
 
-Not yet in socklab nc: --ssl and its options, -U (Unix sockets); not supported: --proxy and its
-options, --lua-exec, --sctp, -g/-G, -t.
+Not supported: --ssl with -u (DTLS), client certificates (--ssl-cert without -l), --proxy and
+its options, --lua-exec, --sctp, -g/-G, -t.
 
 Examples:
   socklab nc -l 8080                     serve one client on every interface, port 8080
@@ -62,6 +78,9 @@ Examples:
   socklab nc -z 127.0.0.1 22 && echo open
   socklab nc -lk --chat 127.0.0.1 4000   a chat room for ncat/telnet clients
   socklab nc -l 9000 --allow 127.0.0.0/8 --deny 127.0.0.2
+  socklab nc -l --ssl -v 127.0.0.1 8443  a TLS server, self-signed (its fingerprint on stderr)
+  socklab nc --ssl-verify example.org 443
+  socklab nc -lU /tmp/s.sock             a Unix stream socket; socklab nc -U /tmp/s.sock to it
 
 Exit status: 0 ok · 1 refused, reset, network error, -z on a closed port · 2 bad usage.
 `;
@@ -138,27 +157,27 @@ function portOf(flag: string, text: string): number {
   return parseNumber(flag, text, { min: 0, max: 65535, integer: true });
 }
 
-export type NcCommand = { readonly kind: 'version' } | { readonly kind: 'run'; readonly options: NcOptions };
+/**
+ * --ssl as parsed: the shared TLS flags and the side. Files are read and the cipher list checked
+ * by resolveOptions(), which loads node:tls only for a session that asks for TLS (--version and
+ * plain sessions start without it).
+ */
+export interface SslRequest {
+  readonly listen: boolean;
+  readonly flags: TlsFlags;
+}
+
+export type NcCommand =
+  | { readonly kind: 'version' }
+  | { readonly kind: 'run'; readonly options: NcOptions; readonly ssl?: SslRequest };
 
 export function parse(argv: readonly string[]): NcCommand {
   const { values: v, positionals } = parseCommandLine(argv, OPTIONS);
   if (v.version) return { kind: 'version' };
 
-  // What socklab nc cannot do (yet): one line each, exit 2.
-  if (v.ssl && v.udp) throw usageError('--ssl with -u (DTLS) is not supported: Node has no DTLS');
-  for (const flag of [
-    'ssl',
-    'ssl-cert',
-    'ssl-key',
-    'ssl-verify',
-    'ssl-trustfile',
-    'ssl-ciphers',
-    'ssl-servername',
-    'ssl-alpn',
-  ] as const) {
-    if (v[flag] !== undefined) throw unavailable(`--${flag}`);
-  }
-  if (v.unixsock) throw unavailable('-U');
+  // Every --ssl-* option implies --ssl, as in ncat.
+  const ssl = SSL_FLAGS.some((flag) => v[flag] !== undefined && v[flag] !== false);
+  if (ssl && v.udp) throw usageError('--ssl with -u (DTLS) is not supported: Node has no DTLS');
   for (const flag of ['proxy', 'proxy-type', 'proxy-auth', 'proxy-dns'] as const) {
     if (v[flag] !== undefined) throw usageError(`--${flag}: proxies are not supported by socklab nc`);
   }
@@ -196,11 +215,15 @@ export function parse(argv: readonly string[]): NcCommand {
     if (set !== undefined && !listen) throw usageError(`${flag} needs -l (it limits who may connect)`);
   }
 
-  if (positionals.length > 2)
-    throw usageError(`too many operands: '${positionals.slice(2).join(' ')}' (at most HOST PORT)`);
+  const sslRequest = ssl ? sslOf(v, listen) : undefined;
+  const unixPath = v.unixsock ? unixPathOf(v, positionals, listen) : undefined;
+  // With -U the one operand was the path.
+  const operands = unixPath !== undefined ? [] : positionals;
+  if (operands.length > 2)
+    throw usageError(`too many operands: '${operands.slice(2).join(' ')}' (at most HOST PORT)`);
   let host: string | undefined;
   let port: number | undefined;
-  const [first, second] = positionals;
+  const [first, second] = operands;
   if (second !== undefined) {
     host = first;
     port = portOf('port', second);
@@ -215,7 +238,8 @@ export function parse(argv: readonly string[]): NcCommand {
       throw usageError(`-p ${sourcePort} and the port operand ${port} disagree`);
     port = sourcePort;
   }
-  if (!listen && host === undefined) throw usageError('needs a HOST to connect to (or -l to listen)');
+  if (!listen && host === undefined && unixPath === undefined)
+    throw usageError('needs a HOST to connect to (or -l to listen)');
   if (host !== undefined && host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (v.nodns) {
     for (const [what, name] of [
@@ -247,6 +271,7 @@ export function parse(argv: readonly string[]): NcCommand {
     ...(family !== undefined ? { family } : {}),
     ...(host !== undefined ? { host } : {}),
     port: port ?? DEFAULT_PORT,
+    ...(unixPath !== undefined ? { unixPath } : {}),
     zero,
     ...(v.source !== undefined ? { sourceHost: v.source } : {}),
     ...(!listen && sourcePort !== undefined ? { sourcePort } : {}),
@@ -275,11 +300,98 @@ export function parse(argv: readonly string[]): NcCommand {
     verbose: v.verbose?.length ?? 0,
     test: v.test ?? false,
   };
-  return { kind: 'run', options };
+  return { kind: 'run', options, ...(sslRequest !== undefined ? { ssl: sslRequest } : {}) };
 }
 
-function unavailable(flag: string) {
-  return usageError(`${flag} is not available yet`);
+const SSL_FLAGS = [
+  'ssl',
+  'ssl-cert',
+  'ssl-key',
+  'ssl-verify',
+  'ssl-trustfile',
+  'ssl-ciphers',
+  'ssl-servername',
+  'ssl-alpn',
+] as const;
+
+type NcValues = ParsedValues<typeof OPTIONS>;
+
+/** ncat's --ssl-* names for the shared TLS flags (cli/tls-options.ts), for its error messages. */
+const SSL_NAMES: TlsFlagNames = {
+  'tls-cert': '--ssl-cert',
+  'tls-key': '--ssl-key',
+  'tls-trust': '--ssl-trustfile',
+  'tls-alpn': '--ssl-alpn',
+};
+
+/** --ssl and its options as the shared TLS flags, checked for what needs no file: a server's with -l, else a client's. */
+function sslOf(v: NcValues, listen: boolean): SslRequest {
+  if (v['ssl-key'] !== undefined && v['ssl-cert'] === undefined)
+    throw usageError('--ssl-key needs --ssl-cert (which may name the same PEM file, holding both)');
+  if (listen) {
+    for (const flag of ['ssl-verify', 'ssl-trustfile', 'ssl-servername'] as const) {
+      if (v[flag] !== undefined)
+        throw usageError(`--${flag} is for connecting (it checks the server's certificate), not with -l`);
+    }
+  } else if (v['ssl-cert'] !== undefined) {
+    throw usageError('--ssl-cert/--ssl-key without -l: client certificates are not supported by socklab nc');
+  }
+  const flags: TlsFlags = {
+    ...(v['ssl-cert'] !== undefined ? { 'tls-cert': v['ssl-cert'] } : {}),
+    ...(v['ssl-key'] !== undefined ? { 'tls-key': v['ssl-key'] } : {}),
+    ...(v['ssl-trustfile'] !== undefined ? { 'tls-trust': v['ssl-trustfile'] } : {}),
+    ...(v['ssl-servername'] !== undefined ? { 'tls-servername': v['ssl-servername'] } : {}),
+    ...(v['ssl-alpn'] !== undefined ? { 'tls-alpn': v['ssl-alpn'] } : {}),
+    ...(v['ssl-ciphers'] !== undefined ? { 'tls-ciphers': v['ssl-ciphers'] } : {}),
+    // ncat checks the server's certificate only when asked.
+    'no-tls-verify': v['ssl-verify'] !== true,
+  };
+  return { listen, flags };
+}
+
+/** A run's options with --ssl resolved: certificate and trust files read, the cipher list checked (usage errors). */
+export async function resolveOptions(command: Extract<NcCommand, { kind: 'run' }>): Promise<NcOptions> {
+  const ssl = command.ssl;
+  if (ssl === undefined) return command.options;
+  const [{ checkCiphers }, { tlsClientFrom, tlsServerFrom }] = await Promise.all([
+    import('../../core/tls.js'),
+    import('../tls-options.js'),
+  ]);
+  const ciphers = ssl.flags['tls-ciphers'];
+  if (ciphers !== undefined) {
+    try {
+      checkCiphers(ciphers);
+    } catch (err) {
+      throw usageError(`--ssl-ciphers: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const tls = ssl.listen
+    ? { server: tlsServerFrom(ssl.flags, SSL_NAMES) }
+    : { client: tlsClientFrom(ssl.flags, SSL_NAMES) };
+  return { ...command.options, tls };
+}
+
+/** -U: the one operand is the socket's path; what only IP sockets have is refused. */
+function unixPathOf(v: NcValues, positionals: readonly string[], listen: boolean): string {
+  if (positionals.length !== 1) {
+    throw usageError(
+      positionals.length === 0
+        ? '-U needs the path of the Unix socket'
+        : `-U takes one operand, the socket's path (got '${positionals.join(' ')}')`,
+    );
+  }
+  const path = positionals[0]!;
+  if (path === '') throw usageError('-U: the path is empty');
+  const refuse = (flag: string, why: string) => usageError(`${flag} cannot be used with -U: ${why}`);
+  if (v.ipv4 || v.ipv6) throw refuse('-4/-6', 'a Unix socket has no IP family');
+  if (v['source-port'] !== undefined) throw refuse('-p', 'a Unix socket has no port');
+  for (const flag of ['allow', 'allowfile', 'deny', 'denyfile'] as const) {
+    if (v[flag] !== undefined) throw refuse(`--${flag}`, 'Unix clients have no address to match');
+  }
+  if (v.source !== undefined && (listen || !v.udp))
+    throw refuse('-s', 'only a datagram client (-u, not -l) binds a path of its own');
+  if (v.zero && v.udp) throw refuse('-z with -u', 'there is nothing to probe');
+  return path;
 }
 
 export async function run(command: NcCommand, io: Io): Promise<number> {
@@ -291,6 +403,7 @@ export async function run(command: NcCommand, io: Io): Promise<number> {
     io.stdout.write(`socklab nc ${pkg.version} (ncat's command line)\n`);
     return 0;
   }
+  const options = await resolveOptions(command);
   const { runNc } = await import('../../nc/run.js');
-  return runNc(command.options, io);
+  return runNc(options, io);
 }
