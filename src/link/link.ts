@@ -309,8 +309,8 @@ export function chooseLinkPath(
       offload: false,
       why:
         perPacket.type === 'rate'
-          ? `${perPacket.name} queues and drops single packets`
-          : `${perPacket.name} acts on single packets`,
+          ? `${perPacket.type} queues and drops single packets`
+          : `${perPacket.type} acts on single packets`,
     };
   }
   if (options.pcapFile !== undefined) return { offload: false, why: "the pcap shows the wire's packets" };

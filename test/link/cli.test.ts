@@ -3,6 +3,7 @@
  * and the end of a run however it ends (COMMAND killed, Ctrl-C, SIGTERM, socklab killed).
  */
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { BIN } from '../helpers/cli.js';
 import { alive, linkSkipReason, outerNamespace, rootInterfaces, type Outer } from '../helpers/netns.js';
@@ -35,6 +36,12 @@ const BAD: [string, string[], number, RegExp][] = [
     ['--offload', '--loss', '1%', '--', 'true'],
     2,
     /with offload a packet may be a 64 KiB TCP segment/,
+  ],
+  [
+    '--offload with --no-offload',
+    ['--offload', '--no-offload', '--', 'true'],
+    2,
+    /--offload and --no-offload: choose one/,
   ],
   ['COMMAND without --', ['--delay', '5ms', 'ping'], 2, /put COMMAND after --/],
   [
@@ -165,7 +172,9 @@ const noUserns =
     ? userns
     : userns !== 0
       ? 'this kernel refuses unprivileged user namespaces'
-      : undefined;
+      : ((statSync('/dev/net/tun', { throwIfNoEntry: false })?.mode ?? 0) & 0o006) !== 0o006
+        ? "/dev/net/tun is root's only here (not mode 0666): a user namespace cannot open it"
+        : undefined;
 
 test('not root: the link runs inside a user namespace of its own', { skip: noUserns }, async () => {
   const r = await asNobody(['--delay', '10ms', '--', 'sh', '-c', 'ping -n -c 3 -i 0.1 "$SOCKLAB_LINK_PEER"']);
