@@ -37,6 +37,7 @@ import { createCounters, type CounterName, type Counters, type Direction } from 
 import { realClock, type Clock } from '../measure/clock.js';
 import { LatencyHistogram } from '../measure/latency-histogram.js';
 import { PacketLog, PcapWriter } from './capture.js';
+import { coalesce } from './coalesce.js';
 import { deviceTxDropped, readKernelCounters, type KernelCounters } from './kernel-counters.js';
 import { createNamespace, ipv4Networks, type Namespace } from './namespace.js';
 
@@ -117,6 +118,8 @@ export interface LinkDirectionCounters {
   readonly deviceDropped: number;
   /** Packets held by the link at once, at most (delayed, queued behind the rate). */
   readonly heldPeak: number;
+  /** Per-packet path: forwarded packets written in runs of TCP segments joined into one (GRO). */
+  readonly joined: number;
   /** Of the packets dropped or overflowed: TCP segments with data, and TCP segments without (ACKs). */
   readonly lostTcpData: number;
   readonly lostTcpEmpty: number;
@@ -160,12 +163,16 @@ class LinkDirection {
   heldPeak = 0;
   lostTcpData = 0;
   lostTcpEmpty = 0;
+  joined = 0;
+  /** GRO: what the pipeline forwarded since the last flush, written together at the end of the tick. */
+  private pending: Buffer[] = [];
 
   constructor(
     readonly direction: Direction,
     readonly clock: Clock,
-    out: () => TunDevice | undefined,
+    private readonly out: () => TunDevice | undefined,
     log: ((counter: CounterName, data: Buffer) => void) | undefined,
+    gro: boolean,
   ) {
     const observe = (counter: CounterName, data: Buffer) => {
       if (counter === 'dropped' || counter === 'overflowed') {
@@ -189,7 +196,8 @@ class LinkDirection {
       sink: {
         write: (data, packet) => {
           this.histogram.recordMs(clock.now() - packet.arrivedMs);
-          out()?.write(data);
+          if (!gro) out()?.write(data);
+          else if (this.pending.push(data) === 1) queueMicrotask(this.flush);
           return true;
         },
         end: () => undefined,
@@ -197,6 +205,16 @@ class LinkDirection {
       },
     });
   }
+
+  /** Write what was forwarded during this tick (a batch read, a timer): TCP runs joined. */
+  private readonly flush = (): void => {
+    const packets = this.pending;
+    this.pending = [];
+    const { writes, joined } = coalesce(packets);
+    this.joined += joined;
+    const device = this.out();
+    if (device) for (const w of writes) device.write(w);
+  };
 
   push(packet: Buffer): void {
     this.packetsIn += 1;
@@ -214,6 +232,7 @@ class LinkDirection {
       deviceFull: device?.writeDropped ?? 0,
       deviceDropped,
       heldPeak: this.heldPeak,
+      joined: this.joined,
       lostTcpData: this.lostTcpData,
       lostTcpEmpty: this.lostTcpEmpty,
       timeInLink: { count: s.count, p50_us: s.p50_us, p99_us: s.p99_us },
@@ -281,8 +300,10 @@ export function readLinkFaults(options: Pick<LinkOptions, 'faults' | 'up' | 'dow
 export interface LinkPath {
   /** TCP in segments of up to 64 KiB (IFF_VNET_HDR, TSO), or false: one MTU-sized packet at a time. */
   readonly offload: boolean;
-  /** Why, in a few words: 'no per-packet fault', 'loss acts on single packets', … */
+  /** Why, in a few words: 'no faults', 'loss acts on single packets', … */
   readonly why: string;
+  /** Per packet: runs of TCP segments forwarded together are written as one (GRO). */
+  readonly gro?: boolean;
 }
 
 /**
@@ -390,20 +411,29 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
     /** Set once opened: packets written before (none can be: no address yet) go nowhere. */
     const tun: { inner?: TunDevice; outer?: TunDevice } = {};
     const t0 = clock.now();
-    /** With offload, each packet starts with the virtio header: the IP packet is after it. */
-    const vnet = path.offload ? VNET_HEADER_BYTES : 0;
+    /**
+     * Per packet, runs of TCP segments are written as one (GRO, src/link/coalesce.ts), but not
+     * with corrupt (a joined write's checksum is the kernel's to finish: a stale one would be
+     * mended), nor with SOCKLAB_LINK_GRO=0.
+     */
+    const gro =
+      !path.offload && !faults.some((f) => f.type === 'corrupt') && process.env.SOCKLAB_LINK_GRO !== '0';
+    /** With offload or GRO, each packet read starts with the virtio header: the IP packet is after it. */
+    const vnet = path.offload || gro ? VNET_HEADER_BYTES : 0;
+    /** What the pipelines carry: with offload the packets as read, with their header; else IP packets. */
+    const keepHeader = path.offload;
     const onPacket = options.onPacket;
     const observer = (direction: Direction) =>
       log || onPacket
         ? (event: CounterName, data: Buffer) => {
             const atMs = clock.now() - t0;
-            const packet = vnet > 0 ? data.subarray(vnet) : data;
+            const packet = keepHeader ? data.subarray(vnet) : data;
             log?.record({ t_us: Math.round(atMs * 1000), dir: direction, event, ...describePacket(packet) });
             onPacket?.({ atMs, dir: direction, event, packet });
           }
         : undefined;
-    const up = new LinkDirection('up', clock, () => tun.outer, observer('up'));
-    const down = new LinkDirection('down', clock, () => tun.inner, observer('down'));
+    const up = new LinkDirection('up', clock, () => tun.outer, observer('up'), gro);
+    const down = new LinkDirection('down', clock, () => tun.inner, observer('down'), gro);
     for (const fault of faults) {
       const type = FAULT_TYPES[fault.type]!;
       for (const direction of directionsOf(fault.direction)) {
@@ -439,7 +469,7 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
           ...describePacket(ipPacket),
         });
         onPacket?.({ atMs: now - t0, dir: dir.direction, event: 'in', packet: ipPacket });
-        dir.push(packet);
+        dir.push(keepHeader ? packet : ipPacket);
       }
     };
     const n = ++linksMade;
@@ -447,6 +477,7 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
       name: `sl${process.pid}-${n}`.slice(0, 15),
       onPackets: arrive(down, peerN, innerN),
       offload: path.offload,
+      vnetHeader: gro,
     });
     tun.outer = outerTun;
     cleanups.push(() => outerTun.close());
@@ -454,6 +485,7 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
       name: 'link0',
       netnsPath: ns.netnsPath,
       offload: path.offload,
+      vnetHeader: gro,
       onPackets: arrive(up, innerN, peerN),
     });
     tun.inner = innerTun;
@@ -516,7 +548,7 @@ export async function createLink(options: LinkOptions = {}): Promise<Link> {
       pid: ns.pid,
       seed,
       faults,
-      path,
+      path: { ...path, ...(gro ? { gro: true } : {}) },
       devices: [innerTun.name, outerTun.name],
       spawn(command, args = [], spawnOptions = {}) {
         if (closing) throw new SocklabError('SOCKLAB_ERR_SOCKET', 'the link is closed');

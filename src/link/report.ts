@@ -44,7 +44,7 @@ export function describeLinkCounters(
     readonly peer: string;
     readonly inner: string;
     readonly seed: number;
-    readonly path?: { readonly offload: boolean; readonly why: string };
+    readonly path?: { readonly offload: boolean; readonly why: string; readonly gro?: boolean };
   },
 ): string {
   const k = counters.kernel;
@@ -63,7 +63,7 @@ export function describeLinkCounters(
   const path = link.path
     ? link.path.offload
       ? `  path: offload, TCP in segments of up to 64 KiB (${link.path.why}; --no-offload: per packet)\n`
-      : `  path: per packet, MTU-sized (${link.path.why})\n`
+      : `  path: per packet, MTU-sized (${link.path.why})${link.path.gro ? '; runs of TCP segments written as one (GRO)' : ''}\n`
     : '';
   return (
     `socklab link ${link.inner} ⇄ ${link.peer} (seed ${link.seed}):\n` +
