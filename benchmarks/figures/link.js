@@ -74,9 +74,10 @@ function parsePing(stdout) {
 }
 
 /** `socklab link [faults] -- sh -c SCRIPT` in namespace `outer`, pinned; stdout and the JSON counters. */
-async function throughLink(outer, faults, script, seconds) {
+async function throughLink(outer, faults, script, seconds, env = undefined) {
   const proc = inside(outer, NODE, [BIN, 'link', ...faults, '--json', '--', 'sh', '-c', script], {
     deadlineMs: seconds * 1000 + 60_000,
+    ...(env ? { env } : {}),
   });
   const r = await done(proc, 'socklab link');
   const counters = JSON.parse(r.stderr.trim().split('\n').at(-1));
@@ -84,9 +85,9 @@ async function throughLink(outer, faults, script, seconds) {
 }
 
 /** iperf3 through `socklab link FLAGS`: the receiver's bit/s, socklab's CPU per GB, the path taken. */
-async function linkTcp(outer, flags, seconds) {
+async function linkTcp(outer, flags, seconds, env = undefined) {
   const r = await iperf(outer, seconds, (args) =>
-    throughLink(outer, flags, `exec iperf3 -c "$SOCKLAB_LINK_PEER" ${args.join(' ')}`, seconds),
+    throughLink(outer, flags, `exec iperf3 -c "$SOCKLAB_LINK_PEER" ${args.join(' ')}`, seconds, env),
   );
   const p = r.counters.process;
   const forwarded = r.counters.up.counters.forwarded.bytes + r.counters.down.counters.forwarded.bytes;
@@ -108,7 +109,7 @@ export default {
     `namespace (the outer side) to its own; everything (iperf3 -c/-s, ping, socklab) pinned with ` +
     `\`taskset -c ${CPU}\`. TCP: \`iperf3 -c -t ${ctx.seconds}\`, receiver's bit/s (Linux's default ` +
     `congestion control): the default path (with no impairment, offload: TSO segments of up to 64 KiB, as veth has), ` +
-    `and one packet at a time (\`--no-offload\`, what loss, duplicates, reordering, corruption, a rate, --pcap and --log use) at MTU 1500 and with \`--mtu 9000\` on the link (veth keeps 1500). RTT: \`ping -c 50 -i 0.02\`, median of the replies; the link's added RTT ` +
+    `and one packet at a time (\`--no-offload\`, what loss, duplicates, reordering, corruption, a rate, --pcap and --log use; runs of TCP segments written as one GSO write, and without that, \`SOCKLAB_LINK_GRO=0\`) at MTU 1500 and with \`--mtu 9000\` on the link (veth keeps 1500). RTT: \`ping -c 50 -i 0.02\`, median of the replies; the link's added RTT ` +
     `is its median less veth's. --delay 20ms: \`ping -c 50 -i 0.05\` through \`socklab link --delay 20ms\`, ` +
     `mean and mdev (goal 40 ms ± 0.2, mdev <= 0.2), also with \`--realtime\` (socklab under SCHED_FIFO). CPU per GB: socklab's user+system CPU seconds ` +
     `(process.resourceUsage) per GB it forwarded. Goals from issue 13: TCP >= 0.13x veth; added RTT ` +
@@ -149,6 +150,12 @@ export default {
             label: 'socklab link --no-offload',
             unit: 'bitsPerSecond',
             run: () => linkTcp(outer, ['--no-offload'], seconds),
+          },
+          {
+            key: 'nogro',
+            label: 'socklab link --no-offload, SOCKLAB_LINK_GRO=0',
+            unit: 'bitsPerSecond',
+            run: () => linkTcp(outer, ['--no-offload'], seconds, { SOCKLAB_LINK_GRO: '0' }),
           },
           {
             key: 'jumbo',
@@ -283,6 +290,17 @@ export default {
             goal: '>= 0.13x veth',
             met: broken(tcp.perpacket) || broken(v) ? undefined : tcp.perpacket.median / v.median >= 0.13,
             error: tcp.perpacket.error ?? v.error,
+          },
+          {
+            label: 'link --no-offload TCP vs veth, GRO off (SOCKLAB_LINK_GRO=0)',
+            socklab: units.bitsPerSecond(tcp.nogro.median),
+            peer: units.bitsPerSecond(v.median),
+            plain: '-',
+            ratio: tcp.nogro.median / v.median,
+            ratioText: fmtRatio(tcp.nogro.median / v.median),
+            goal: '>= 0.13x veth',
+            met: broken(tcp.nogro) || broken(v) ? undefined : tcp.nogro.median / v.median >= 0.13,
+            error: tcp.nogro.error ?? v.error,
           },
           {
             label: 'link --no-offload --mtu 9000 TCP vs veth',
