@@ -52,7 +52,9 @@ Options:
                                 --log; given, it also carries --rate (a --queue in bytes) and
                                 refuses the per-packet impairments
       --no-offload              one MTU-sized packet at a time, whatever the impairments
-                                (the exit summary's 'path:' line says which ran, and why)
+                                (the exit summary's 'path:' line says which ran, and why);
+                                runs of TCP segments are then written as one (GRO), but for
+                                --corrupt or with SOCKLAB_LINK_GRO=0
       --realtime                run socklab's packet loop at real-time priority (SCHED_FIFO
                                 10; COMMAND runs as usual): delays to within a few
                                 microseconds on a busy machine (root only)
