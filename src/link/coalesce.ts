@@ -107,17 +107,22 @@ function join(run: readonly Segment[]): Buffer {
 
 /**
  * The packets to write for `packets` (IP packets, in the order they are to arrive): each with a
- * virtio header, runs of TCP segments joined. `joined` counts the packets that went into joins.
+ * virtio header, runs of TCP segments joined. `counts[i]`: how many packets `writes[i]` holds;
+ * `joined` counts the packets that went into joins.
  */
-export function coalesce(packets: readonly Buffer[]): { writes: Buffer[]; joined: number } {
+export function coalesce(packets: readonly Buffer[]): { writes: Buffer[]; counts: number[]; joined: number } {
   const writes: Buffer[] = [];
+  const counts: number[] = [];
   let joined = 0;
   let run: Segment[] = [];
   let runBytes = 0;
   const flush = () => {
-    if (run.length === 1) writes.push(Buffer.concat([ZERO_HEADER, run[0]!.packet]));
-    else if (run.length > 1) {
+    if (run.length === 1) {
+      writes.push(Buffer.concat([ZERO_HEADER, run[0]!.packet]));
+      counts.push(1);
+    } else if (run.length > 1) {
       writes.push(join(run));
+      counts.push(run.length);
       joined += run.length;
     }
     run = [];
@@ -128,6 +133,7 @@ export function coalesce(packets: readonly Buffer[]): { writes: Buffer[]; joined
     if (s === undefined) {
       flush();
       writes.push(Buffer.concat([ZERO_HEADER, packet]));
+      counts.push(1);
       continue;
     }
     if (run.length > 0 && !continues(run[0]!, run[run.length - 1]!, s, runBytes)) flush();
@@ -136,5 +142,5 @@ export function coalesce(packets: readonly Buffer[]): { writes: Buffer[]; joined
     runBytes += s.payloadBytes;
   }
   flush();
-  return { writes, joined };
+  return { writes, counts, joined };
 }

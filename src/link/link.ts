@@ -164,6 +164,8 @@ class LinkDirection {
   lostTcpData = 0;
   lostTcpEmpty = 0;
   joined = 0;
+  /** Packets in joined writes that a full device refused, beyond the one write it counted. */
+  refusedInJoins = 0;
   /** GRO: what the pipeline forwarded since the last flush, written together at the end of the tick. */
   private pending: Buffer[] = [];
 
@@ -210,10 +212,13 @@ class LinkDirection {
   private readonly flush = (): void => {
     const packets = this.pending;
     this.pending = [];
-    const { writes, joined } = coalesce(packets);
+    const { writes, counts, joined } = coalesce(packets);
     this.joined += joined;
     const device = this.out();
-    if (device) for (const w of writes) device.write(w);
+    if (!device) return;
+    for (let i = 0; i < writes.length; i++) {
+      if (!device.write(writes[i]!)) this.refusedInJoins += counts[i]! - 1;
+    }
   };
 
   push(packet: Buffer): void {
@@ -229,7 +234,7 @@ class LinkDirection {
       counters: structuredClone(this.counters),
       packetsIn: this.packetsIn,
       ignored: this.ignored,
-      deviceFull: device?.writeDropped ?? 0,
+      deviceFull: (device?.writeDropped ?? 0) + this.refusedInJoins,
       deviceDropped,
       heldPeak: this.heldPeak,
       joined: this.joined,

@@ -139,8 +139,9 @@ test('everything not joined goes out alone, as it was, in its place, behind a ze
   const ackOnly = tcp(0, 0);
   const u = udp();
   const packets = [tcp(0, MSS), tcp(MSS, MSS), u, tcp(2 * MSS, MSS), ackOnly];
-  const { writes, joined } = coalesce(packets);
+  const { writes, counts, joined } = coalesce(packets);
   assert.equal(joined, 2);
+  assert.deepEqual(counts, [2, 1, 1, 1]);
   assert.equal(writes.length, 4);
   assert.equal(writes[0]![1], 1, 'the first two joined');
   for (const [w, p] of [
@@ -151,5 +152,5 @@ test('everything not joined goes out alone, as it was, in its place, behind a ze
     assert.deepEqual(w.subarray(0, 10), Buffer.alloc(10));
     assert.deepEqual(w.subarray(10), p);
   }
-  assert.deepEqual(coalesce([]), { writes: [], joined: 0 });
+  assert.deepEqual(coalesce([]), { writes: [], counts: [], joined: 0 });
 });
