@@ -8,9 +8,11 @@
  *
  * JavaScript side: src/core/tun.ts (the only code that opens it).
  *
- *   open(name, nsPath | null, onBatch(count, bytes), onError(code), offload) -> [handle, actualName]
- *     offload: IFF_VNET_HDR and TUNSETOFFLOAD (checksum, TSO): packets carry a 10-byte virtio header
- *     and may be TCP segments of up to 64 KiB
+ *   open(name, nsPath | null, onBatch(count, bytes), onError(code), vnet) -> [handle, actualName]
+ *     vnet 0: plain IP packets. 1: IFF_VNET_HDR: every packet read and written starts with a 10-byte
+ *     virtio header; packets read are MTU-sized with their checksums done, and a write may be a TCP
+ *     segment of up to 64 KiB (GSO) that the kernel takes whole, as GRO would have made it.
+ *     2: as 1, and TUNSETOFFLOAD (checksum, TSO): packets read may be such segments too
  *   arena() -> Uint8Array: during onBatch, its first `bytes` bytes are the batch's packets
  *   meta() -> Int32Array: per packet [offset, length]
  *   start(handle)   stop(handle)   close(handle)
@@ -118,7 +120,7 @@ static tun_t *args(napi_env env, napi_callback_info info, size_t n, napi_value *
 
 /* Create the device on this thread's current namespace. Returns the fd, or -errno. `name` gets
  * the kernel's name for it. */
-static int make_tun(char name[IFNAMSIZ], int offload, const char **failed) {
+static int make_tun(char name[IFNAMSIZ], int vnet, const char **failed) {
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     *failed = "open /dev/net/tun";
@@ -126,7 +128,7 @@ static int make_tun(char name[IFNAMSIZ], int offload, const char **failed) {
   }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet > 0 ? IFF_VNET_HDR : 0);
   strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
@@ -136,7 +138,7 @@ static int make_tun(char name[IFNAMSIZ], int offload, const char **failed) {
   }
   /* Offloads: each packet read or written starts with a struct virtio_net_hdr (10 bytes), and the
    * kernel may hand over (and take) TCP segments of up to 64 KiB with their checksum left to do. */
-  if (offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
+  if (vnet > 1 && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
     int err = errno;
     close(fd);
     *failed = "ioctl TUNSETOFFLOAD";
@@ -202,7 +204,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-/* open(name, nsPath | null, onBatch, onError, offload) -> [handle, name] */
+/* open(name, nsPath | null, onBatch, onError, vnet) -> [handle, name] */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -215,8 +217,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   CHECK(napi_typeof(env, argv[1], &type));
   const char *failed = NULL;
   int fd;
-  bool offload = false;
-  if (argc >= 5) napi_get_value_bool(env, argv[4], &offload);
+  int32_t vnet = 0;
+  if (argc >= 5) napi_get_value_int32(env, argv[4], &vnet);
   if (type == napi_string) {
     char path[256];
     CHECK(napi_get_value_string_utf8(env, argv[1], path, sizeof path, &len));
@@ -234,7 +236,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       close(home);
       return throw_errno(env, "setns", e);
     }
-    fd = make_tun(name, offload, &failed);
+    fd = make_tun(name, vnet, &failed);
     /* Back home: if this fails the thread would open every later socket in the other namespace. */
     if (setns(home, CLONE_NEWNET) < 0) {
       fprintf(stderr, "socklab: setns back to the original network namespace failed: %s\n", strerror(errno));
@@ -243,7 +245,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(target);
     close(home);
   } else {
-    fd = make_tun(name, offload, &failed);
+    fd = make_tun(name, vnet, &failed);
   }
   if (fd < 0) return throw_errno(env, failed, -fd);
   tun_t *t = calloc(1, sizeof *t);

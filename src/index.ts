@@ -160,10 +160,12 @@ export { localAgent, type Agent } from './compare/agent.js';
 export {
   createLink,
   readLinkFaults,
+  chooseLinkPath,
   LINK_FAULT_TYPES,
   DEFAULT_LINK_QUEUE_PACKETS,
   type Link,
   type LinkOptions,
+  type LinkPath,
   type LinkCounters,
   type LinkDirectionCounters,
 } from './link/link.js';

@@ -20,7 +20,7 @@ interface NativeTun {
     netnsPath: string | null,
     onBatch: (count: number, bytes: number) => void,
     onError: (code: string) => void,
-    offload: boolean,
+    vnet: 0 | 1 | 2,
   ): [unknown, string];
   start(handle: unknown): void;
   stop(handle: unknown): void;
@@ -107,6 +107,12 @@ export interface TunOptions {
    * that the kernel cuts up (or never needs to) on the other side.
    */
   readonly offload?: boolean;
+  /**
+   * Without `offload`: packets read are MTU-sized, with their checksums, but every packet read and
+   * written still starts with a virtio_net_hdr, so that a write may carry several TCP segments as
+   * one (GSO), which the kernel takes whole, as a NIC's GRO would have made it.
+   */
+  readonly vnetHeader?: boolean;
 }
 
 /** The virtio_net_hdr in front of each packet of a device opened with `offload`. */
@@ -163,7 +169,7 @@ export function openTun(options: TunOptions): TunDevice {
       options.netnsPath ?? null,
       onBatch,
       onError,
-      options.offload === true,
+      options.offload === true ? 2 : options.vnetHeader === true ? 1 : 0,
     );
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'EIO';

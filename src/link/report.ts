@@ -40,7 +40,12 @@ function direction(name: string, d: LinkDirectionCounters): string {
 
 export function describeLinkCounters(
   counters: LinkCounters,
-  link: { readonly peer: string; readonly inner: string; readonly seed: number },
+  link: {
+    readonly peer: string;
+    readonly inner: string;
+    readonly seed: number;
+    readonly path?: { readonly offload: boolean; readonly why: string; readonly gro?: boolean };
+  },
 ): string {
   const k = counters.kernel;
   const kernel = k
@@ -55,8 +60,14 @@ export function describeLinkCounters(
       ? `  the link dropped ${formatCount(up.lostTcpData)} TCP segments with data from inside (and ` +
         `${formatCount(up.lostTcpEmpty)} bare ACKs); TCP inside retransmitted ${formatCount(k.tcpRetransSegs)}\n`
       : '';
+  const path = link.path
+    ? link.path.offload
+      ? `  path: offload, TCP in segments of up to 64 KiB (${link.path.why}; --no-offload: per packet)\n`
+      : `  path: per packet, MTU-sized (${link.path.why})${link.path.gro ? '; runs of TCP segments written as one (GRO)' : ''}\n`
+    : '';
   return (
     `socklab link ${link.inner} ⇄ ${link.peer} (seed ${link.seed}):\n` +
+    path +
     direction('up (inside → outside)', counters.up) +
     direction('down (outside → inside)', counters.down) +
     kernel +

@@ -37,6 +37,12 @@ const BAD: [string, string[], number, RegExp][] = [
     2,
     /with offload a packet may be a 64 KiB TCP segment/,
   ],
+  [
+    '--offload with --no-offload',
+    ['--offload', '--no-offload', '--', 'true'],
+    2,
+    /--offload and --no-offload: choose one/,
+  ],
   ['COMMAND without --', ['--delay', '5ms', 'ping'], 2, /put COMMAND after --/],
   [
     'a COMMAND that does not exist',

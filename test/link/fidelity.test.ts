@@ -204,3 +204,72 @@ test(
     }
   },
 );
+
+/** The path each command line takes by default: offload only when nothing needs MTU-sized packets. */
+const PATHS: [string[], boolean, RegExp, boolean][] = [
+  // flags, offload, why, GRO (per packet, runs of segments written as one) seen joining
+  [[], true, /^no faults$/, false],
+  [['--delay', '2ms', '--jitter', '1ms'], true, /^delay only$/, false],
+  [['--no-offload'], false, /^asked for$/, true],
+  [['--rate', '2gbit'], false, /rate queues and drops single packets/, false],
+  [['--up', '--duplicate', '0.001%'], false, /duplicate acts on single packets/, true],
+  [['--log', '/dev/null'], false, /the log shows the wire's packets/, true],
+  [['--up', '--corrupt', '0.001%'], false, /corrupt acts on single packets/, false],
+];
+
+for (const [flags, offload, why, joins] of PATHS) {
+  test(
+    `${flags.join(' ') || 'no flags'}: ${offload ? 'offload (TSO segments)' : 'per packet'} by default, said in the summary`,
+    { skip },
+    async () => {
+      const sink = outer.start('python3', [LINK_PEER, 'tcp-sink', '0']);
+      try {
+        await sink.waitFor(/ready \d+/, 'stdout', 10_000);
+        const port = /ready (\d+)/.exec(sink.stdout())![1]!;
+        const args = [
+          ...flags,
+          '--',
+          'sh',
+          '-c',
+          `exec python3 "$0" tcp-source "$SOCKLAB_LINK_PEER" ${port} 4000000 3`,
+          LINK_PEER,
+        ];
+        const r = await outer.link(['--json', ...args], { timeoutMs: 60_000 });
+        assert.equal(r.code, 0, r.stderr);
+        const sent = peerJson<{ bytes: number; sha256: string }>(r.stdout);
+        const got = peerJson<{ bytes: number; sha256: string }>((await sink.exited(10_000)).stdout);
+        assert.deepEqual(got, sent, 'the same bytes arrived');
+        const c = jsonCounters(r.stderr) as ReturnType<typeof jsonCounters> & {
+          path: { offload: boolean; why: string; gro?: boolean };
+          up: { joined: number };
+        };
+        assert.equal(c.path.offload, offload, JSON.stringify(c.path));
+        assert.match(c.path.why, why);
+        // 4 MB is 2,763 segments of 1448 bytes: the link saw them one by one, or far fewer segments.
+        if (offload) assert.ok(c.up.packetsIn < 2_763 / 2, `${c.up.packetsIn} packets up`);
+        else assert.ok(c.up.packetsIn >= 2_763, `${c.up.packetsIn} packets up`);
+        // GRO on the per-packet path, but never with corrupt (the kernel would mend a stale checksum).
+        assert.equal(c.path.gro === true, !offload && !flags.includes('--corrupt'), JSON.stringify(c.path));
+        if (joins) assert.ok(c.up.joined > c.up.packetsIn / 2, `${c.up.joined} of ${c.up.packetsIn} joined`);
+        if (offload || flags.includes('--corrupt')) assert.equal(c.up.joined, 0);
+      } finally {
+        await sink.stop('SIGKILL');
+      }
+    },
+  );
+}
+
+test("the exit summary's path line says which path ran and why", { skip }, async () => {
+  const fast = await outer.link(['--', 'true']);
+  assert.equal(fast.code, 0, fast.stderr);
+  assert.match(
+    fast.stderr,
+    /\n {2}path: offload, TCP in segments of up to 64 KiB \(no faults; --no-offload: per packet\)\n/,
+  );
+  const slow = await outer.link(['--loss', '1%', '--', 'true']);
+  assert.equal(slow.code, 0, slow.stderr);
+  assert.match(
+    slow.stderr,
+    /\n {2}path: per packet, MTU-sized \(loss acts on single packets\); runs of TCP segments written as one \(GRO\)\n/,
+  );
+});

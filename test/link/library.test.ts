@@ -131,3 +131,42 @@ test(
     assert.equal(events.filter((e) => e.dir === 'down' && e.event === 'forwarded').length, 2);
   },
 );
+
+test('createLink(): the path it takes by default, and why (link.path)', { skip }, async () => {
+  const script = `
+    import { createLink } from ${JSON.stringify(join(REPO_ROOT, 'dist/index.js'))};
+    const paths = [];
+    for (const options of [
+      {},
+      { faults: [{ type: 'delay', params: { delayMs: '5ms', jitterMs: '1ms' } }] },
+      { offload: false },
+      { onPacket: () => undefined },
+      { up: [{ type: 'loss', params: { lossRate: '1%' } }] },
+      { down: [{ type: 'corrupt', params: { corruptRate: '1%' } }] },
+    ]) {
+      const link = await createLink(options);
+      paths.push(link.path);
+      await link.close();
+    }
+    let refused;
+    try {
+      await createLink({ offload: true, up: [{ type: 'loss', params: { lossRate: '1%' } }] });
+    } catch (err) {
+      refused = err.code;
+    }
+    console.log(JSON.stringify({ paths, refused }));
+  `;
+  const r = await outer.run(process.execPath, ['--input-type=module', '-e', script]);
+  assert.equal(r.code, 0, r.stderr);
+  const { paths, refused } = JSON.parse(r.stdout) as { paths: unknown[]; refused: string };
+  assert.deepEqual(paths, [
+    { offload: true, why: 'no faults' },
+    { offload: true, why: 'delay only' },
+    { offload: false, why: 'asked for', gro: true },
+    { offload: false, why: "onPacket sees the wire's packets", gro: true },
+    { offload: false, why: 'loss acts on single packets', gro: true },
+    { offload: false, why: 'corrupt acts on single packets' },
+  ]);
+  assert.equal(refused, 'SOCKLAB_ERR_USAGE');
+  assert.deepEqual(await outer.interfaces(), ['lo']);
+});

@@ -47,8 +47,14 @@ Options:
                                 when COMMAND ends; its output goes to stderr
       --mtu N                   MTU of the link (default 1500)
       --offload                 TCP in segments of up to 64 KiB (TSO, as between virtual
-                                machines): several times faster; only --delay, --jitter and
-                                --rate (a --queue in bytes) then mean what they say
+                                machines), several times faster: the default with no
+                                impairment or --delay/--jitter only, and without --pcap or
+                                --log; given, it also carries --rate (a --queue in bytes) and
+                                refuses the per-packet impairments
+      --no-offload              one MTU-sized packet at a time, whatever the impairments
+                                (the exit summary's 'path:' line says which ran, and why);
+                                runs of TCP segments are then written as one (GRO), but for
+                                --corrupt or with SOCKLAB_LINK_GRO=0
       --realtime                run socklab's packet loop at real-time priority (SCHED_FIFO
                                 10; COMMAND runs as usual): delays to within a few
                                 microseconds on a busy machine (root only)
@@ -95,6 +101,7 @@ const OPTIONS = {
   outside: { type: 'string' },
   mtu: { type: 'string' },
   offload: { type: 'boolean' },
+  'no-offload': { type: 'boolean' },
   realtime: { type: 'boolean' },
   pcap: { type: 'string' },
   log: { type: 'string' },
@@ -110,7 +117,8 @@ export interface LinkCommandOptions {
   readonly seed?: number;
   readonly outside?: string;
   readonly mtu?: number;
-  readonly offload: boolean;
+  /** true: --offload, false: --no-offload, undefined: the link chooses. */
+  readonly offload: boolean | undefined;
   readonly realtime: boolean;
   readonly pcapFile?: string;
   readonly logFile?: string;
@@ -137,7 +145,11 @@ export function parse(argv: readonly string[]): LinkCommandOptions {
     );
   }
   const faults = faultsFromFlags(tokens, 'udp');
-  readLinkFaults({ faults, offload: v.offload === true }); // every check now, with exit 2
+  if (v.offload === true && v['no-offload'] === true) {
+    throw usageError('--offload and --no-offload: choose one');
+  }
+  const offload = v.offload === true ? true : v['no-offload'] === true ? false : undefined;
+  readLinkFaults({ faults, offload: offload === true }); // every check now, with exit 2
   const str = (name: string) => (typeof v[name] === 'string' ? v[name] : undefined);
   const seedText = str('seed');
   const mtuText = str('mtu');
@@ -153,7 +165,7 @@ export function parse(argv: readonly string[]): LinkCommandOptions {
     ...(outside !== undefined ? { outside } : {}),
     ...(pcapFile !== undefined ? { pcapFile } : {}),
     ...(logFile !== undefined ? { logFile } : {}),
-    offload: v.offload === true,
+    offload,
     realtime: v.realtime === true,
     json: v.json === true,
     quiet: v.quiet === true,
@@ -301,7 +313,7 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
     faults: options.faults,
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
-    ...(options.offload ? { offload: true } : {}),
+    ...(options.offload !== undefined ? { offload: options.offload } : {}),
     ...(options.pcapFile !== undefined ? { pcapFile: options.pcapFile } : {}),
     ...(options.logFile !== undefined ? { logFile: options.logFile } : {}),
   });
@@ -359,6 +371,7 @@ export async function run(options: LinkCommandOptions, io: Io): Promise<number> 
               seed: link.seed,
               peer: link.peer,
               inner: link.inner,
+              path: link.path,
               ...counters,
               // What moving the packets cost this process (for the benchmarks: CPU per GB).
               process: {
