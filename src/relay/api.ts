@@ -39,6 +39,8 @@ import { isValidName, NAME_RULE, printable, readFault, type FaultSpec } from '..
 import { FAULT_TYPES } from '../impair/faults/index.js';
 import type { RelayRegistry } from './registry.js';
 import { readEndpoints, type RelayOptions } from './relay.js';
+import { realClock, type Clock } from '../measure/clock.js';
+import { sayOnceThenCount, type RepeatReport } from '../format/repeats.js';
 
 /** Request bodies larger than this are refused (413). */
 export const MAX_API_BODY_BYTES = 64 * 1024;
@@ -123,18 +125,17 @@ export function watchAccept(
   log: (line: string) => void,
   limits: { maxConnections: number },
   everyMs = API_LOG_EVERY_MS,
+  clock: Clock = realClock,
 ): void {
-  const last = new Map<string, { at: number; more: number }>();
+  const reports = new Map<string, RepeatReport>();
+  // The line logged again is this occurrence's: the count before it is the ones only counted.
   const once = (key: string, line: string) => {
-    const now = performance.now();
-    const seen = last.get(key);
-    if (seen !== undefined && now - seen.at < everyMs) {
-      seen.more += 1;
-      return;
-    }
-    const more = seen !== undefined && seen.more > 0 ? ` (${seen.more} more since the last time)` : '';
-    last.set(key, { at: now, more: 0 });
-    log(`${line}${more}`);
+    let report = reports.get(key);
+    if (report === undefined) reports.set(key, (report = sayOnceThenCount(log, everyMs, clock)));
+    report(
+      () => line,
+      (count) => (count > 1 ? `${line} (${count - 1} more since the last time)` : line),
+    );
   };
   server.on('drop', () =>
     once(

@@ -18,6 +18,7 @@ import {
 import { describeEnd, describeStart, parse, watch } from '../../src/cli/commands/relay.js';
 import { readConfig } from '../../src/relay/config.js';
 import { createRelay } from '../../src/relay/relay.js';
+import { ManualClock } from '../../src/measure/clock.js';
 import { apiRequest, apiSetup, slowClient } from '../helpers/api-client.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { echo, tcpServer, within } from '../helpers/relay-peers.js';
@@ -498,17 +499,18 @@ test('the connection cap closes extra clients at once (logged once); a slow body
   assert.match(after.data, /^HTTP\/1\.1 200 OK/);
 });
 
-test('fd exhaustion on accept (EMFILE/ENFILE) is one line, not a crash, and again at most once a period', async () => {
+test('fd exhaustion on accept (EMFILE/ENFILE) is one line, not a crash, and again at most once a period', () => {
   const server = http.createServer();
   const lines: string[] = [];
-  watchAccept(server, (line) => lines.push(line), { maxConnections: 64 }, 200);
+  const clock = new ManualClock();
+  watchAccept(server, (line) => lines.push(line), { maxConnections: 64 }, 200, clock);
   const emfile = (code: string) =>
     Object.assign(new Error(`accept ${code}`), { code, errno: -24, syscall: 'accept' });
   for (let i = 0; i < 100; i++) server.emit('error', emfile(i % 2 === 0 ? 'EMFILE' : 'ENFILE'));
   assert.deepEqual(lines, [
     'out of file descriptors (EMFILE) accepting a connection: clients are turned away until some close (raise the limit: ulimit -n)',
   ]);
-  await new Promise((resolve) => setTimeout(resolve, 250));
+  clock.advance(250);
   server.emit('error', emfile('EMFILE'));
   assert.equal(lines.length, 2);
   assert.match(lines[1]!, /\(99 more since the last time\)$/);

@@ -31,6 +31,7 @@ import { FAULT_FLAGS, FLAG_OWNER, faultsFromFlags } from '../fault-flags.js';
 
 export { faultsFromFlags };
 import type { Io } from '../io.js';
+import { sayOnceThenCount, type RepeatReport } from '../../format/repeats.js';
 
 function faultHelp(transport: Transport): string {
   return FAULT_FLAGS.filter(({ type }) => type.transports.length === 1 && type.transports[0] === transport)
@@ -309,40 +310,15 @@ function shown(text: string): string {
 /** How often a problem that repeats is summed up in a line (and once more in the summary at exit). */
 export const REPEAT_REPORT_MS = 10_000;
 
-/**
- * A problem that may come once per connection (a thousand at once): its first line is printed,
- * the next ones are counted, and a line every REPEAT_REPORT_MS says how many more there were.
- */
-function counted(log: (line: string) => void, more: (n: number) => string): (first: () => string) => void {
-  let seen = false;
-  let lastAt = 0;
-  let since = 0;
-  return (first) => {
-    const now = Date.now();
-    if (!seen) {
-      seen = true;
-      lastAt = now;
-      log(first());
-      return;
-    }
-    since += 1;
-    if (now - lastAt >= REPEAT_REPORT_MS) {
-      log(more(since));
-      since = 0;
-      lastAt = now;
-    }
-  };
-}
-
 export function watch(relay: Relay, io: Io, verbose: boolean): void {
   const prefix = relay.name === 'relay' ? 'relay' : `relay ${shown(relay.name)}`;
   const log = (line: string) => io.stderr.write(`${prefix}: ${shown(line)}\n`);
   // A problem that repeats (the same reason, for connection after connection) is said once, then counted.
-  const reasons = new Map<string, (first: () => string) => void>();
+  const reasons = new Map<string, RepeatReport>();
   const byReason = (reason: string, more: (n: number) => string, first: () => string) => {
     let report = reasons.get(reason);
-    if (report === undefined) reasons.set(reason, (report = counted(log, more)));
-    report(first);
+    if (report === undefined) reasons.set(reason, (report = sayOnceThenCount(log, REPEAT_REPORT_MS)));
+    report(first, more);
   };
   const tcp = relay.transport === 'tcp';
   const word = tcp ? 'connection' : 'flow';
@@ -354,15 +330,13 @@ export function watch(relay: Relay, io: Io, verbose: boolean): void {
       () => `${error.message} (${word} #${link.id} from ${link.peer})`,
     ),
   );
-  const noDescriptors = counted(
-    log,
-    (n) =>
-      `out of file descriptors: ${n} more ${what} in the last ${REPEAT_REPORT_MS / 1000} s (raise ulimit -n)`,
-  );
+  const noDescriptors = sayOnceThenCount(log, REPEAT_REPORT_MS);
   relay.on('noDescriptors', (peer, code) =>
     noDescriptors(
       () =>
         `out of file descriptors (${code}): ${tcp ? `the connection from ${peer} was reset` : `a datagram from ${peer} was dropped`}; raise ulimit -n (${tcp ? 'each connection takes two' : 'each flow takes one'}). Further ones are counted`,
+      (n) =>
+        `out of file descriptors: ${n} more ${what} in the last ${REPEAT_REPORT_MS / 1000} s (raise ulimit -n)`,
     ),
   );
   relay.on('refused', (peer, reason) =>
