@@ -25,6 +25,50 @@ interface DrawnChart {
   painted: boolean;
 }
 
+type Chromium = (typeof import('playwright-core'))['chromium'];
+
+/**
+ * Open `file` in Debian's chromium with no network at all (the flags keep it from calling home),
+ * and record what the page asks for and what it logs as errors; resolves once the page's charts
+ * script has run.
+ */
+async function openOffline(
+  t: { after: (fn: () => Promise<void>) => void },
+  chromium: Chromium,
+  profile: string,
+  file: string,
+) {
+  const context = await chromium.launchPersistentContext(join(profile, 'chromium'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1200, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    timeout: 30_000,
+  });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const requests: string[] = [];
+  const errors: string[] = [];
+  page.on('request', (request) => requests.push(request.url()));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (err) => errors.push(String(err)));
+  const url = pathToFileURL(file).href;
+  await page.goto(url, { timeout: 30_000 });
+  await page.waitForFunction('"socklabCharts" in window', null, { timeout: 30_000 });
+  return { page, requests, errors, url };
+}
+
 test(
   'the report opens offline in chromium with every chart drawn from the run',
   { timeout: 120_000 },
@@ -60,34 +104,7 @@ test(
     const file = join(profile, 'compare-report.html');
     writeFileSync(file, renderReport(result));
 
-    const context = await chromium.launchPersistentContext(join(profile, 'chromium'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1200, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      timeout: 30_000,
-    });
-    t.after(() => context.close());
-    const page = await context.newPage();
-    const requests: string[] = [];
-    const errors: string[] = [];
-    page.on('request', (request) => requests.push(request.url()));
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    page.on('pageerror', (err) => errors.push(String(err)));
-    const url = pathToFileURL(file).href;
-    await page.goto(url, { timeout: 30_000 });
-    await page.waitForFunction('"socklabCharts" in window', null, { timeout: 30_000 });
+    const { page, requests, errors, url } = await openOffline(t, chromium, profile, file);
     // In the page (no DOM types here, so as text): each chart's series, and whether its canvas has paint.
     const charts = await page.evaluate<DrawnChart[]>(`window.socklabCharts.map((c) => {
     const canvas = document.getElementById('chart-' + c.id);
@@ -167,34 +184,7 @@ test(
     const sequence = JSON.parse(run.stdout) as Sequence | null;
     assert.ok(sequence, 'the link dropped a TCP data segment');
 
-    const context = await chromium.launchPersistentContext(join(profile, 'chromium'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1200, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      timeout: 30_000,
-    });
-    t.after(() => context.close());
-    const page = await context.newPage();
-    const requests: string[] = [];
-    const errors: string[] = [];
-    page.on('request', (request) => requests.push(request.url()));
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    page.on('pageerror', (err) => errors.push(String(err)));
-    const url = pathToFileURL(file).href;
-    await page.goto(url, { timeout: 30_000 });
-    await page.waitForFunction('"socklabCharts" in window', null, { timeout: 30_000 });
+    const { page, requests, errors, url } = await openOffline(t, chromium, profile, file);
     // What the browser laid out: the arrows by kind, the X where the segment died, and their size.
     const drawn = await page.evaluate<{
       packets: number;
