@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { BIN, runCli, startCli } from '../helpers/cli.js';
-import { startPeerServer } from '../helpers/peers.js';
+import { startOpensslServer, startPeerServer } from '../helpers/peers.js';
 import { findExecutable, runProcess, startProcess } from '../helpers/spawn.js';
 import { opensslCert } from '../helpers/certs.js';
 
@@ -133,25 +133,7 @@ test('socklab connect tls:// to openssl s_server: verified with --tls-trust, SNI
   const bin = need(t, 'openssl');
   if (bin === undefined) return;
   const { good } = await certs(t);
-  const sServer = (extra: readonly string[]) =>
-    startPeerServer(bin, {
-      transport: 'tcp',
-      args: (port) => [
-        's_server',
-        '-accept',
-        `127.0.0.1:${port}`,
-        '-naccept',
-        '1',
-        '-cert',
-        good.certFile,
-        '-key',
-        good.keyFile,
-        '-rev', // answers each line reversed
-        ...extra,
-      ],
-      ready: /ACCEPT/,
-      stream: 'stdout',
-    });
+  const sServer = (extra: readonly string[]) => startOpensslServer(bin, good, extra);
   // SNI: s_server refuses a client that does not ask for localhost (-servername_fatal).
   const sni = await sServer([
     '-cert2',

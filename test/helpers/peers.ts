@@ -64,3 +64,32 @@ export async function startPeerServer(command: string, options: PeerServerOption
   }
   throw new Error(`${command}: no free port after ${attempts} attempts`, { cause: lastError });
 }
+
+/**
+ * `openssl s_server` on a free port of 127.0.0.1 for one client, with this certificate, answering
+ * each line reversed (`-rev`); `extra` adds flags (SNI, ALPN). Register `t.after(() => server.stop())`.
+ */
+export function startOpensslServer(
+  openssl: string,
+  cert: { readonly certFile: string; readonly keyFile: string },
+  extra: readonly string[] = [],
+): Promise<PeerServer> {
+  return startPeerServer(openssl, {
+    transport: 'tcp',
+    args: (port) => [
+      's_server',
+      '-accept',
+      `127.0.0.1:${port}`,
+      '-naccept',
+      '1',
+      '-cert',
+      cert.certFile,
+      '-key',
+      cert.keyFile,
+      '-rev',
+      ...extra,
+    ],
+    ready: /ACCEPT/,
+    stream: 'stdout',
+  });
+}

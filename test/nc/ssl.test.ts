@@ -12,7 +12,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { opensslCert } from '../helpers/certs.js';
 import { listenNc, ncImpls, runNc, SOCKLAB_NC, startNc, type NcImpl } from '../helpers/nc.js';
-import { startPeerServer } from '../helpers/peers.js';
+import { startOpensslServer } from '../helpers/peers.js';
 import { findExecutable, runProcess, startProcess } from '../helpers/spawn.js';
 
 const impls = await ncImpls();
@@ -73,31 +73,16 @@ test('socklab nc --ssl-verify to openssl s_server: trustfile, SNI and ALPN as s_
   if (bin === undefined) return;
   const dir = await tempDir(t);
   const good = await opensslCert(dir, 'good', '/CN=localhost', ['subjectAltName=DNS:localhost,IP:127.0.0.1']);
-  const server = await startPeerServer(bin, {
-    transport: 'tcp',
-    args: (port) => [
-      's_server',
-      '-accept',
-      `127.0.0.1:${port}`,
-      '-naccept',
-      '1',
-      '-cert',
-      good.certFile,
-      '-key',
-      good.keyFile,
-      '-rev', // each line back reversed
-      // SNI: a client that does not ask for sni.test is refused.
-      '-cert2',
-      good.certFile,
-      '-key2',
-      good.keyFile,
-      '-servername',
-      'sni.test',
-      '-servername_fatal',
-    ],
-    ready: /ACCEPT/,
-    stream: 'stdout',
-  });
+  const server = await startOpensslServer(bin, good, [
+    // SNI: a client that does not ask for sni.test is refused.
+    '-cert2',
+    good.certFile,
+    '-key2',
+    good.keyFile,
+    '-servername',
+    'sni.test',
+    '-servername_fatal',
+  ]);
   t.after(() => server.stop());
   const r = await runNc(
     SOCKLAB_NC,
@@ -122,25 +107,7 @@ test('socklab nc --ssl-verify to openssl s_server: trustfile, SNI and ALPN as s_
   await server.waitFor('Hostname in TLS extension: "sni.test"', 'stdout');
 
   // Without --ssl-servername: the host name given (localhost) is what the certificate must match.
-  const plain = await startPeerServer(bin, {
-    transport: 'tcp',
-    args: (port) => [
-      's_server',
-      '-accept',
-      `127.0.0.1:${port}`,
-      '-naccept',
-      '1',
-      '-cert',
-      good.certFile,
-      '-key',
-      good.keyFile,
-      '-rev',
-      '-alpn',
-      'x-socklab',
-    ],
-    ready: /ACCEPT/,
-    stream: 'stdout',
-  });
+  const plain = await startOpensslServer(bin, good, ['-alpn', 'x-socklab']);
   t.after(() => plain.stop());
   const ok = await runNc(
     SOCKLAB_NC,
