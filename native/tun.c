@@ -49,6 +49,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_errors.h"
+
 #define BATCH 64     /* packets per readable event, at most */
 #define SLOT (65536 + 64) /* room for the largest packet (a GSO one: 64 KiB and its virtio header) */
 #define META_INTS 2  /* per packet: offset, length */
@@ -81,25 +83,6 @@ typedef struct {
 
 static void tun_unref(tun_t *t) {
   if (--t->refs == 0) free(t);
-}
-
-static napi_value errno_value(napi_env env, int err) {
-  napi_value v;
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &v);
-  return v;
-}
-
-static napi_value throw_errno(napi_env env, const char *syscall, int err) {
-  napi_value code = errno_value(env, err), message, error, sys;
-  char text[200];
-  snprintf(text, sizeof text, "%s: %s", syscall, strerror(err));
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  napi_set_named_property(env, error, "code", code);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
-  napi_set_named_property(env, error, "syscall", sys);
-  napi_throw(env, error);
-  return NULL;
 }
 
 static instance_t *instance(napi_env env) {

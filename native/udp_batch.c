@@ -40,6 +40,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_errors.h"
+
 #define BATCH 64                  /* datagrams per recvmmsg() */
 #define SLOT 65536                /* room for the largest datagram */
 #define READ_ROUNDS 16            /* recvmmsg() calls per readable event, at most */
@@ -98,29 +100,6 @@ struct instance {
 
 static void sock_unref(sock_t *s) {
   if (--s->refs == 0) free(s);
-}
-
-/* "ECONNREFUSED" for ECONNREFUSED: libuv names errors (on Unix a libuv error is -errno). */
-static napi_value errno_value(napi_env env, int err) {
-  napi_value v;
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &v);
-  return v;
-}
-
-static napi_value throw_errno(napi_env env, const char *syscall, int err) {
-  napi_value code = errno_value(env, err), message, error, sys;
-  char text[160];
-  snprintf(text, sizeof text, "%s %s", syscall, strerror(err));
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  napi_set_named_property(env, error, "code", code);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
-  napi_set_named_property(env, error, "syscall", sys);
-  napi_value n;
-  napi_create_int32(env, -err, &n);
-  napi_set_named_property(env, error, "errno", n);
-  napi_throw(env, error);
-  return NULL;
 }
 
 static instance_t *instance(napi_env env) {

@@ -29,6 +29,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_errors.h"
+
 #define UNIX_MAX_DATAGRAM (256 * 1024) /* above the default socket buffers: nothing is cut */
 #define READS_PER_EVENT 64
 #define SEND_WAIT_MS 10
@@ -55,25 +57,6 @@ static void usock_unref(usock_t *s) {
     free(s->buf);
     free(s);
   }
-}
-
-static napi_value ud_errno_value(napi_env env, int err) {
-  napi_value v;
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &v);
-  return v;
-}
-
-static napi_value ud_throw(napi_env env, const char *syscall, int err) {
-  napi_value code = ud_errno_value(env, err), message, error, sys;
-  char text[160];
-  snprintf(text, sizeof text, "%s %s", syscall, strerror(err));
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  napi_set_named_property(env, error, "code", code);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
-  napi_set_named_property(env, error, "syscall", sys);
-  napi_throw(env, error);
-  return NULL;
 }
 
 static usock_t *ud_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
@@ -164,7 +147,7 @@ static void ud_on_poll(uv_poll_t *handle, int status, int events) {
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) break;
     if (n < 0) {
-      napi_value code = ud_errno_value(env, errno);
+      napi_value code = errno_value(env, errno);
       ud_call(s, s->on_error, 1, &code);
     } else {
       napi_value argv[2];
@@ -204,7 +187,7 @@ static napi_value js_unix_open(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ud_throw(env, "socket", errno);
+  if (fd < 0) return throw_errno(env, "socket", errno);
   usock_t *s = calloc(1, sizeof *s);
   char *buf = malloc(UNIX_MAX_DATAGRAM);
   if (!s || !buf) {
@@ -235,9 +218,9 @@ static napi_value bind_or_connect(napi_env env, napi_callback_info info, int do_
   const char *call = do_connect ? "connect" : "bind";
   struct sockaddr_un sun;
   socklen_t len;
-  if (make_sun(env, argv[1], &sun, &len) != 0) return ud_throw(env, call, ENAMETOOLONG);
+  if (make_sun(env, argv[1], &sun, &len) != 0) return throw_errno(env, call, ENAMETOOLONG);
   int r = do_connect ? connect(s->fd, (struct sockaddr *)&sun, len) : bind(s->fd, (struct sockaddr *)&sun, len);
-  if (r < 0) return ud_throw(env, call, errno);
+  if (r < 0) return throw_errno(env, call, errno);
   return NULL;
 }
 
@@ -256,7 +239,7 @@ static napi_value js_unix_start(napi_env env, napi_callback_info info) {
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
   int r = uv_poll_init(loop, &s->poll, s->fd);
-  if (r < 0) return ud_throw(env, "uv_poll_init", -r);
+  if (r < 0) return throw_errno(env, "uv_poll_init", -r);
   s->poll.data = s;
   s->refs++;
   uv_poll_start(&s->poll, UV_READABLE, ud_on_poll);
@@ -280,15 +263,15 @@ static napi_value send_common(napi_env env, usock_t *s, napi_value buffer, napi_
   }
   struct sockaddr_un sun;
   socklen_t sunlen = 0;
-  if (path != NULL && make_sun(env, path, &sun, &sunlen) != 0) return ud_errno_value(env, ENAMETOOLONG);
+  if (path != NULL && make_sun(env, path, &sun, &sunlen) != 0) return errno_value(env, ENAMETOOLONG);
   for (int tries = 0; tries < 3; tries++) {
     ssize_t r = path != NULL ? sendto(s->fd, data, len, 0, (struct sockaddr *)&sun, sunlen) : send(s->fd, data, len, 0);
     if (r >= 0) return zero;
     if (errno == EINTR) continue;
     if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable(s->fd)) continue;
-    return ud_errno_value(env, errno);
+    return errno_value(env, errno);
   }
-  return ud_errno_value(env, EAGAIN);
+  return errno_value(env, EAGAIN);
 }
 
 static napi_value js_unix_send(napi_env env, napi_callback_info info) {
@@ -311,7 +294,7 @@ static napi_value js_unix_address(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   struct sockaddr_un sun;
   socklen_t len = sizeof sun;
-  if (getsockname(s->fd, (struct sockaddr *)&sun, &len) < 0) return ud_throw(env, "getsockname", errno);
+  if (getsockname(s->fd, (struct sockaddr *)&sun, &len) < 0) return throw_errno(env, "getsockname", errno);
   return sun_value(env, &sun, len);
 }
 
@@ -323,9 +306,9 @@ static napi_value js_unix_set_buffers(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_int32(env, argv[1], &rcv));
   CHECK(napi_get_value_int32(env, argv[2], &snd));
   if (rcv > 0 && setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv) < 0)
-    return ud_throw(env, "setsockopt", errno);
+    return throw_errno(env, "setsockopt", errno);
   if (snd > 0 && setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd) < 0)
-    return ud_throw(env, "setsockopt", errno);
+    return throw_errno(env, "setsockopt", errno);
   return NULL;
 }
 
