@@ -60,6 +60,8 @@ export interface FlagSpec {
   parse(text: string, what: string): Record<string, unknown>;
   /** Only with the fault's other flags (e.g. --reorder-gap needs --reorder). */
   readonly modifier?: boolean;
+  /** Its value is itself a list (`--drop 3,7`): commas are part of it, not a sweep of values. */
+  readonly list?: boolean;
 }
 
 export interface FaultType<P extends object> {

@@ -220,3 +220,13 @@ test(
     assert.match(r.stdout, /\nnote: not via the link: [^\n]*root[^\n]*\nnote: via the relay, TCP's stream/);
   },
 );
+
+test('--drop 3,7 is one list of packets, not a sweep; --loss 1%,2% is a sweep', () => {
+  const drop = parse(['--drop', '3,7', '--messages', '5']);
+  assert.equal(drop.sweep, undefined);
+  assert.deepEqual(
+    drop.faults?.map((f) => f.type),
+    ['drop'],
+  );
+  assert.equal(parse(['--loss', '1%,2%', '--messages', '5']).sweep?.points.length, 2);
+});

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Transport } from '../../address.js';
 import { describeSystemError, SocklabError } from '../../errors.js';
 import type { FaultSpec } from '../../impair/fault.js';
-import { FAULT_TYPES } from '../../impair/faults/index.js';
+import { FAULT_FLAGS, FLAG_OWNER } from '../fault-flags.js';
 import { formatBitsPerSec, parseCount, parseDuration, parseSize } from '../../measure/units.js';
 import { type LaneResult } from '../../compare/analyze.js';
 import {
@@ -23,8 +23,6 @@ import { LINK_FAULT_TYPES } from '../../link/link.js';
 import { parseCommandLine, usageError, type Token } from '../args.js';
 import type { Io } from '../io.js';
 
-const FAULT_FLAGS = Object.values(FAULT_TYPES).flatMap((type) => type.flags.map((flag) => ({ type, flag })));
-const FLAG_OWNER = new Map(FAULT_FLAGS.map((f) => [f.flag.flag, f.type]));
 /** The relay's words that mean something between two ends of one lane. */
 const LANE_FAULTS = [
   'delay',
@@ -148,7 +146,7 @@ function laneTokens(tokens: readonly Token[], transport: Transport): Token[] {
       direction = token;
       continue;
     }
-    const owner = FLAG_OWNER.get(token.name);
+    const owner = FLAG_OWNER.get(token.name)?.type;
     if (owner === undefined || !owner.transports.includes(transport)) continue;
     if (direction !== undefined) {
       kept.push(direction);
@@ -211,7 +209,7 @@ export function parse(argv: readonly string[]): CompareCommandOptions {
   // A list is a sweep; only a fault may be one, and only one fault.
   const lists = tokens.filter(
     (t): t is Extract<Token, { kind: 'option' }> =>
-      t.kind === 'option' && t.name !== 'drop' && (t.value ?? '').includes(','), // --drop 3,7 is one list
+      t.kind === 'option' && FLAG_OWNER.get(t.name)?.flag.list !== true && (t.value ?? '').includes(','),
   );
   for (const t of lists) {
     if (!FLAG_OWNER.has(t.name))

@@ -22,6 +22,7 @@ export const drop = defineFault<DropParams>({
     {
       flag: 'drop',
       value: 'N,M',
+      list: true,
       summary: 'drop packets number N, M… of a direction (counted from 1): 3,7',
       parse: (text, what) => ({ packets: parseNumberList(text, what) }),
     },
