@@ -259,10 +259,12 @@ interface LanePath {
   /** Put the path in front of the receiver's port; returns where the sender aims. */
   open(receiverPort: number): Promise<{ host: string; port: number }>;
   newSender(): Agent;
-  /** Sender → receiver: packets (or datagrams) forwarded, dropped, duplicated, … */
-  counters(): Record<string, number> | undefined;
-  /** The kernel's TCP retransmissions on the sender's side, where they can be read. */
-  retransmissions(): number | null;
+  /**
+   * What the path counted, read once at the end: sender → receiver packets (or datagrams)
+   * forwarded, dropped, duplicated, …; and the kernel's TCP retransmissions on the sender's side,
+   * where they can be read (null where not).
+   */
+  figures(): { path: Record<string, number> | undefined; retransmissions: number | null };
   close(): Promise<void>;
 }
 
@@ -294,11 +296,13 @@ function relayPath(transport: Transport, faults: readonly FaultSpec[], ctx: RunC
       return { host: '127.0.0.1', port: relay.address().port };
     },
     newSender: newAgent,
-    counters() {
+    figures() {
       const up = relay?.counters().up;
-      return up && Object.fromEntries(PATH_COUNTERS.map((k) => [k, up[k].packets]));
+      return {
+        path: up && Object.fromEntries(PATH_COUNTERS.map((k) => [k, up[k].packets])),
+        retransmissions: null,
+      };
     },
-    retransmissions: () => null,
     close: async () => relay?.close(),
   };
 }
@@ -309,22 +313,22 @@ function relayPath(transport: Transport, faults: readonly FaultSpec[], ctx: RunC
  * lane's sender → receiver, as the relay's is. The kernel counters are the sender's namespace's.
  */
 function linkPath(link: Link): LanePath {
-  let last: ReturnType<Link['counters']> | undefined;
   return {
     receiverHost: link.peer,
     open: (port) => Promise.resolve({ host: link.peer, port }),
     newSender: () =>
       childAgent(link.spawn(process.execPath, [AGENT_MAIN], { stdio: ['pipe', 'pipe', 'pipe'] })),
-    counters() {
-      last = link.counters();
-      const up = last.up.counters;
+    figures() {
+      const { up, down, kernel } = link.counters();
       return {
-        ...Object.fromEntries(PATH_COUNTERS.map((k) => [k, up[k].packets])),
-        // The other way: ACKs, answers.
-        dropped_back: last.down.counters.dropped.packets,
+        path: {
+          ...Object.fromEntries(PATH_COUNTERS.map((k) => [k, up.counters[k].packets])),
+          // The other way: ACKs, answers.
+          dropped_back: down.counters.dropped.packets,
+        },
+        retransmissions: kernel?.tcpRetransSegs ?? null,
       };
     },
-    retransmissions: () => (last ?? link.counters()).kernel?.tcpRetransSegs ?? null,
     close: () => link.close(),
   };
 }
@@ -429,8 +433,7 @@ async function runLane(
     error ??= err instanceof Error ? err.message : String(err);
   }
   await sender?.close();
-  const counters = path.counters();
-  const retransmissions = path.retransmissions();
+  const { path: counters, retransmissions } = path.figures();
   await path.close();
   await receiver.close();
   const empty = emptyRecords(count);
