@@ -4,24 +4,18 @@
  *
  * Exit status: 0 success, 1 network or runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
  */
-import { fstatSync, readFileSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { describeSystemError, SocklabError, isSocklabError } from '../errors.js';
 import { fitHelp, helpWidth } from './help.js';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './io.js';
+import { version } from './version.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 function globalHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { parseCommandLine, parseNumber, usageError, type ParsedValues } from '../args.js';
 import type { Io } from '../io.js';
+import { version } from '../version.js';
 import type { NcOptions } from '../../nc/options.js';
 import type { TlsFlagNames, TlsFlags } from '../tls-options.js';
 
@@ -396,11 +397,7 @@ function unixPathOf(v: NcValues, positionals: readonly string[], listen: boolean
 
 export async function run(command: NcCommand, io: Io): Promise<number> {
   if (command.kind === 'version') {
-    const { readFileSync } = await import('node:fs');
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-      version: string;
-    };
-    io.stdout.write(`socklab nc ${pkg.version} (ncat's command line)\n`);
+    io.stdout.write(`socklab nc ${version()} (ncat's command line)\n`);
     return 0;
   }
   const options = await resolveOptions(command);

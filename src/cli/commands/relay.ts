@@ -12,7 +12,7 @@ import { buildAccessControl, type AccessSpecs } from '../../server/access.js';
 import { formatAddress, parseAddress, type Endpoint, type Transport } from '../../address.js';
 import { faultError } from '../../impair/fault.js';
 import { sanitizeForTerminal } from '../../format/terminal.js';
-import { readFileSync } from 'node:fs';
+import { version } from '../version.js';
 import { serveApi, type ApiServer } from '../../relay/api.js';
 import { loadConfig } from '../../relay/config.js';
 import { RelayRegistry } from '../../relay/registry.js';
@@ -380,17 +380,6 @@ export function describeEnd(relay: Relay): string {
     `  up:   ${describeCounters(counters.up)}`,
     `  down: ${describeCounters(counters.down)}`,
   ].join('\n');
-}
-
-function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-      version: string;
-    };
-    return pkg.version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** The budget's line at exit, if it was ever spent. */
